@@ -1,0 +1,59 @@
+"""plait: LLM pipelines declared like DSPy programs, compiled like a program, executed like a
+durable workflow.
+
+Example::
+
+    import plait
+
+    class QA(plait.Module):
+        def __init__(self):
+            self.answer = plait.ChainOfThought("question -> answer")
+        def forward(self, question: str):
+            return self.answer(question=question)
+
+    plait.configure(lm=plait.ScriptedLM(lambda task: {"reasoning": "...", "answer": "42"}))
+    compiled = plait.compile(QA())
+    run = compiled.run([{"question": "6 x 7?"}], store="runs.db")
+"""
+
+__version__ = "0.1.0"
+
+from plait.checkpoints.sqlite import SQLiteStore
+from plait.compiler import CompiledPipeline, compile
+from plait.errors import (
+    InputError,
+    NodeError,
+    OutputParseError,
+    PlaitError,
+    PlanError,
+    PlanLoadError,
+    RunNotFound,
+    StoreError,
+    TraceError,
+)
+from plait.lm.config import configure, context
+from plait.lm.protocol import LM, LMError, LMRequest, LMResponse, Usage
+from plait.lm.scripted import ScriptedLM
+from plait.pipeline.module import Module
+from plait.pipeline.predict import ChainOfThought, Predict
+from plait.pipeline.prediction import Prediction
+from plait.pipeline.signature import InputField, OutputField, Signature
+from plait.pipeline.step import step
+from plait.runtime import events
+from plait.runtime.public import aresume, arerun, rerun, resume
+from plait.runtime.run import ItemResult, Run, RunStats
+
+__all__ = [
+    "__version__",
+    # declaring
+    "Signature", "InputField", "OutputField", "Module", "Predict", "ChainOfThought", "step", "Prediction",
+    # compiling
+    "compile", "CompiledPipeline",
+    # running
+    "Run", "RunStats", "ItemResult", "resume", "aresume", "rerun", "arerun", "events", "SQLiteStore",
+    # LMs
+    "configure", "context", "LM", "LMRequest", "LMResponse", "LMError", "Usage", "ScriptedLM",
+    # errors
+    "PlaitError", "TraceError", "PlanError", "PlanLoadError", "StoreError", "NodeError",
+    "OutputParseError", "InputError", "RunNotFound",
+]

@@ -1,0 +1,53 @@
+"""A store that keeps nothing: for eager calls and for measuring the cost of durability."""
+
+from __future__ import annotations
+
+from plait.checkpoints.protocol import ItemRecord, JournalRow, RunRecord
+from plait.errors import RunNotFound
+
+
+class NullStore:
+    path = ":none:"
+
+    def save_plan(self, plan_json: str) -> str:
+        return ""
+
+    def load_plan(self, plan_hash: str) -> str:
+        raise RunNotFound("runs without a store cannot be resumed", fix="pass store='runs.db' to run()")
+
+    def create_run(self, run: RunRecord, items: list[tuple[str, bytes]]) -> None:
+        pass
+
+    def add_items(self, run_id: str, items: list[tuple[str, bytes]]) -> None:
+        pass
+
+    def get_run(self, run_id: str) -> RunRecord:
+        raise RunNotFound(f"run '{run_id}' ran without a store and cannot be resumed",
+                          fix="pass store='runs.db' to run()")
+
+    def list_runs(self) -> list[RunRecord]:
+        return []
+
+    def set_run(self, run_id: str, *, status: str | None = None, plan_hash: str | None = None) -> None:
+        pass
+
+    def run_items(self, run_id: str) -> list[ItemRecord]:
+        return []
+
+    def journal(self, run_id: str) -> dict[tuple[str, str, int], JournalRow]:
+        return {}
+
+    def lookup(self, content_key: str) -> str | None:
+        return None
+
+    def read_value(self, value_hash: str) -> bytes:
+        raise KeyError(value_hash)
+
+    def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None) -> None:
+        pass
+
+    def copy_journal(self, source_run: str, target_run: str, node_ids: set[str]) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass

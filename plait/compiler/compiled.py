@@ -1,0 +1,125 @@
+"""CompiledPipeline: a verified, fingerprinted plan you can run, save, load, print and diff."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+from plait.compiler.diff import diff_plans
+from plait.compiler.ir import Op, Plan
+from plait.compiler.passes import node_fingerprint, run_passes
+from plait.compiler.printer import format_plan
+from plait.compiler.serialize import plan_from_json, plan_to_json
+from plait.errors import PlaitError, PlanLoadError
+from plait.pipeline.prediction import Prediction
+from plait.runtime import api
+from plait.runtime.sync import run_sync
+
+
+class CompiledPipeline:
+    """The result of :func:`plait.compile`.
+
+    Example::
+
+        compiled = plait.compile(Pipeline())
+        print(compiled)                                  # the plan, one line per node
+        run = compiled.run(dataset, store="runs.db")     # durable, concurrent
+        compiled(document="...")                         # one item, no store
+        compiled.save("plan.json"); plait.CompiledPipeline.load("plan.json")
+    """
+
+    def __init__(self, plan: Plan, lms: dict[str, Any] | None = None) -> None:
+        self.plan = plan
+        self.lms = dict(lms or {})  # LM objects given to modules as lm=..., by name
+
+    # --- running ------------------------------------------------------------------------------
+    def run(self, data: Any, *, store: Any = None, ids: list[str] | None = None, **options: Any) -> api.Run:
+        """Run over a dataset (a list of dicts, DSPy Examples or pydantic models) or one item.
+
+        ``store``: a path (default ``$PLAIT_STORE`` or ``.plait/runs.db``), a Store, or False for
+        none. Options: ``lm``, ``lms``, ``concurrency`` (32), ``progress``, ``on_event``,
+        ``parse_retries`` (2). Failed items are in ``run.failed``; they never hide the others.
+        """
+        return run_sync(self.arun(data, store=store, ids=ids, **options))
+
+    async def arun(self, data: Any, *, store: Any = None, ids: list[str] | None = None, **options: Any) -> api.Run:
+        return await api.arun(self.plan, data, store=store, ids=ids, own_lms=self.lms,
+                              options=api.RunOptions(**options))
+
+    def __call__(self, **inputs: Any) -> Prediction:
+        """Run one item without a store and return its outputs; raises the item's error."""
+        run = self.run([inputs], store=False, progress=False)
+        result = run.items[0]
+        if result.status != "done":
+            raise result.exception or PlaitError(result.error or "the item did not finish")
+        return result.outputs
+
+    # --- editing ------------------------------------------------------------------------------
+    def update(self, node_id: str, *, instructions: str | None = None, demos: list[dict] | None = None,
+               provenance: dict[str, Any] | None = None, **settings: Any) -> CompiledPipeline:
+        """A copy with one PREDICT node's prompt state changed (and its fingerprint recomputed)."""
+        node = self._predict_node(node_id)
+        params = node.params
+        if instructions is not None:
+            params = dataclasses.replace(params, signature=params.signature.with_instructions(instructions))
+        if demos is not None:
+            params = dataclasses.replace(params, demos=tuple(dict(d) for d in demos))
+        if provenance is not None:
+            params = dataclasses.replace(params, provenance=dict(provenance))
+        if settings:
+            params = dataclasses.replace(params, settings={**params.settings, **settings})
+        node = node.with_(params=params)
+        plan = self.plan.replace_nodes([node.with_(fingerprint=node_fingerprint(node))])
+        return CompiledPipeline(run_passes(plan, passes=[]), self.lms)
+
+    def _predict_node(self, node_id: str):
+        node = self.plan.get(node_id)
+        if node is None or node.op is not Op.PREDICT:
+            known = ", ".join(n.id for n in self.plan.of_op(Op.PREDICT))
+            raise PlaitError(f"no predict node '{node_id}' in plan '{self.plan.name}'", node=node_id,
+                             expected=f"one of {known}", found=repr(node_id), fix="use an id printed by print(compiled)")
+        return node
+
+    # --- saving, loading, comparing ----------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return plan_to_json(self.plan)
+
+    def save(self, path: str | Path) -> None:
+        """Write the plan as JSON (no pickle; step functions by import path)."""
+        Path(path).write_text(json.dumps(self.to_json(), indent=1, sort_keys=True))
+
+    @classmethod
+    def load(cls, path: str | Path, lms: dict[str, Any] | None = None) -> CompiledPipeline:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise PlanLoadError(f"cannot read the plan {path}", found=f"{type(exc).__name__}: {exc}",
+                                fix="pass the path of a file written by CompiledPipeline.save") from None
+        return cls.from_json(data, lms, origin=str(path))
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], lms: dict[str, Any] | None = None, origin: str = "the plan") -> CompiledPipeline:
+        plan = plan_from_json(data, origin)
+        _warn_changed_steps(plan, data)
+        return cls(run_passes(plan), lms)
+
+    def diff(self, other: CompiledPipeline) -> str:
+        """What changes from this pipeline to ``other``: nodes, prompts, demos, types, steps."""
+        return diff_plans(self.plan, other.plan)
+
+    def __repr__(self) -> str:
+        return format_plan(self.plan)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CompiledPipeline) and self.to_json()["nodes"] == other.to_json()["nodes"]
+
+
+def _warn_changed_steps(plan: Plan, data: dict[str, Any]) -> None:
+    saved = {n["id"]: (n.get("params") or {}).get("version") for n in data.get("nodes", [])}
+    for node in plan.of_op(Op.STEP):
+        if saved.get(node.id) != node.params.version:
+            warnings.warn(f"step '{node.id}' ({node.params.path}) changed since the plan was saved; "
+                          "its nodes will recompute with the current code", stacklevel=3)

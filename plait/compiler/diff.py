@@ -1,0 +1,72 @@
+"""A readable diff of two plans: nodes added and removed, and what changed in each node."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any
+
+from plait.compiler.ir import Node, Plan
+from plait.compiler.serialize import node_to_json
+
+
+def diff_plans(old: Plan, new: Plan) -> str:
+    """Text listing every difference that changes what runs; empty plans diff to 'no changes'."""
+    lines: list[str] = []
+    old_ids, new_ids = [n.id for n in old.nodes], [n.id for n in new.nodes]
+    for node_id in new_ids:
+        if node_id not in old:
+            lines.append(f"+ node {node_id}")
+    for node_id in old_ids:
+        if node_id not in new:
+            lines.append(f"- node {node_id}")
+    for node_id in new_ids:
+        if node_id in old:
+            lines.extend(_node_changes(old.node(node_id), new.node(node_id)))
+    return "\n".join(lines) if lines else "no changes"
+
+
+def _node_changes(old: Node, new: Node) -> list[str]:
+    a, b = _comparable(old), _comparable(new)
+    changed = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    if not changed:
+        return []
+    lines = [f"~ node {new.id}"]
+    for key in changed:
+        lines.extend(f"    {line}" for line in _field_diff(key, a.get(key), b.get(key)))
+    return lines
+
+
+def _comparable(node: Node) -> dict[str, Any]:
+    data = node_to_json(node)
+    params = data.pop("params") or {}
+    data.pop("source")
+    data.pop("id")
+    flat = {**data, **{k: v for k, v in params.items() if k != "signature"}}
+    if "signature" in params:
+        sig = params["signature"]
+        flat["instructions"] = sig["instructions"]
+        flat["signature fields"] = {"inputs": sig["inputs"], "outputs": sig["outputs"]}
+    return flat
+
+
+def _field_diff(key: str, old: Any, new: Any) -> list[str]:
+    if key == "demos":
+        return _demo_diff(old or [], new or [])
+    if isinstance(old, str) and isinstance(new, str) and key == "instructions":
+        return [f"{key}:", *(f"  {l}" for l in difflib.ndiff([old], [new]) if not l.startswith("?"))]
+    return [f"{key}: {_short(old)} -> {_short(new)}"]
+
+
+def _demo_diff(old: list, new: list) -> list[str]:
+    lines = [f"demos: {len(old)} -> {len(new)}"]
+    old_keys = {json.dumps(d, sort_keys=True) for d in old}
+    new_keys = {json.dumps(d, sort_keys=True) for d in new}
+    lines += [f"  + {_short(json.loads(k))}" for k in sorted(new_keys - old_keys)]
+    lines += [f"  - {_short(json.loads(k))}" for k in sorted(old_keys - new_keys)]
+    return lines
+
+
+def _short(value: Any, limit: int = 100) -> str:
+    text = json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,90 @@
+"""Lowering: trace a program's ``forward`` on symbolic inputs into a Plan."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from typing import Any
+
+from plait.compiler.ir import Field, Node, Op, Plan, Port, Ref, SourceLoc
+from plait.errors import TraceError
+from plait.pipeline.module import Module, default_name
+from plait.pipeline.predict import Predict
+from plait.pipeline.tracing import Symbol, SymbolicPrediction, Tracer, user_source
+
+INPUT_ID = "inputs"
+OUTPUT_ID = "outputs"
+
+
+def lower(program: Module, name: str | None = None) -> Plan:
+    """Trace ``program`` once; return its Plan (INPUT, one node per call, OUTPUT)."""
+    if not isinstance(program, Module):
+        raise TraceError(
+            f"plait.compile expects a plait.Module, got {type(program).__name__}",
+            source=user_source(), fix="subclass plait.Module and define forward(), or pass a plait.Predict",
+        )
+    name = name or default_name(program)
+    tracer = Tracer({id(m): p for p, m in program.named_modules(name)})
+    inputs = _input_node(program)
+    symbols = {f.name: Symbol(Ref(INPUT_ID, f.name), f.type) for f in inputs.outputs}
+    with tracer.active():
+        result = program(**symbols)
+    output = Node(OUTPUT_ID, Op.OUTPUT, inputs=_output_ports(result), source=inputs.source)
+    return Plan(name, [inputs, *tracer.nodes, output])
+
+
+def _input_node(program: Module) -> Node:
+    if isinstance(program, Predict):
+        fields = tuple(Field(n, f.annotation) for n, f in program.signature.input_fields.items())
+        return Node(INPUT_ID, Op.INPUT, outputs=fields, source=user_source())
+    forward = type(program).forward
+    params = list(inspect.signature(forward).parameters.values())[1:]
+    hints = _hints(forward)
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise TraceError(
+                f"{type(program).__name__}.forward takes *{p.name}; plait needs named inputs",
+                field=p.name, field_kind="parameter", source=_def_source(forward),
+                fix="declare each input as a named parameter: def forward(self, question: str)",
+            )
+    fields = tuple(Field(p.name, hints.get(p.name, Any)) for p in params)
+    return Node(INPUT_ID, Op.INPUT, outputs=fields, source=_def_source(forward))
+
+
+def _output_ports(result: Any) -> tuple[Port, ...]:
+    if isinstance(result, SymbolicPrediction):
+        result = result.symbols()
+    elif isinstance(result, Symbol):
+        result = {"output": result}
+    if not isinstance(result, dict) or not result:
+        raise TraceError(
+            f"forward returned {type(result).__name__}; plait needs the pipeline's outputs",
+            source=user_source(), expected="a prediction, a symbolic value, or a dict of them",
+            found=repr(result), fix="return the last module's prediction, or a dict {'name': value}",
+        )
+    return tuple(_output_port(name, value) for name, value in result.items())
+
+
+def _output_port(name: str, value: Any) -> Port:
+    if isinstance(value, Symbol):
+        return Port(name, value._type, ref=value._ref)
+    if isinstance(value, SymbolicPrediction):
+        raise TraceError(
+            f"output '{name}' is a whole prediction", field=name, field_kind="output",
+            source=user_source(), fix=f"return one of its fields, e.g. '{name}': prediction.answer",
+        )
+    return Port(name, type(value), const=value)
+
+
+def _def_source(func: Any) -> SourceLoc | None:
+    try:
+        return SourceLoc(inspect.getsourcefile(func) or "?", inspect.getsourcelines(func)[1])
+    except (OSError, TypeError):
+        return None
+
+
+def _hints(func: Any) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(func)
+    except Exception:  # unresolvable forward references: treat those inputs as untyped
+        return {}

@@ -1,0 +1,57 @@
+"""The one stable text form of a plan, used by ``repr``, error messages and golden tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plait.compiler.ir import Node, Op, Plan, Port, PredictParams, StepParams
+from plait.compiler.types import type_name
+
+
+def format_plan(plan: Plan) -> str:
+    lines = [f"plan {plan.name} ({len(plan)} nodes)"]
+    for node in plan.nodes:
+        lines.extend(format_node(node))
+    return "\n".join(lines)
+
+
+def format_node(node: Node) -> list[str]:
+    key = f"  #{node.fingerprint[:8]}" if node.fingerprint else ""
+    where = f"  @ {node.source}" if node.source else ""
+    if node.op is Op.OUTPUT:
+        return [f"  return ({_args(node.inputs)}){where}"]
+    head = f"  {node.id} = {_call(node)}({_args(node.inputs)}) -> ({_fields(node)}){key}{where}"
+    return [head, *(f"      {line}" for line in _details(node))]
+
+
+def _call(node: Node) -> str:
+    if isinstance(node.params, PredictParams):
+        return f"predict {node.params.signature.__name__}"
+    if isinstance(node.params, StepParams):
+        return f"step {node.params.path}"
+    return node.op.value
+
+
+def _args(ports: tuple[Port, ...]) -> str:
+    return ", ".join(f"{p.name}={p.ref}" if p.ref else f"{p.name}={p.const!r}" for p in ports)
+
+
+def _fields(node: Node) -> str:
+    return ", ".join(f"{f.name}: {type_name(f.type)}" for f in node.outputs)
+
+
+def _details(node: Node) -> list[str]:
+    p = node.params
+    if isinstance(p, StepParams):
+        return [f"version: {p.version}"]
+    if not isinstance(p, PredictParams):
+        return []
+    lines = [f"instructions: {p.instructions!r}"]
+    if p.demos:
+        source = f" (from {p.provenance['optimizer']})" if p.provenance.get("optimizer") else ""
+        lines.append(f"demos: {len(p.demos)}{source}")
+    extras: dict[str, Any] = {"lm": p.lm, "adapter": p.adapter, **p.settings}
+    if not p.reusable:
+        extras["reusable"] = False
+    shown = ", ".join(f"{k}={v!r}" for k, v in extras.items() if v is not None)
+    return lines + ([shown] if shown else [])

@@ -1,0 +1,112 @@
+"""plait's errors: one small tree under :class:`PlaitError`.
+
+Every error a user can see names where it happened (the node, the field, the user's source line),
+what was expected, what was found, and the fix. The message is built in one place,
+:meth:`PlaitError.__str__`, so all of them read the same way::
+
+    node 'pipeline.classify', input 'summary' (demo.py:27)
+      expected: int
+      found:    str, from pipeline.summarize.summary
+      fix: change the field's type, or convert the value in a @plait.step between the two nodes
+
+Tree:
+    PlaitError
+      TraceError            the program cannot be traced (Python logic on a symbolic value, ...)
+      PlanError             the traced plan is invalid (unknown field, type mismatch, unused input)
+      PlanLoadError         a saved plan cannot be read back
+      StoreError            the checkpoint store cannot be used (corrupt, newer schema, not plait's)
+      NodeError             a node failed while running (LM error, unparseable output, step raised)
+        OutputParseError    the LM's text does not parse into the signature's types
+      InputError            a run item does not match the pipeline's inputs
+      RunNotFound           no run with that id in the store
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PlaitError(Exception):
+    """Base of every plait error. Attributes: ``node``, ``field``, ``source``, ``fix``."""
+
+    def __init__(
+        self,
+        summary: str,
+        *,
+        node: str | None = None,
+        field: str | None = None,
+        field_kind: str = "field",
+        source: Any = None,
+        expected: str | None = None,
+        found: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        super().__init__(summary)
+        self.summary = summary
+        self.node = node
+        self.field = field
+        self.field_kind = field_kind
+        self.source = source
+        self.expected = expected
+        self.found = found
+        self.fix = fix
+
+    def __str__(self) -> str:
+        lines = [self.summary]
+        where = self._where()
+        if where:
+            lines.append(f"  at {where}")
+        if self.expected is not None:
+            lines.append(f"  expected: {self.expected}")
+        if self.found is not None:
+            lines.append(f"  found:    {self.found}")
+        if self.fix:
+            lines.append(f"  fix: {self.fix}")
+        return "\n".join(lines)
+
+    def _where(self) -> str:
+        parts = []
+        if self.node:
+            parts.append(f"node '{self.node}'")
+        if self.field:
+            parts.append(f"{self.field_kind} '{self.field}'")
+        text = ", ".join(parts)
+        if self.source:
+            text = f"{text} ({self.source})" if text else str(self.source)
+        return text
+
+
+class TraceError(PlaitError):
+    """The program cannot be traced into a plan."""
+
+
+class PlanError(PlaitError):
+    """The plan is invalid; raised by the verifier and the type-checking pass."""
+
+
+class PlanLoadError(PlaitError):
+    """A saved plan cannot be loaded."""
+
+
+class StoreError(PlaitError):
+    """The checkpoint store cannot be opened or read."""
+
+
+class NodeError(PlaitError):
+    """A node failed while running. ``raw`` holds the LM's raw text when there was one."""
+
+    def __init__(self, summary: str, *, raw: str | None = None, **kwargs: Any) -> None:
+        super().__init__(summary, **kwargs)
+        self.raw = raw
+
+
+class OutputParseError(NodeError):
+    """The LM's reply does not parse into the signature's output types."""
+
+
+class InputError(PlaitError):
+    """A run item does not match the pipeline's inputs."""
+
+
+class RunNotFound(PlaitError):
+    """No run with the given id exists in the store."""

@@ -1,0 +1,95 @@
+"""Adapters turn (signature, demos, inputs) into chat messages and an LM's text back into fields.
+
+Formatting and parsing reuse DSPy's adapters. The system message and the demo turns depend only
+on the node's prompt state, so they are built once per (adapter, signature, demos) and reused for
+every item: DSPy rebuilds them on every call, which costs more than the rest of a node execution.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any, Protocol
+
+import dspy
+
+from plait.lm.protocol import LMRequest, LMTask
+
+
+class Adapter(Protocol):
+    """Formats a request for a signature and parses the reply. ``name`` enters content keys."""
+
+    name: str
+
+    def format(self, signature: type[dspy.Signature], demos: tuple[dict, ...], inputs: dict[str, Any]) -> LMRequest: ...
+
+    def parse(self, signature: type[dspy.Signature], text: str) -> dict[str, Any]: ...
+
+    def format_reply(self, signature: type[dspy.Signature], outputs: dict[str, Any]) -> str:
+        """The text an LM would reply with for ``outputs`` (used for demos and the scripted LM)."""
+        ...
+
+
+class ChatAdapter:
+    """DSPy's ChatAdapter (``[[ ## field ## ]]`` sections), with the static prefix cached."""
+
+    name = "chat"
+
+    def __init__(self) -> None:
+        self._dspy = dspy.ChatAdapter()
+        self._prefix = lru_cache(maxsize=512)(self._build_prefix)
+
+    def format(self, signature, demos, inputs) -> LMRequest:
+        prefix = self._prefix(signature, _freeze(demos))
+        user = self._dspy.format_user_message_content(signature, inputs, main_request=True)
+        return LMRequest(messages=[*prefix, {"role": "user", "content": user}], adapter=self.name)
+
+    def parse(self, signature, text: str) -> dict[str, Any]:
+        return self._dspy.parse(signature, text)
+
+    def format_reply(self, signature, outputs: dict[str, Any]) -> str:
+        return self._dspy.format_assistant_message_content(signature, outputs)
+
+    def _build_prefix(self, signature, frozen_demos: str) -> tuple[dict[str, str], ...]:
+        demos = json.loads(frozen_demos)
+        system = {"role": "system", "content": self._dspy.format_system_message(signature)}
+        return (system, *self._dspy.format_demos(signature, demos))
+
+
+class JSONAdapter(ChatAdapter):
+    """DSPy's JSONAdapter: the reply is one JSON object with the output fields."""
+
+    name = "json"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._dspy = dspy.JSONAdapter()
+
+
+def _freeze(demos: tuple[dict, ...]) -> str:
+    # A hashable, order-stable key for the lru_cache; demos are JSON by construction.
+    return json.dumps(list(demos), sort_keys=True, default=str)
+
+
+def task_for(node_id: str, signature, demos: tuple[dict, ...], inputs: dict[str, Any]) -> LMTask:
+    return LMTask(
+        node_id=node_id,
+        signature_name=signature.__name__,
+        instructions=signature.instructions,
+        inputs=dict(inputs),
+        output_fields=tuple(signature.output_fields),
+        demos=tuple(demos),
+        signature=signature,
+    )
+
+
+ADAPTERS: dict[str, type] = {"chat": ChatAdapter, "json": JSONAdapter}
+
+
+@lru_cache(maxsize=None)
+def adapter_named(name: str) -> Adapter:
+    """The process-wide adapter instance for ``name`` (adapters are stateless apart from caches)."""
+    try:
+        return ADAPTERS[name]()
+    except KeyError:
+        raise ValueError(f"unknown adapter {name!r}; known adapters: {sorted(ADAPTERS)}") from None

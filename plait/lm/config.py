@@ -1,0 +1,57 @@
+"""Which LM a run uses: ``plait.configure`` for the process default, ``plait.context`` to override.
+
+Resolution for a PREDICT node: the module's own ``lm=`` (an object, or a name registered with
+``lms={...}``), else the ``lm=`` given to the run, else the innermost ``plait.context``, else
+``plait.configure``.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator, Mapping
+
+
+@dataclass(frozen=True)
+class Settings:
+    lm: Any = None
+    lms: Mapping[str, Any] = field(default_factory=dict)
+    adapter: str | None = None
+
+
+_default = Settings()
+_override: ContextVar[Settings | None] = ContextVar("plait_settings", default=None)
+
+
+def configure(*, lm: Any = None, lms: Mapping[str, Any] | None = None, adapter: str | None = None) -> None:
+    """Set the process-wide defaults.
+
+    Example::
+
+        plait.configure(lm=plait.LocalLM())
+        plait.configure(lm=plait.DSPyLM("openai/gpt-4o-mini"), lms={"judge": plait.DSPyLM("openai/gpt-4o")})
+    """
+    global _default
+    _default = _merge(_default, lm, lms, adapter)
+
+
+@contextmanager
+def context(*, lm: Any = None, lms: Mapping[str, Any] | None = None, adapter: str | None = None) -> Iterator[Settings]:
+    """Override the defaults inside a ``with`` block (per task and thread; safe with asyncio)."""
+    token = _override.set(_merge(current(), lm, lms, adapter))
+    try:
+        yield current()
+    finally:
+        _override.reset(token)
+
+
+def current() -> Settings:
+    return _override.get() or _default
+
+
+def _merge(base: Settings, lm: Any, lms: Mapping[str, Any] | None, adapter: str | None) -> Settings:
+    merged = dict(base.lms)
+    merged.update(lms or {})
+    return replace(base, lm=lm if lm is not None else base.lm, lms=merged,
+                   adapter=adapter if adapter is not None else base.adapter)

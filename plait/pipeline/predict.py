@@ -1,0 +1,111 @@
+"""Predict and ChainOfThought: one LM call each, typed by a DSPy signature."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plait.compiler.ir import Field, Node, Op, Port, PredictParams
+from plait.compiler.types import type_name
+from plait.errors import TraceError
+from plait.pipeline.module import Module
+from plait.pipeline.signature import resolve_signature, with_reasoning
+from plait.pipeline.tracing import Symbol, SymbolicPrediction, Tracer, current_tracer, unknown_field_error, user_source
+
+
+class Predict(Module):
+    """An LM call from the signature's inputs to its typed outputs.
+
+    ``lm`` overrides the configured LM for this module (an LM object or a configured name);
+    ``adapter`` overrides the LM's preferred prompt format ("chat", "json", "compact");
+    other keyword arguments are decoding settings (``temperature=0.7``). A module declared with
+    ``reusable=False`` never reuses another run's output, only its own run's journal.
+
+    Example::
+
+        qa = plait.Predict("question -> answer: int")
+        qa(question="2 + 2?").answer   # eager call, outside a compiled pipeline
+    """
+
+    def __init__(self, signature: Any, *, lm: Any = None, adapter: str | None = None,
+                 reusable: bool = True, **settings: Any) -> None:
+        self.signature = resolve_signature(signature)
+        self.lm = lm
+        self.adapter = adapter
+        self.reusable = reusable
+        self.settings = settings
+        self.demos: list[dict[str, Any]] = []
+
+    def __call__(self, **inputs: Any) -> Any:
+        tracer = current_tracer()
+        if tracer is None:
+            from plait.runtime.eager import call_eagerly
+
+            return call_eagerly(self, inputs)
+        return self._trace(tracer, inputs)
+
+    def forward(self, **inputs: Any) -> Any:
+        return self(**inputs)
+
+    @property
+    def lm_name(self) -> str | None:
+        return self.lm if isinstance(self.lm, str) or self.lm is None else self.lm.name
+
+    def params(self) -> PredictParams:
+        return PredictParams(
+            signature=self.signature,
+            demos=tuple(dict(d) for d in self.demos),
+            adapter=self.adapter,
+            lm=self.lm_name,
+            settings=dict(self.settings),
+            reusable=self.reusable,
+        )
+
+    def _trace(self, tracer: Tracer, inputs: dict[str, Any]) -> SymbolicPrediction:
+        node_id = tracer.unique_id(tracer.path_of(self))
+        ports = self._ports(node_id, inputs)
+        outputs = tuple(
+            Field(name, f.annotation, _desc(f)) for name, f in self.signature.output_fields.items()
+        )
+        tracer.record(Node(node_id, Op.PREDICT, ports, outputs, self.params(), user_source()))
+        return SymbolicPrediction(node_id, outputs)
+
+    def _ports(self, node_id: str, inputs: dict[str, Any]) -> tuple[Port, ...]:
+        declared = self.signature.input_fields
+        for name in inputs:
+            if name not in declared:
+                raise unknown_field_error(node_id, name, list(declared), "input field")
+        missing = [n for n in declared if n not in inputs]
+        if missing:
+            raise TraceError(
+                f"node '{node_id}' is called without its input '{missing[0]}'",
+                node=node_id, field=missing[0], field_kind="input", source=user_source(),
+                expected=f"the inputs {', '.join(declared)}", found=f"the inputs {', '.join(inputs) or '(none)'}",
+                fix=f"pass {missing[0]}=... in the call, or remove it from the signature",
+            )
+        return tuple(_port(node_id, name, f.annotation, inputs[name]) for name, f in declared.items())
+
+
+class ChainOfThought(Predict):
+    """Predict with a ``reasoning`` output field generated before the others."""
+
+    def __init__(self, signature: Any, **kwargs: Any) -> None:
+        super().__init__(signature, **kwargs)
+        self.signature = with_reasoning(self.signature)
+
+
+def _port(node_id: str, name: str, annotation: Any, value: Any) -> Port:
+    if isinstance(value, Symbol):
+        return Port(name, annotation, ref=value._ref)
+    if isinstance(value, SymbolicPrediction):
+        raise TraceError(
+            f"input '{name}' of node '{node_id}' is given a whole prediction",
+            node=node_id, field=name, field_kind="input", source=user_source(),
+            expected=type_name(annotation), found=repr(value),
+            fix=f"pass one of its fields, e.g. {name}=prediction.{next(iter(value._fields), 'field')}",
+        )
+    return Port(name, annotation, const=value)
+
+
+def _desc(field: Any) -> str:
+    desc = (field.json_schema_extra or {}).get("desc", "")
+    return "" if desc.startswith("${") else desc

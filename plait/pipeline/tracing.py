@@ -1,0 +1,214 @@
+"""Tracing: run ``forward`` on symbolic values and record every module call as an IR node.
+
+While a :class:`Tracer` is active (a context variable, so concurrent traces never mix), calling a
+Predict or a step records a node and returns symbols that stand for its outputs. Python cannot
+branch, loop or compute on a symbol (its value exists only at run time), so every such use raises
+a :class:`TraceError` at the user's line saying what to do instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from plait.compiler.ir import Field, Node, Ref, SourceLoc
+from plait.compiler.types import type_name
+from plait.errors import TraceError
+
+_PLAIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_current: ContextVar[Tracer | None] = ContextVar("plait_tracer", default=None)
+
+STEP_FIX = (
+    "move this logic into a @plait.step function and call it with the symbolic value; "
+    "the step runs at execution time, when the value exists"
+)
+
+
+def user_source(skip_plait: bool = True) -> SourceLoc | None:
+    """The innermost frame outside plait's own code: where the user wrote the call."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        inside = os.path.abspath(filename).startswith(_PLAIT_DIR + os.sep)
+        if not (skip_plait and inside) and not filename.startswith("<frozen"):
+            return SourceLoc(filename, frame.f_lineno)
+        frame = frame.f_back
+    return None
+
+
+class Tracer:
+    """Collects the nodes of one trace; module paths come from the module tree."""
+
+    def __init__(self, paths: dict[int, str]) -> None:
+        self.nodes: list[Node] = []
+        self._paths = paths
+        self._scopes: list[str] = []
+        self._used: dict[str, int] = {}
+
+    def path_of(self, module: Any) -> str:
+        return self._paths.get(id(module)) or self.scope
+
+    @property
+    def scope(self) -> str:
+        return self._scopes[-1] if self._scopes else next(iter(self._paths.values()), "program")
+
+    def unique_id(self, base: str) -> str:
+        """``base`` the first time, then ``base#1``, ``base#2``: loops over constants unroll."""
+        count = self._used.get(base, 0)
+        self._used[base] = count + 1
+        return base if count == 0 else f"{base}#{count}"
+
+    def record(self, node: Node) -> Node:
+        self.nodes.append(node)
+        return node
+
+    @contextmanager
+    def scope_of(self, module: Any):
+        self._scopes.append(self.path_of(module))
+        try:
+            yield
+        finally:
+            self._scopes.pop()
+
+    @contextmanager
+    def active(self):
+        token = _current.set(self)
+        try:
+            yield self
+        finally:
+            _current.reset(token)
+
+
+def current_tracer() -> Tracer | None:
+    return _current.get()
+
+
+class Symbol:
+    """A field's value at trace time: only a reference to a node output and its type."""
+
+    __slots__ = ("_ref", "_type")
+
+    def __init__(self, ref: Ref, type_: Any) -> None:
+        object.__setattr__(self, "_ref", ref)
+        object.__setattr__(self, "_type", type_)
+
+    def __repr__(self) -> str:
+        return f"<symbolic {self._ref}: {type_name(self._type)}>"
+
+    def _refuse(self, what: str) -> TraceError:
+        return TraceError(
+            f"{what} on the symbolic value {self._ref} while tracing",
+            node=self._ref.node,
+            field=self._ref.field,
+            source=user_source(),
+            expected="plait modules and steps called on symbolic values",
+            found=f"{what}: the value of {self._ref} exists only when the pipeline runs",
+            fix=STEP_FIX,
+        )
+
+    def __bool__(self):
+        raise self._refuse("control flow (if/while/and/or/bool())")
+
+    def __iter__(self):
+        raise self._refuse("iteration (for/unpacking/list())")
+
+    def __len__(self):
+        raise self._refuse("len()")
+
+    def __contains__(self, item):
+        raise self._refuse("a membership test ('in')")
+
+    def __getitem__(self, key):
+        raise self._refuse("indexing")
+
+    def __eq__(self, other):
+        raise self._refuse("comparison (==)")
+
+    def __ne__(self, other):
+        raise self._refuse("comparison (!=)")
+
+    __hash__ = object.__hash__
+
+    def __format__(self, spec):
+        raise self._refuse("string formatting (f-string/format())")
+
+    def __str__(self):
+        raise self._refuse("str()")
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)  # protocol probes (copy, numpy) must see a plain miss
+        raise self._refuse(f"attribute access '.{name}'")
+
+    def __setattr__(self, name, value):
+        raise self._refuse(f"attribute assignment '.{name}'")
+
+    def __call__(self, *args, **kwargs):
+        raise self._refuse("a call")
+
+
+def _arithmetic(symbol_name: str):
+    def refuse(self, *args):
+        raise self._refuse(f"the operator {symbol_name}")
+
+    return refuse
+
+
+for _dunder, _sym in {
+    "add": "+", "radd": "+", "sub": "-", "rsub": "-", "mul": "*", "rmul": "*",
+    "truediv": "/", "rtruediv": "/", "floordiv": "//", "mod": "%", "pow": "**",
+    "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "neg": "unary -", "and": "&", "or": "|",
+    "int": "int()", "float": "float()", "index": "index()",
+}.items():
+    setattr(Symbol, f"__{_dunder}__", _arithmetic(_sym))
+
+
+class SymbolicPrediction:
+    """A node's outputs at trace time: ``pred.field`` gives that field's :class:`Symbol`."""
+
+    __slots__ = ("_node", "_fields")
+
+    def __init__(self, node_id: str, fields: tuple[Field, ...]) -> None:
+        object.__setattr__(self, "_node", node_id)
+        object.__setattr__(self, "_fields", {f.name: f.type for f in fields})
+
+    def __getattr__(self, name: str) -> Symbol:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self[name]
+
+    def __getitem__(self, name: str) -> Symbol:
+        if name not in self._fields:
+            raise unknown_field_error(self._node, name, list(self._fields), "output field")
+        return Symbol(Ref(self._node, name), self._fields[name])
+
+    def symbols(self) -> dict[str, Symbol]:
+        return {name: self[name] for name in self._fields}
+
+    def __bool__(self):
+        raise Symbol(Ref(self._node, "*"), Any)._refuse("control flow (if/while/and/or/bool())")
+
+    def __iter__(self):
+        raise Symbol(Ref(self._node, "*"), Any)._refuse("iteration (for/unpacking)")
+
+    def __repr__(self) -> str:
+        return f"<symbolic prediction of {self._node}: {', '.join(self._fields)}>"
+
+
+def unknown_field_error(node: str, name: str, known: list[str], kind: str) -> TraceError:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return TraceError(
+        f"unknown {kind} '{name}' of node '{node}'",
+        node=node,
+        field=name,
+        field_kind=kind,
+        source=user_source(),
+        expected=f"one of {', '.join(known) or '(none)'}",
+        found=f"'{name}'",
+        fix=f"{hint}use one of the signature's {kind}s, or add '{name}' to the signature",
+    )

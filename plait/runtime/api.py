@@ -1,0 +1,216 @@
+"""Running, resuming and forking runs: the entry points behind ``CompiledPipeline.run``,
+``plait.resume`` and ``plait.rerun``. All are async; ``plait`` exposes sync facades too."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from plait.checkpoints.codec import codec_for
+from plait.checkpoints.keys import lm_identity_hash
+from plait.checkpoints.null import NullStore
+from plait.checkpoints.protocol import JournalRow, RunRecord, Store
+from plait.checkpoints.sqlite import SQLiteStore
+from plait.compiler.ir import Op, Plan
+from plait.compiler.serialize import plan_from_json, plan_to_json
+from plait.errors import InputError, PlaitError
+from plait.lm import config
+from plait.pipeline.prediction import Prediction
+from plait.runtime import events as ev
+from plait.runtime.executor import Executor, ItemState
+from plait.runtime.items import as_items, item_states
+from plait.runtime.nodes import NodeRunner
+from plait.runtime.progress import ProgressBar
+from plait.runtime.run import ItemResult, Run, RunStats
+
+log = logging.getLogger("plait")
+DEFAULT_STORE = ".plait/runs.db"
+
+
+@dataclass
+class RunOptions:
+    """How to run: LM choice, concurrency, progress display, event callback, parse retries."""
+
+    lm: Any = None
+    lms: dict[str, Any] | None = None
+    concurrency: int = 32
+    progress: bool | None = None
+    on_event: Callable[[ev.Event], None] | None = None
+    parse_retries: int = 2
+
+
+def open_store(store: Any) -> Store:
+    """A Store from a path, a Store, None (``$PLAIT_STORE`` or ``.plait/runs.db``) or False (none)."""
+    if store is False:
+        return NullStore()
+    if store is None:
+        store = os.environ.get("PLAIT_STORE", DEFAULT_STORE)
+    if isinstance(store, (str, Path)):
+        Path(store).parent.mkdir(parents=True, exist_ok=True)
+        return SQLiteStore(store)
+    return store
+
+
+async def arun(plan: Plan, data: Any, *, store: Any = None, ids: list[str] | None = None,
+               own_lms: dict[str, Any] | None = None, options: RunOptions | None = None) -> Run:
+    """Start a new run of ``plan`` over ``data`` (a list of items or one item)."""
+    options, store = options or RunOptions(), open_store(store)
+    states, encoded = item_states(plan.of_op(Op.INPUT)[0], as_items(data), ids)
+    run_id = new_run_id()
+    plan_hash = store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True))
+    record = RunRecord(run_id, plan_hash, "running", time.time(), time.time(),
+                       config={"concurrency": options.concurrency, "items": len(states)})
+    store.create_run(record, [(s.item_id, e) for s, e in zip(states, encoded)])
+    _record_input_failures(store, run_id, plan, states)
+    return await _execute(plan, store, run_id, states, own_lms, options)
+
+
+async def aresume(run_id: str, *, store: Any = None, plan: Plan | None = None,
+                  own_lms: dict[str, Any] | None = None, options: RunOptions | None = None) -> Run:
+    """Finish a run from its journal: recorded nodes replay, the rest run. With ``plan`` (an edited
+    pipeline), nodes whose content key changed recompute and the run's plan is updated."""
+    options, store = options or RunOptions(), open_store(store)
+    record = store.get_run(run_id)
+    stored = plan_from_json(json.loads(store.load_plan(record.plan_hash)), f"the plan of run {run_id}")
+    plan = plan or stored
+    plan_hash = store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True))
+    if plan_hash != record.plan_hash:
+        store.set_run(run_id, plan_hash=plan_hash)
+    store.set_run(run_id, status="running")
+    states = _stored_items(store, run_id, plan)
+    journal = store.journal(run_id)
+    return await _execute(plan, store, run_id, states, own_lms, options, journal=journal, resumed=True)
+
+
+async def arerun(run_id: str, from_node: str, *, store: Any = None, plan: Plan | None = None,
+                 own_lms: dict[str, Any] | None = None, options: RunOptions | None = None) -> Run:
+    """Fork ``run_id``: ``from_node`` and its descendants recompute, everything upstream replays."""
+    options, store = options or RunOptions(), open_store(store)
+    parent = store.get_run(run_id)
+    plan = plan or plan_from_json(json.loads(store.load_plan(parent.plan_hash)), f"the plan of run {run_id}")
+    if from_node not in plan:
+        raise PlaitError(f"run {run_id} has no node '{from_node}'", node=from_node,
+                         expected=f"one of {', '.join(n.id for n in plan.nodes)}", found=repr(from_node),
+                         fix="pick a node id from `plait plan` or print(compiled)")
+    force = frozenset(plan.descendants(from_node) | {from_node})
+    fork_id = new_run_id()
+    items = store.run_items(run_id)
+    store.create_run(RunRecord(fork_id, store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True)),
+                               "running", time.time(), time.time(), run_id, parent.config),
+                     [(i.item_id, store.read_value(i.input_hash)) for i in items])
+    store.copy_journal(run_id, fork_id, {n.id for n in plan.nodes} - force)
+    states = _stored_items(store, fork_id, plan)
+    return await _execute(plan, store, fork_id, states, own_lms, options,
+                          journal=store.journal(fork_id), force=force, resumed=True)
+
+
+async def _execute(plan: Plan, store: Store, run_id: str, states: list[ItemState], own_lms: dict | None,
+                   options: RunOptions, journal: dict | None = None, force: frozenset = frozenset(),
+                   resumed: bool = False) -> Run:
+    lms, adapters, hashes = resolve_lms(plan, options, own_lms or {})
+    stats = RunStats()
+    emit = _fanout(stats, options, len(states))
+    started = time.perf_counter()
+    emit(ev.RunStarted(run_id, len(states), len(plan), resumed))
+    executor = Executor(plan, store, NodeRunner(lms, adapters, options.parse_retries), run_id=run_id,
+                        lm_hashes=hashes, journal=journal, force=force, concurrency=options.concurrency, emit=emit)
+    try:
+        await executor.run(states)
+    finally:
+        stats.seconds = time.perf_counter() - started
+        status = _status(states)
+        store.set_run(run_id, status=status)
+        emit(ev.RunFinished(run_id, status, stats.as_dict()))
+    return Run(run_id, getattr(store, "path", None), status, [_result(s) for s in states], stats)
+
+
+def resolve_lms(plan: Plan, options: RunOptions, own: dict[str, Any]) -> tuple[dict, dict, dict]:
+    """Per PREDICT node: its LM object, its adapter name, and its LM identity hash."""
+    settings = config.current()
+    named = {**settings.lms, **(options.lms or {}), **own}
+    default = options.lm if options.lm is not None else settings.lm
+    lms, adapters, hashes = {}, {}, {}
+    for node in plan.of_op(Op.PREDICT):
+        lm = named.get(node.params.lm) if node.params.lm else default
+        if lm is None:
+            raise _no_lm_error(node, node.params.lm)
+        lms[node.id] = lm
+        adapters[node.id] = node.params.adapter or settings.adapter or getattr(lm, "adapter", "chat")
+        hashes[node.id] = lm_identity_hash(lm.identity())
+    return lms, adapters, hashes
+
+
+def _no_lm_error(node, name: str | None) -> PlaitError:
+    what = f"the LM named '{name}'" if name else "an LM"
+    fix = (f"register it: plait.configure(lms={{'{name}': ...}})" if name else
+           "configure one: plait.configure(lm=plait.LocalLM()), or pass lm= to run()")
+    return PlaitError(f"node '{node.id}' needs {what}, and none is configured", node=node.id,
+                      source=node.source, fix=fix)
+
+
+def _fanout(stats: RunStats, options: RunOptions, items: int) -> Callable[[ev.Event], None]:
+    consumers: list[Callable] = [stats]
+    show = options.progress if options.progress is not None else items > 1 and _interactive()
+    if show:
+        consumers.append(ProgressBar(items))
+    if options.on_event is not None:
+        consumers.append(options.on_event)
+
+    def emit(event: ev.Event) -> None:
+        for consume in consumers:
+            try:
+                consume(event)
+            except Exception:  # a broken display or callback must never break the run
+                log.exception("plait: an event consumer raised on %s", type(event).__name__)
+
+    return emit
+
+
+def _interactive() -> bool:
+    import sys
+
+    return sys.stderr.isatty() or "ipykernel" in sys.modules
+
+
+def _stored_items(store: Store, run_id: str, plan: Plan) -> list[ItemState]:
+    codec = codec_for(plan.of_op(Op.INPUT)[0].outputs)
+    states = []
+    for i in store.run_items(run_id):
+        data = store.read_value(i.input_hash)
+        if data == b"{}" and i.status == "failed":  # it never passed input validation
+            states.append(ItemState(i.item_id, i.position, {}, "failed", error=InputError(i.error or "invalid input")))
+        else:
+            states.append(ItemState(i.item_id, i.position, codec.decode(data, f"item {i.item_id}'s input")))
+    return states
+
+
+def _record_input_failures(store: Store, run_id: str, plan: Plan, states: list[ItemState]) -> None:
+    input_id = plan.of_op(Op.INPUT)[0].id
+    for s in states:
+        if s.status == "failed":
+            row = JournalRow(run_id, s.item_id, input_id, 0, "", None, "failed", "input", error=str(s.error))
+            store.record(row, None, cache=False, item_status="failed")
+
+
+def _status(states: list[ItemState]) -> str:
+    if any(s.status == "running" for s in states):
+        return "interrupted"
+    return "failed" if any(s.status == "failed" for s in states) else "done"
+
+
+def _result(state: ItemState) -> ItemResult:
+    outputs = Prediction(state.outputs) if state.outputs is not None else None
+    error = str(state.error) if state.error is not None else None
+    status = state.status if state.status != "running" else "interrupted"
+    return ItemResult(state.item_id, status, outputs, error, state.error)
+
+
+def new_run_id() -> str:
+    """Sortable by start time, unique across processes: ``20261124-011635-3f9a2c``."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)

@@ -1,0 +1,68 @@
+"""The typed event stream of a run. Progress bars, logs, stats and tests all consume it.
+
+Pass ``on_event=callback`` to a run; the callback receives each event in order, on the event
+loop's thread. It must be quick; it must not raise (an exception in it is logged and dropped so
+that a broken progress display never breaks a run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    run_id: str
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    items: int
+    nodes: int
+    resumed: bool = False
+
+
+@dataclass(frozen=True)
+class NodeStarted(Event):
+    item_id: str
+    node_id: str
+
+
+@dataclass(frozen=True)
+class NodeFinished(Event):
+    """``source``: 'lm' or 'step' (computed now), 'cache' (reused by content key),
+    'replay' (this run's journal)."""
+
+    item_id: str
+    node_id: str
+    source: str
+    seconds: float = 0.0
+    usage: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class NodeRetried(Event):
+    item_id: str
+    node_id: str
+    attempt: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class NodeFailed(Event):
+    item_id: str
+    node_id: str
+    error: str
+
+
+@dataclass(frozen=True)
+class ItemFinished(Event):
+    item_id: str
+    status: str  # 'done' or 'failed'
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    status: str
+    stats: dict[str, Any] = field(default_factory=dict)

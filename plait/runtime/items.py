@@ -1,0 +1,81 @@
+"""Run items: normalize what users pass (dicts, DSPy Examples, pydantic models) and validate it
+against the pipeline's inputs before any LM call. A bad item fails alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from plait.checkpoints.codec import codec_for
+from plait.compiler.ir import Node
+from plait.compiler.types import type_name
+from plait.errors import InputError
+from plait.runtime.executor import ItemState
+
+
+def as_items(data: Any) -> list[Any]:
+    """A dataset as a list; a single mapping is one item."""
+    if isinstance(data, (Mapping, BaseModel)) or hasattr(data, "inputs") and hasattr(data, "toDict"):
+        return [data]
+    if isinstance(data, (str, bytes)) or not isinstance(data, Iterable):
+        raise InputError(f"run() expects a dataset (a list of dicts) or one dict, got {type(data).__name__}",
+                         fix="pass [{'field': value, ...}, ...]")
+    return list(data)
+
+
+def item_states(input_node: Node, data: list[Any], ids: list[str] | None) -> tuple[list[ItemState], list[bytes]]:
+    """(states, encoded inputs); an invalid item's state is already failed with an InputError."""
+    ids = ids or [str(i) for i in range(len(data))]
+    if len(ids) != len(data) or len(set(ids)) != len(ids):
+        raise InputError("ids= must give one unique id per item", expected=f"{len(data)} unique ids",
+                         found=f"{len(ids)} ids, {len(set(ids))} unique", fix="pass distinct ids, or none")
+    codec = codec_for(input_node.outputs)
+    states, encoded = [], []
+    for position, (item_id, raw) in enumerate(zip(ids, data)):
+        state = ItemState(item_id, position, {})
+        try:
+            state.inputs = validate_item(input_node, item_id, raw)
+            encoded.append(codec.encode(state.inputs))
+        except InputError as exc:
+            state.status, state.error = "failed", exc
+            encoded.append(b"{}")
+        states.append(state)
+    return states, encoded
+
+
+def validate_item(input_node: Node, item_id: str, raw: Any) -> dict[str, Any]:
+    fields = _as_dict(item_id, raw)
+    declared = {f.name: f for f in input_node.outputs}
+    missing = [n for n in declared if n not in fields]
+    if missing:
+        raise InputError(
+            f"item {item_id} has no field '{missing[0]}'", node=input_node.id, field=missing[0],
+            field_kind="input", source=input_node.source, expected=f"the fields {', '.join(declared)}",
+            found=f"the fields {', '.join(map(str, fields)) or '(none)'}",
+            fix=f"add '{missing[0]}' to every item, or rename the pipeline's input to match the data")
+    try:
+        return codec_for(input_node.outputs).validate({n: fields[n] for n in declared})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err.get("loc") else "?"
+        name = name if name in declared else name.removeprefix("f_")
+        expected = type_name(declared[name].type) if name in declared else "the declared types"
+        raise InputError(
+            f"item {item_id}: field '{name}' has the wrong type ({err['msg']})", node=input_node.id,
+            field=name, field_kind="input", source=input_node.source, expected=expected,
+            found=f"{fields.get(name)!r} ({type(fields.get(name)).__name__})",
+            fix="fix the item's value, or change the type annotation of forward()'s parameter") from None
+
+
+def _as_dict(item_id: str, raw: Any) -> dict[str, Any]:
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    if isinstance(raw, BaseModel):
+        return raw.model_dump()
+    if hasattr(raw, "toDict"):  # dspy.Example
+        return dict(raw.toDict())
+    raise InputError(f"item {item_id} is a {type(raw).__name__}, not a mapping of fields",
+                     expected="a dict like {'question': ...}", found=repr(raw)[:100],
+                     fix="make each item a dict (or a dspy.Example / pydantic model) of the pipeline's inputs")

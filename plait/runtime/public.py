@@ -1,0 +1,50 @@
+"""``plait.resume`` and ``plait.rerun``: continue or fork a run recorded in a store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plait.runtime import api
+from plait.runtime.run import Run
+from plait.runtime.sync import run_sync
+
+
+async def aresume(run_id: str, *, store: Any = None, pipeline: Any = None, **options: Any) -> Run:
+    plan, lms = _plan_of(pipeline)
+    return await api.aresume(run_id, store=store, plan=plan, own_lms=lms, options=api.RunOptions(**options))
+
+
+def resume(run_id: str, *, store: Any = None, pipeline: Any = None, **options: Any) -> Run:
+    """Finish a run after a crash or a stop: no LM call for any node already recorded.
+
+    Pass ``pipeline=`` (an edited, recompiled pipeline) to resume after an edit: exactly the
+    nodes whose content key changed recompute. Options are those of ``CompiledPipeline.run``.
+
+    Example::
+
+        run = plait.resume("20261124-011635-3f9a2c", store="runs.db")
+    """
+    return run_sync(aresume(run_id, store=store, pipeline=pipeline, **options))
+
+
+async def arerun(run_id: str, *, from_node: str, store: Any = None, pipeline: Any = None, **options: Any) -> Run:
+    plan, lms = _plan_of(pipeline)
+    return await api.arerun(run_id, from_node, store=store, plan=plan, own_lms=lms, options=api.RunOptions(**options))
+
+
+def rerun(run_id: str, *, from_node: str, store: Any = None, pipeline: Any = None, **options: Any) -> Run:
+    """Fork a run: ``from_node`` and everything downstream recompute, all upstream nodes replay.
+
+    Returns the new run; the original is unchanged.
+
+    Example::
+
+        fork = plait.rerun(run.id, from_node="pipeline.classify", store="runs.db")
+    """
+    return run_sync(arerun(run_id, from_node=from_node, store=store, pipeline=pipeline, **options))
+
+
+def _plan_of(pipeline: Any):
+    if pipeline is None:
+        return None, None
+    return pipeline.plan, pipeline.lms

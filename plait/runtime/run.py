@@ -1,0 +1,102 @@
+"""Run: the result of running a compiled pipeline over items, and its statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from plait.pipeline.prediction import Prediction
+from plait.runtime import events as ev
+
+
+@dataclass
+class RunStats:
+    """Counts from the event stream: where each node's value came from, and what the LM cost."""
+
+    lm_calls: int = 0
+    steps: int = 0
+    cache_hits: int = 0
+    replayed: int = 0
+    failed_nodes: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+    seconds: float = 0.0
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.NodeFinished):
+            self._finished(event)
+        elif isinstance(event, ev.NodeFailed):
+            self.failed_nodes += 1
+
+    def _finished(self, event: ev.NodeFinished) -> None:
+        if event.source == "lm":
+            self.lm_calls += 1
+            usage = event.usage or {}
+            self.prompt_tokens += usage.get("prompt_tokens", 0)
+            self.completion_tokens += usage.get("completion_tokens", 0)
+            if usage.get("cost") is not None:
+                self.cost = (self.cost or 0.0) + usage["cost"]
+        elif event.source == "step":
+            self.steps += 1
+        elif event.source == "cache":
+            self.cache_hits += 1
+        elif event.source == "replay":
+            self.replayed += 1
+
+    @property
+    def reused(self) -> int:
+        """Node results that cost no call: replayed from the journal or reused by content key."""
+        return self.cache_hits + self.replayed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__} | {"reused": self.reused}
+
+
+@dataclass
+class ItemResult:
+    """One item's fate: ``outputs`` when done, ``error`` (and ``exception`` in this process) when failed."""
+
+    item_id: str
+    status: str
+    outputs: Prediction | None = None
+    error: str | None = None
+    exception: BaseException | None = field(default=None, repr=False)
+
+
+@dataclass
+class Run:
+    """A finished (or stopped) run. Items keep their order; failed items keep their error.
+
+    Example::
+
+        run = compiled.run(dataset, store="runs.db")
+        run.outputs[0].answer, run.failed, run.stats.lm_calls
+        plait.resume(run.id, store="runs.db")
+    """
+
+    id: str
+    store: str | None
+    status: str
+    items: list[ItemResult]
+    stats: RunStats
+
+    @property
+    def outputs(self) -> list[Prediction | None]:
+        return [r.outputs for r in self.items]
+
+    @property
+    def failed(self) -> list[ItemResult]:
+        return [r for r in self.items if r.status == "failed"]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> ItemResult:
+        return self.items[index]
+
+    def __repr__(self) -> str:
+        done = sum(r.status == "done" for r in self.items)
+        s = self.stats
+        return (f"Run({self.id!r}, status={self.status!r}, items={len(self.items)} ({done} done, "
+                f"{len(self.failed)} failed), lm_calls={s.lm_calls}, reused={s.reused}, {s.seconds:.2f}s)")

