@@ -98,6 +98,7 @@ class NodeError(PlaitError):
     def __init__(self, summary: str, *, raw: str | None = None, **kwargs: Any) -> None:
         super().__init__(summary, **kwargs)
         self.raw = raw
+        self.raw_attempts: list[str] = [raw] if raw is not None else []
 
 
 class OutputParseError(NodeError):

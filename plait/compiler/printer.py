@@ -26,7 +26,10 @@ def format_node(node: Node) -> list[str]:
 
 def _call(node: Node) -> str:
     if isinstance(node.params, PredictParams):
-        return f"predict {node.params.signature.__name__}"
+        sig = node.params.signature
+        if sig.__name__ == "StringSignature":  # DSPy's name for signatures made from strings
+            return f"predict[{', '.join(sig.input_fields)} -> {', '.join(sig.output_fields)}]"
+        return f"predict {sig.__name__}"
     if isinstance(node.params, StepParams):
         return f"step {node.params.path}"
     return node.op.value

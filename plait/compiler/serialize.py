@@ -35,7 +35,7 @@ def signature_to_json(signature: type[dspy.Signature]) -> dict[str, Any]:
 
 
 def _extra(extra: dict[str, Any]) -> dict[str, Any]:
-    return {k: extra[k] for k in ("desc", "prefix") if k in extra}
+    return {k: extra[k] for k in ("desc",) if k in extra}  # DSPy 3 ignores prefix
 
 
 def signature_from_json(data: dict[str, Any]) -> type[dspy.Signature]:

@@ -82,7 +82,7 @@ class Predict(Module):
                 expected=f"the inputs {', '.join(declared)}", found=f"the inputs {', '.join(inputs) or '(none)'}",
                 fix=f"pass {missing[0]}=... in the call, or remove it from the signature",
             )
-        return tuple(_port(node_id, name, f.annotation, inputs[name]) for name, f in declared.items())
+        return tuple(_port(node_id, name, _input_type(f), inputs[name]) for name, f in declared.items())
 
 
 class ChainOfThought(Predict):
@@ -104,6 +104,11 @@ def _port(node_id: str, name: str, annotation: Any, value: Any) -> Port:
             fix=f"pass one of its fields, e.g. {name}=prediction.{next(iter(value._fields), 'field')}",
         )
     return Port(name, annotation, const=value)
+
+
+def _input_type(field: Any) -> Any:
+    # "question, k -> answer": DSPy marks untyped string-signature inputs; they accept anything.
+    return Any if (field.json_schema_extra or {}).get("IS_TYPE_UNDEFINED") else field.annotation
 
 
 def _desc(field: Any) -> str:

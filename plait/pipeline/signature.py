@@ -38,9 +38,7 @@ def with_reasoning(signature: type[dspy.Signature]) -> type[dspy.Signature]:
     """The signature with a leading ``reasoning: str`` output, as DSPy's ChainOfThought adds."""
     if REASONING_FIELD in signature.output_fields:
         return signature
-    field = dspy.OutputField(
-        prefix="Reasoning: Let's think step by step in order to", desc="${reasoning}"
-    )
+    field = dspy.OutputField(desc="${reasoning}")
     extended = signature.prepend(REASONING_FIELD, field, type_=str)
     extended.__name__ = signature.__name__  # keep the user's name in plans and errors
     return extended

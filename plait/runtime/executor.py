@@ -191,8 +191,8 @@ class Executor:
         self.store.record(row, data, cache=self._reusable(node) and outcome.source != "cache", item_status=done)
 
     def _fail(self, item: ItemState, node: Node, key: str, exc: PlaitError) -> None:
-        raw = getattr(exc, "raw", None)
-        data = json.dumps({"raw": raw}).encode() if raw is not None else None
+        raw = getattr(exc, "raw_attempts", None) or ([exc.raw] if getattr(exc, "raw", None) else None)
+        data = json.dumps({"raw": raw}).encode() if raw else None
         row = JournalRow(self.run_id, item.item_id, node.id, 0, key, sha256_hex(data) if data else None,
                          "failed", "lm" if node.op is Op.PREDICT else "step", error=str(exc))
         self.store.record(row, data, cache=False, item_status="failed")

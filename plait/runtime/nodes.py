@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -78,6 +79,7 @@ class NodeRunner:
                 return outcome
             except OutputParseError as exc:
                 if outcome.attempts > self.parse_retries:
+                    exc.raw_attempts = list(outcome.raw)  # every reply, for the journal
                     raise
                 request = _reask(request, response.text, exc)
 
@@ -102,16 +104,26 @@ def _parse(adapter: Any, node: Node, text: str) -> dict[str, Any]:
     try:
         return adapter.parse(node.params.signature, text)
     except Exception as exc:  # adapters raise their own types (DSPy's AdapterParseError, ValueError)
-        missing = [f.name for f in node.outputs if f.name not in text]
-        name = missing[0] if missing else node.outputs[0].name
+        field = _failed_field(node, text, str(exc))
+        declared = node.output(field)
+        message = str(exc).splitlines()[0][:200]
         raise OutputParseError(
-            f"the LM reply of node '{node.id}' cannot be parsed: {str(exc).splitlines()[0][:200]}",
-            node=node.id, field=name, field_kind="output field", source=node.source,
-            expected=f"a reply in the '{adapter.name}' format with the fields {', '.join(f.name for f in node.outputs)}",
+            f"the LM reply of node '{node.id}' cannot be parsed into output field '{field}': {message}",
+            node=node.id, field=field, field_kind="output field", source=node.source,
+            expected=type_name(declared.type) if declared else "the declared output fields",
             found=f"{text[:300]!r}", raw=text,
-            fix="use an adapter this LM can follow (adapter='json' or 'compact'), add demos, or use a "
-            "stronger LM; the raw text is kept in the run's journal",
+            fix=f"use an adapter this LM can follow (adapter='json' or 'compact'), add demos, or use a "
+            f"stronger LM; the raw text is kept in the run's journal",
         ) from None
+
+
+def _failed_field(node: Node, text: str, message: str) -> str:
+    """The field the parser choked on: named in its message, else the first one missing."""
+    named = re.search(r"parse field (\w+)", message)
+    if named and node.output(named.group(1)):
+        return named.group(1)
+    missing = [f.name for f in node.outputs if f.name not in text]
+    return missing[0] if missing else node.outputs[0].name
 
 
 def _parse_error(node: Node, exc: ValidationError, raw: str) -> OutputParseError:

@@ -1,0 +1,25 @@
+import pytest
+
+import plait
+from plait.lm import config
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings(monkeypatch, tmp_path):
+    """Each test starts with no configured LM and a store under its own tmp dir."""
+    monkeypatch.setattr(config, "_default", config.Settings())
+    monkeypatch.setenv("PLAIT_STORE", str(tmp_path / "default.db"))
+    yield
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    return str(tmp_path / "runs.db")
+
+
+@pytest.fixture
+def echo_lm():
+    """Answers every output field with a deterministic function of the inputs."""
+    from tests.programs import echo_answer
+
+    return plait.ScriptedLM(echo_answer, record=True)
