@@ -75,13 +75,18 @@ def step(func: Callable[..., Any] | None = None, *, version: str | None = None, 
 def code_version(func: Callable[..., Any]) -> str:
     """sha256 of the function's source with comments, docstrings, decorators and its name removed."""
     try:
-        source = textwrap.dedent(inspect.getsource(func))
+        source = inspect.getsource(func)
     except (OSError, TypeError):
         raise TraceError(
             f"cannot read the source of step {func.__qualname__}",
             fix="define the step in a file, or give it an explicit version: @plait.step(version='1')",
         ) from None
-    tree = ast.parse(source)
+    return source_version(source)
+
+
+def source_version(source: str) -> str:
+    """The version of a function's source text: its AST with the irrelevant parts removed."""
+    tree = ast.parse(textwrap.dedent(source))
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             node.decorator_list = []

@@ -1,0 +1,115 @@
+"""Property tests on keys: stable when nothing that matters changed, changed when anything did."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import plait
+from plait.checkpoints.keys import content_key, lm_identity_hash
+from plait.compiler.passes import node_fingerprint
+from plait.pipeline.step import source_version
+from tests.programs import Chain4
+
+texts = st.text(min_size=1, max_size=40)
+
+
+def _fingerprints(compiled):
+    return {n.id: n.fingerprint for n in compiled.plan.nodes}
+
+
+def test_keys_are_stable_under_retracing():
+    assert _fingerprints(plait.compile(Chain4())) == _fingerprints(plait.compile(Chain4()))
+
+
+@settings(max_examples=30, deadline=None)
+@given(instructions=texts)
+def test_any_instruction_change_changes_exactly_that_node(instructions):
+    base = plait.compile(Chain4())
+    edited = base.update("chain4.n3", instructions="Continue." + instructions)
+    before, after = _fingerprints(base), _fingerprints(edited)
+    assert {k for k in before if before[k] != after[k]} == {"chain4.n3"}
+
+
+@settings(max_examples=30, deadline=None)
+@given(demo=st.dictionaries(st.sampled_from(["b", "c"]), texts, min_size=2))
+def test_demos_change_the_key(demo):
+    base = plait.compile(Chain4())
+    edited = base.update("chain4.n3", demos=[demo])
+    assert _fingerprints(base)["chain4.n3"] != _fingerprints(edited)["chain4.n3"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(temperature=st.floats(0.01, 2.0))
+def test_decoding_settings_change_the_key(temperature):
+    base = plait.compile(Chain4())
+    assert _fingerprints(base)["chain4.n1"] != _fingerprints(base.update("chain4.n1", temperature=temperature))["chain4.n1"]
+
+
+@given(a=st.dictionaries(texts, texts), b=st.dictionaries(texts, texts))
+def test_input_values_change_the_content_key(a, b):
+    same = content_key("f", "lm", "chat", a) == content_key("f", "lm", "chat", b)
+    assert same == (a == b)
+
+
+def test_lm_identity_changes_the_content_key():
+    one = lm_identity_hash(plait.ScriptedLM(dict, name="x").identity())
+    two = lm_identity_hash(plait.ScriptedLM(dict, name="x", version="2").identity())
+    assert content_key("f", one, "chat", {}) != content_key("f", two, "chat", {})
+    assert content_key("f", one, "chat", {}) != content_key("f", one, "json", {})
+
+
+STEP = '''
+def f(x: str) -> str:
+    """Join the thing."""
+    y = x + "!"  # shout
+    return y
+'''
+
+REFORMATTED = '''
+def f(x:str)->str:
+    # a comment moved here
+    y = (x
+         + "!")
+    return y
+'''
+
+CHANGED = '''
+def f(x: str) -> str:
+    y = x + "?"
+    return y
+'''
+
+
+def _version_of(source: str) -> str:
+    return source_version(source)
+
+
+def test_step_versions_ignore_comments_docstrings_and_formatting():
+    assert _version_of(STEP) == _version_of(REFORMATTED)
+
+
+def test_step_versions_change_with_the_logic():
+    assert _version_of(STEP) != _version_of(CHANGED)
+
+
+@settings(max_examples=25, deadline=None)
+@given(constant=st.integers(), comment=st.text(alphabet="abc xyz", max_size=20))
+def test_step_version_property(constant, comment):
+    body = f"def f(x):\n    # {comment}\n    return x + {constant}\n"
+    assert _version_of(body) == _version_of(f"def f(x):\n    return x + {constant}\n")
+    assert _version_of(body) != _version_of(f"def f(x):\n    return x + {constant + 1}\n")
+
+
+def test_explicit_step_version_overrides_the_source_hash():
+    @plait.step(version="v7")
+    def g(x: str) -> str:
+        return x
+
+    assert g.version == "v7"
+
+
+def test_node_fingerprint_ignores_source_location_and_provenance():
+    node = plait.compile(Chain4()).plan.node("chain4.n2")
+    from plait.compiler.ir import SourceLoc
+
+    moved = node.with_(source=SourceLoc("/elsewhere.py", 999))
+    assert node_fingerprint(moved) == node_fingerprint(node)
