@@ -34,6 +34,8 @@ from plait.errors import (
 from plait.lm.config import configure, context
 from plait.lm.protocol import LM, LMError, LMRequest, LMResponse, Usage
 from plait.lm.scripted import ScriptedLM
+from plait.optimizers.evaluate import Evaluation, evaluate
+from plait.optimizers.fewshot import BootstrapFewShot, LabeledFewShot
 from plait.pipeline.module import Module
 from plait.pipeline.predict import ChainOfThought, Predict
 from plait.pipeline.prediction import Prediction
@@ -47,8 +49,8 @@ __all__ = [
     "__version__",
     # declaring
     "Signature", "InputField", "OutputField", "Module", "Predict", "ChainOfThought", "step", "Prediction",
-    # compiling
-    "compile", "CompiledPipeline",
+    # compiling and optimizing
+    "compile", "CompiledPipeline", "evaluate", "Evaluation", "LabeledFewShot", "BootstrapFewShot",
     # running
     "Run", "RunStats", "ItemResult", "resume", "aresume", "rerun", "arerun", "events", "SQLiteStore",
     # LMs

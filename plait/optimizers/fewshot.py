@@ -1,0 +1,121 @@
+"""Few-shot optimizers as compile passes: LabeledFewShot and BootstrapFewShot.
+
+Both write each PREDICT node's demos into the plan and record, in the node's provenance, which
+optimizer chose them and the numbers that justified it, so ``print`` and ``diff`` show them.
+BootstrapFewShot runs the program on the trainset *through the executor*: its runs are ordinary
+checkpointed runs, so an interrupted compile resumes and a repeated one costs no LM call.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from plait.compiler.ir import Op, PredictParams
+from plait.optimizers.evaluate import _caller
+from plait.runtime.traces import item_traces
+
+
+def _as_dict(example: Any) -> dict[str, Any]:
+    if hasattr(example, "toDict"):
+        return dict(example.toDict())
+    if hasattr(example, "model_dump"):
+        return example.model_dump()
+    return dict(example)
+
+
+def labeled_demos(params: PredictParams, trainset: list[Any], k: int, rng: random.Random) -> list[dict]:
+    """Up to ``k`` trainset examples restricted to the node's fields; each needs all its inputs
+    and at least one output (intermediate nodes rarely have labels: they get none)."""
+    sig = params.signature
+    demos = []
+    for ex in rng.sample(list(trainset), len(trainset)):
+        data = _as_dict(ex)
+        if all(n in data for n in sig.input_fields) and any(n in data for n in sig.output_fields):
+            demos.append({n: data[n] for n in (*sig.input_fields, *sig.output_fields) if n in data})
+        if len(demos) == k:
+            break
+    return demos
+
+
+@dataclass
+class LabeledFewShot:
+    """Demos straight from labeled examples (no LM call).
+
+    Example::
+
+        compiled = plait.compile(QA(), optimizer=plait.LabeledFewShot(k=4), trainset=train)
+    """
+
+    k: int = 4
+    seed: int = 0
+
+    def compile(self, compiled: Any, *, trainset: list[Any], metric: Any = None, **_: Any) -> Any:
+        rng = random.Random(self.seed)
+        for node in compiled.plan.of_op(Op.PREDICT):
+            demos = labeled_demos(node.params, trainset, self.k, rng)
+            if demos:
+                compiled = compiled.update(node.id, demos=demos, provenance={
+                    "optimizer": "LabeledFewShot", "k": self.k, "seed": self.seed, "trainset": len(trainset)})
+        return compiled
+
+
+@dataclass
+class BootstrapFewShot:
+    """Demos from the program's own successful runs on the trainset.
+
+    Runs the (teacher) program on the trainset through the executor, keeps the items whose final
+    output passes ``metric``, and turns each node's recorded inputs and outputs in those traces
+    into that node's demos: up to ``max_bootstrapped_demos`` per node, topped up with up to
+    ``max_labeled_demos`` labeled examples where the node's fields are labeled.
+
+    Example::
+
+        compiled = plait.compile(Pipeline(), optimizer=plait.BootstrapFewShot(max_bootstrapped_demos=4),
+                                 trainset=train, metric=exact_match, store="runs.db")
+    """
+
+    max_bootstrapped_demos: int = 4
+    max_labeled_demos: int = 0
+    metric_threshold: float | None = None
+    teacher_demos: int = 0  # labeled demos given to the teacher run, to bootstrap from a better start
+    seed: int = 0
+
+    def compile(self, compiled: Any, *, trainset: list[Any], metric: Callable[..., Any], store: Any = None,
+                **run_options: Any) -> Any:
+        if metric is None:
+            raise ValueError("BootstrapFewShot needs a metric: compile(..., metric=lambda ex, pred: ...)")
+        teacher = LabeledFewShot(self.teacher_demos, self.seed).compile(compiled, trainset=trainset) \
+            if self.teacher_demos else compiled
+        run = teacher.run(trainset, store=store, **run_options)
+        passed = self._passing_items(metric, trainset, run)
+        traces = item_traces(run.id, teacher.plan, store) if passed else {}
+        return self._write_demos(compiled, trainset, passed, traces)
+
+    def _passing_items(self, metric: Callable, trainset: list[Any], run: Any) -> list[str]:
+        score_of, passed = _caller(metric), []
+        for example, result in zip(trainset, run.items):
+            if result.status != "done":
+                continue
+            try:
+                value = score_of(example, result.outputs)
+            except Exception:  # a metric error on one item only loses that item's demo
+                continue
+            value = value[0] if isinstance(value, tuple) else value
+            if (float(value) >= self.metric_threshold) if self.metric_threshold is not None else bool(value):
+                passed.append(result.item_id)
+        return passed
+
+    def _write_demos(self, compiled: Any, trainset: list[Any], passed: list[str], traces: dict) -> Any:
+        rng = random.Random(self.seed)
+        order = rng.sample(passed, len(passed))
+        for node in compiled.plan.of_op(Op.PREDICT):
+            demos = [{**traces[i][node.id].inputs, **traces[i][node.id].outputs}
+                     for i in order if node.id in traces.get(i, {})][: self.max_bootstrapped_demos]
+            if self.max_labeled_demos:
+                demos += labeled_demos(node.params, trainset, self.max_labeled_demos, rng)
+            compiled = compiled.update(node.id, demos=demos, provenance={
+                "optimizer": "BootstrapFewShot", "trainset": len(trainset), "passed": len(passed),
+                "bootstrapped": min(len(order), self.max_bootstrapped_demos), "seed": self.seed})
+        return compiled
