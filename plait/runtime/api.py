@@ -8,9 +8,10 @@ import logging
 import os
 import secrets
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.keys import lm_identity_hash
@@ -45,6 +46,17 @@ class RunOptions:
     parse_retries: int = 2
 
 
+@contextmanager
+def using_store(store: Any) -> Iterator[Store]:
+    """The store for ``store``; closed afterwards only if it was opened here from a path."""
+    opened = open_store(store)
+    try:
+        yield opened
+    finally:
+        if opened is not store:
+            opened.close()
+
+
 def open_store(store: Any) -> Store:
     """A Store from a path, a Store, None (``$PLAIT_STORE`` or ``.plait/runs.db``) or False (none)."""
     if store is False:
@@ -60,7 +72,12 @@ def open_store(store: Any) -> Store:
 async def arun(plan: Plan, data: Any, *, store: Any = None, ids: list[str] | None = None,
                own_lms: dict[str, Any] | None = None, options: RunOptions | None = None) -> Run:
     """Start a new run of ``plan`` over ``data`` (a list of items or one item)."""
-    options, store = options or RunOptions(), open_store(store)
+    with using_store(store) as opened:
+        return await _start(plan, data, opened, ids, own_lms, options or RunOptions())
+
+
+async def _start(plan: Plan, data: Any, store: Store, ids: list[str] | None, own_lms: dict | None,
+                 options: RunOptions) -> Run:
     states, encoded = item_states(plan.of_op(Op.INPUT)[0], as_items(data), ids)
     run_id = new_run_id()
     plan_hash = store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True))
@@ -75,7 +92,11 @@ async def aresume(run_id: str, *, store: Any = None, plan: Plan | None = None,
                   own_lms: dict[str, Any] | None = None, options: RunOptions | None = None) -> Run:
     """Finish a run from its journal: recorded nodes replay, the rest run. With ``plan`` (an edited
     pipeline), nodes whose content key changed recompute and the run's plan is updated."""
-    options, store = options or RunOptions(), open_store(store)
+    with using_store(store) as opened:
+        return await _resume(run_id, opened, plan, own_lms, options or RunOptions())
+
+
+async def _resume(run_id: str, store: Store, plan: Plan | None, own_lms: dict | None, options: RunOptions) -> Run:
     record = store.get_run(run_id)
     stored = plan_from_json(json.loads(store.load_plan(record.plan_hash)), f"the plan of run {run_id}")
     plan = plan or stored
@@ -91,7 +112,12 @@ async def aresume(run_id: str, *, store: Any = None, plan: Plan | None = None,
 async def arerun(run_id: str, from_node: str, *, store: Any = None, plan: Plan | None = None,
                  own_lms: dict[str, Any] | None = None, options: RunOptions | None = None) -> Run:
     """Fork ``run_id``: ``from_node`` and its descendants recompute, everything upstream replays."""
-    options, store = options or RunOptions(), open_store(store)
+    with using_store(store) as opened:
+        return await _fork(run_id, from_node, opened, plan, own_lms, options or RunOptions())
+
+
+async def _fork(run_id: str, from_node: str, store: Store, plan: Plan | None, own_lms: dict | None,
+                options: RunOptions) -> Run:
     parent = store.get_run(run_id)
     plan = plan or plan_from_json(json.loads(store.load_plan(parent.plan_hash)), f"the plan of run {run_id}")
     if from_node not in plan:

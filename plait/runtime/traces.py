@@ -12,7 +12,7 @@ from typing import Any
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.protocol import Store
 from plait.compiler.ir import Node, Op, Plan
-from plait.runtime.api import open_store
+from plait.runtime.api import using_store
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,11 @@ class NodeTrace:
 
 def item_traces(run_id: str, plan: Plan, store: Any = None) -> dict[str, dict[str, NodeTrace]]:
     """item id -> node id -> NodeTrace, for every node recorded 'ok' in the run."""
-    store = open_store(store)
+    with using_store(store) as opened:
+        return _traces(run_id, plan, opened)
+
+
+def _traces(run_id: str, plan: Plan, store: Store) -> dict[str, dict[str, NodeTrace]]:
     journal = store.journal(run_id)
     by_item: dict[str, dict[str, dict[str, Any]]] = {}
     for (item_id, node_id, _), row in journal.items():
