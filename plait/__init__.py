@@ -32,6 +32,7 @@ from plait.errors import (
     TraceError,
 )
 from plait.lm.config import configure, context
+from plait.lm.dspy_lm import DSPyLM
 from plait.lm.protocol import LM, LMError, LMRequest, LMResponse, Usage
 from plait.lm.scripted import ScriptedLM
 from plait.optimizers.evaluate import Evaluation, evaluate
@@ -54,7 +55,7 @@ __all__ = [
     # running
     "Run", "RunStats", "ItemResult", "resume", "aresume", "rerun", "arerun", "events", "SQLiteStore",
     # LMs
-    "configure", "context", "LM", "LMRequest", "LMResponse", "LMError", "Usage", "ScriptedLM",
+    "configure", "context", "LM", "LMRequest", "LMResponse", "LMError", "Usage", "ScriptedLM", "DSPyLM",
     # errors
     "PlaitError", "TraceError", "PlanError", "PlanLoadError", "StoreError", "NodeError",
     "OutputParseError", "InputError", "RunNotFound",

@@ -8,6 +8,7 @@ from plait.compiler.compiled import CompiledPipeline
 from plait.compiler.ir import Plan
 from plait.compiler.lower import lower
 from plait.compiler.passes import run_passes
+from plait.errors import PlanError
 from plait.pipeline.module import Module
 
 
@@ -34,10 +35,14 @@ def _module_lms(program: Module) -> dict[str, Any]:
     """LM objects passed to modules as ``lm=``, by name, so that runs can find them."""
     from plait.pipeline.predict import Predict
 
-    lms = {}
-    for _, module in program.named_modules():
+    lms: dict[str, Any] = {}
+    for path, module in program.named_modules():
         if isinstance(module, Predict) and module.lm is not None and not isinstance(module.lm, str):
-            lms[module.lm.name] = module.lm
+            seen = lms.setdefault(module.lm.name, module.lm)
+            if seen is not module.lm and seen.identity() != module.lm.identity():
+                raise PlanError(f"two different LMs are both named '{module.lm.name}'", node=path,
+                                expected="one LM per name", found=f"{seen.identity()} and {module.lm.identity()}",
+                                fix="give each LM its own name=..., e.g. DSPyLM(model, name='judge')")
     return lms
 
 

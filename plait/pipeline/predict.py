@@ -7,6 +7,7 @@ from typing import Any
 from plait.compiler.ir import Field, Node, Op, Port, PredictParams
 from plait.compiler.types import type_name
 from plait.errors import TraceError
+from plait.lm.dspy_lm import as_lm
 from plait.pipeline.module import Module
 from plait.pipeline.signature import resolve_signature, with_reasoning
 from plait.pipeline.tracing import Symbol, SymbolicPrediction, Tracer, current_tracer, unknown_field_error, user_source
@@ -29,7 +30,7 @@ class Predict(Module):
     def __init__(self, signature: Any, *, lm: Any = None, adapter: str | None = None,
                  reusable: bool = True, **settings: Any) -> None:
         self.signature = resolve_signature(signature)
-        self.lm = lm
+        self.lm = lm if lm is None or isinstance(lm, str) else as_lm(lm)
         self.adapter = adapter
         self.reusable = reusable
         self.settings = settings

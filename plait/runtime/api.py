@@ -22,6 +22,7 @@ from plait.compiler.ir import Op, Plan
 from plait.compiler.serialize import plan_from_json, plan_to_json
 from plait.errors import InputError, PlaitError
 from plait.lm import config
+from plait.lm.dspy_lm import as_lm
 from plait.pipeline.prediction import Prediction
 from plait.runtime import events as ev
 from plait.runtime.executor import Executor, ItemState
@@ -159,8 +160,8 @@ async def _execute(plan: Plan, store: Store, run_id: str, states: list[ItemState
 def resolve_lms(plan: Plan, options: RunOptions, own: dict[str, Any]) -> tuple[dict, dict, dict]:
     """Per PREDICT node: its LM object, its adapter name, and its LM identity hash."""
     settings = config.current()
-    named = {**settings.lms, **(options.lms or {}), **own}
-    default = options.lm if options.lm is not None else settings.lm
+    named = {k: as_lm(v) for k, v in {**settings.lms, **(options.lms or {}), **own}.items()}
+    default = as_lm(options.lm if options.lm is not None else settings.lm)  # a plain dspy.LM works too
     lms, adapters, hashes = {}, {}, {}
     for node in plan.of_op(Op.PREDICT):
         lm = named.get(node.params.lm) if node.params.lm else default
