@@ -33,6 +33,7 @@ from plait.errors import (
 )
 from plait.lm.config import configure, context
 from plait.lm.dspy_lm import DSPyLM
+from plait.lm.local import LocalLM
 from plait.lm.protocol import LM, LMError, LMRequest, LMResponse, Usage
 from plait.lm.scripted import ScriptedLM
 from plait.optimizers.evaluate import Evaluation, evaluate
@@ -55,7 +56,7 @@ __all__ = [
     # running
     "Run", "RunStats", "ItemResult", "resume", "aresume", "rerun", "arerun", "events", "SQLiteStore",
     # LMs
-    "configure", "context", "LM", "LMRequest", "LMResponse", "LMError", "Usage", "ScriptedLM", "DSPyLM",
+    "configure", "context", "LM", "LMRequest", "LMResponse", "LMError", "Usage", "ScriptedLM", "DSPyLM", "LocalLM",
     # errors
     "PlaitError", "TraceError", "PlanError", "PlanLoadError", "StoreError", "NodeError",
     "OutputParseError", "InputError", "RunNotFound",

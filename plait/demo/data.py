@@ -1,7 +1,9 @@
 """The demo dataset: short reading-comprehension items, generated with a fixed seed.
 
 Each item gives three facts about three people and asks about one of them ("Where does Tom
-live?"); the answer is one word taken from the context. The set is written for plait (Apache-2.0,
+live?"); the answer is one word taken from the context. Items also carry the intermediate labels
+(the person asked about, the sentence that answers) so that every node of the demo pipeline can
+get labeled demos. The set is written for plait (Apache-2.0,
 like the project) by this generator; ``python -m plait.demo.data`` rewrites ``people.jsonl``.
 """
 
@@ -37,8 +39,8 @@ def make_item(rng: random.Random, index: int) -> dict:
     answers = rng.sample(values, 3)
     facts = [fact.format(n=n, v=v) for n, v in zip(people, answers)]
     target = rng.randrange(3)
-    return {"id": f"p{index:03d}", "context": " ".join(facts),
-            "question": question.format(n=people[target]), "answer": answers[target]}
+    return {"id": f"p{index:03d}", "context": " ".join(facts), "question": question.format(n=people[target]),
+            "person": people[target], "fact": facts[target], "answer": answers[target]}
 
 
 def generate(size: int = SIZE, seed: int = SEED) -> list[dict]:

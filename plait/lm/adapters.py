@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import dspy
 
+from plait.lm.compact import CompactAdapter
 from plait.lm.protocol import LMRequest, LMTask
 
 
@@ -83,7 +84,7 @@ def task_for(node_id: str, signature, demos: tuple[dict, ...], inputs: dict[str,
     )
 
 
-ADAPTERS: dict[str, type] = {"chat": ChatAdapter, "json": JSONAdapter}
+ADAPTERS: dict[str, type] = {"chat": ChatAdapter, "json": JSONAdapter, "compact": CompactAdapter}
 
 
 @lru_cache(maxsize=None)

@@ -12,7 +12,6 @@ import re
 from functools import lru_cache
 from typing import Any
 
-import dspy
 import pydantic
 from pydantic_core import to_jsonable_python
 
@@ -108,7 +107,8 @@ def _load_object(text: str) -> dict[str, Any]:
     if fenced:
         body = fenced.group(1).strip()
     try:
-        obj = json.loads(body)
+        # strict=False: accept raw newlines inside strings, which small models and lax grammars emit.
+        obj = json.loads(body, strict=False)
     except json.JSONDecodeError as exc:
         raise ValueError(f"reply is not JSON ({exc.msg}); raw text: {text!r}") from None
     if not isinstance(obj, dict):

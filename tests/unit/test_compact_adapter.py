@@ -112,10 +112,19 @@ def test_recursive_output_type_is_refused():
 
 @pytest.mark.parametrize(
     "text",
-    ['{"answer": "Paris"}', '  {"answer": "Paris"}\n', '```json\n{"answer": "Paris"}\n```', '```\n{"answer":"Paris"}```'],
+    [
+        '{"answer": "Paris"}',
+        '  {"answer": "Paris"}\n',
+        '```json\n{"answer": "Paris"}\n```',
+        '```\n{"answer":"Paris"}```',
+    ],
 )
 def test_parse_tolerates_whitespace_and_fences(text):
     assert CompactAdapter().parse(QA, text) == {"answer": "Paris"}
+
+
+def test_parse_accepts_raw_newlines_inside_strings():
+    assert CompactAdapter().parse(QA, '{"answer": "two\nlines"}') == {"answer": "two\nlines"}
 
 
 def test_parse_returns_only_output_fields_without_validating():
