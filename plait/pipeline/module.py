@@ -47,8 +47,8 @@ class Module:
 
 
 def default_name(module: Any) -> str:
-    """``Pipeline`` -> ``pipeline``, ``MultiHop`` -> ``multi_hop``."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(module).__name__).lower()
+    """``Pipeline`` -> ``pipeline``, ``MultiHop`` -> ``multi_hop``, ``PeopleQA`` -> ``people_qa``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", type(module).__name__).lower()
 
 
 def _walk(obj: Any, path: str, seen: set[int]) -> Iterator[tuple[str, Module]]:

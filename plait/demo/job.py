@@ -1,0 +1,89 @@
+"""The main job: evaluate, compile with BootstrapFewShot, evaluate again, on the embedded model.
+
+Every phase is an ordinary checkpointed run in one store, so an interrupted job picks up where it
+stopped and a finished one replays in seconds with no LM call.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import plait
+from plait.demo.data import load
+from plait.demo.pipeline import PeopleQA, exact_match
+from plait.runtime import events as ev
+
+
+@dataclass
+class Tally:
+    """Counts LM calls and reused node results across every run of the job (an event consumer)."""
+
+    lm_calls: int = 0
+    reused: int = 0
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.NodeFinished):
+            if event.source == "lm":
+                self.lm_calls += 1
+            elif event.source in ("cache", "replay"):
+                self.reused += 1
+
+
+@dataclass
+class JobResult:
+    before: plait.Evaluation
+    after: plait.Evaluation
+    compiled: plait.CompiledPipeline
+    base: plait.CompiledPipeline
+    phases: dict[str, float] = field(default_factory=dict)
+    tally: Tally = field(default_factory=Tally)
+
+    @property
+    def separated(self) -> bool:
+        """The compiled score is above the uncompiled one and the intervals do not overlap."""
+        return self.after.score > self.before.score and not self.after.overlaps(self.before)
+
+
+def run_job(store: str | Path, *, train: int = 40, dev: int = 60, demos: int = 4, teacher_demos: int = 3,
+            progress: bool = True, say: Callable[[str], None] = print) -> JobResult:
+    """Run the three phases; ``train``/``dev`` pick the first and the last items of the dataset."""
+    data = load()
+    trainset, devset = data[:train], data[len(data) - dev:]
+    phases: dict[str, float] = {}
+    tally = Tally()
+    options: dict[str, Any] = {"store": str(store), "progress": progress, "on_event": tally, "parse_retries": 1}
+
+    started = time.perf_counter()
+    plait.configure(lm=plait.LocalLM())
+    base = plait.compile(PeopleQA())
+    phases["load"] = _since(started)
+
+    say(f"[1/3] evaluate the uncompiled pipeline on {len(devset)} held-out items")
+    before = _timed(phases, "evaluate (uncompiled)", lambda: plait.evaluate(base, devset, exact_match, **options))
+    say(f"      {before}")
+
+    say(f"[2/3] compile with BootstrapFewShot on {len(trainset)} training items")
+    optimizer = plait.BootstrapFewShot(max_bootstrapped_demos=demos, teacher_demos=teacher_demos)
+    compiled = _timed(phases, "compile", lambda: plait.compile(
+        PeopleQA(), optimizer=optimizer, trainset=trainset, metric=exact_match, **options))
+    say("      " + ", ".join(f"{n.id}: {len(n.params.demos)} demos" for n in compiled.plan.nodes if n.params
+                            and hasattr(n.params, "demos")))
+
+    say(f"[3/3] evaluate the compiled pipeline on the same {len(devset)} held-out items")
+    after = _timed(phases, "evaluate (compiled)", lambda: plait.evaluate(compiled, devset, exact_match, **options))
+    say(f"      {after}")
+    return JobResult(before, after, compiled, base, phases, tally)
+
+
+def _timed(phases: dict[str, float], name: str, work: Callable[[], Any]) -> Any:
+    started = time.perf_counter()
+    result = work()
+    phases[name] = _since(started)
+    return result
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
