@@ -33,6 +33,7 @@ from plait.errors import (
 )
 from plait.lm.config import configure, context
 from plait.lm.dspy_lm import DSPyLM
+from plait.lm.faulty import Faulty
 from plait.lm.local import LocalLM
 from plait.lm.protocol import LM, LMError, LMRequest, LMResponse, Usage
 from plait.lm.scripted import ScriptedLM
@@ -44,6 +45,11 @@ from plait.pipeline.prediction import Prediction
 from plait.pipeline.signature import InputField, OutputField, Signature
 from plait.pipeline.step import step
 from plait.runtime import events
+from plait.runtime.breaker import CircuitBreaker
+from plait.runtime.budget import Budget
+from plait.runtime.clock import FakeClock
+from plait.runtime.ratelimit import RateLimit
+from plait.runtime.retry import RetryPolicy
 from plait.runtime.public import aresume, arerun, rerun, resume
 from plait.runtime.run import ItemResult, Run, RunStats
 
@@ -55,6 +61,8 @@ __all__ = [
     "compile", "CompiledPipeline", "evaluate", "Evaluation", "LabeledFewShot", "BootstrapFewShot",
     # running
     "Run", "RunStats", "ItemResult", "resume", "aresume", "rerun", "arerun", "events", "SQLiteStore",
+    # surviving the real world
+    "RetryPolicy", "RateLimit", "CircuitBreaker", "Budget", "Faulty", "FakeClock",
     # LMs
     "configure", "context", "LM", "LMRequest", "LMResponse", "LMError", "Usage", "ScriptedLM", "DSPyLM", "LocalLM",
     # errors

@@ -41,7 +41,9 @@ class CompiledPipeline:
 
         ``store``: a path (default ``$PLAIT_STORE`` or ``.plait/runs.db``), a Store, or False for
         none. Options: ``lm``, ``lms``, ``concurrency`` (32), ``progress``, ``on_event``,
-        ``parse_retries`` (2). Failed items are in ``run.failed``; they never hide the others.
+        ``parse_retries`` (2), and ``retry``, ``timeout``, ``node_timeout``, ``rate_limits``,
+        ``breakers``, ``fallbacks``, ``budget``, ``clock``, ``seed`` (see ``RunOptions``).
+        Failed items are in ``run.failed``; they never hide the others.
         """
         return run_sync(self.arun(data, store=store, ids=ids, **options))
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import secrets
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.keys import lm_identity_hash
@@ -25,9 +26,13 @@ from plait.lm import config
 from plait.lm.dspy_lm import as_lm
 from plait.pipeline.prediction import Prediction
 from plait.runtime import events as ev
+from plait.runtime.budget import Budget, BudgetMeter, journal_spending
+from plait.runtime.calls import LMCaller
+from plait.runtime.clock import REAL_CLOCK, Clock
 from plait.runtime.executor import Executor, ItemState
 from plait.runtime.items import as_items, item_states
 from plait.runtime.nodes import NodeRunner
+from plait.runtime.policies import resolve_guards
 from plait.runtime.progress import ProgressBar
 from plait.runtime.run import ItemResult, Run, RunStats
 
@@ -37,7 +42,18 @@ DEFAULT_STORE = ".plait/runs.db"
 
 @dataclass
 class RunOptions:
-    """How to run: LM choice, concurrency, progress display, event callback, parse retries."""
+    """How to run: LM choice, concurrency, progress display, event callback, parse retries, and
+    how to survive the real world (see plait/runtime/policies.py for which setting wins):
+
+    ``retry``       a RetryPolicy, or {node id or LM name: RetryPolicy}
+    ``timeout``     seconds per LM call (a timeout is a transient failure), or a dict likewise
+    ``node_timeout`` seconds per node, retries and re-asks included, or {node id: seconds}
+    ``rate_limits`` {LM name: RateLimit};  ``breakers`` {LM name: CircuitBreaker or None}
+    ``fallbacks``   {LM name: [LM or configured name, ...]}, or one list for every LM
+    ``budget``      a Budget for the run's total (resume with a larger one to go on)
+    ``clock``       where time comes from (a FakeClock in tests); ``seed`` seeds the jitter
+    ``reset_attempts`` on resume: forget the attempts the journal counts for unfinished nodes
+    """
 
     lm: Any = None
     lms: dict[str, Any] | None = None
@@ -45,6 +61,16 @@ class RunOptions:
     progress: bool | None = None
     on_event: Callable[[ev.Event], None] | None = None
     parse_retries: int = 2
+    retry: Any = None
+    timeout: Any = None
+    node_timeout: Any = None
+    rate_limits: Mapping[str, Any] | None = None
+    breakers: Mapping[str, Any] | None = None
+    fallbacks: Any = None
+    budget: Budget | None = None
+    clock: Clock | None = None
+    seed: int | None = None
+    reset_attempts: bool = False
 
 
 @contextmanager
@@ -140,27 +166,47 @@ async def _fork(run_id: str, from_node: str, store: Store, plan: Plan | None, ow
 async def _execute(plan: Plan, store: Store, run_id: str, states: list[ItemState], own_lms: dict | None,
                    options: RunOptions, journal: dict | None = None, force: frozenset = frozenset(),
                    resumed: bool = False) -> Run:
-    lms, adapters, hashes = resolve_lms(plan, options, own_lms or {})
     stats = RunStats()
     emit = _fanout(stats, options, len(states))
+    executor = _executor(plan, store, run_id, own_lms or {}, options, journal, force, emit)
     started = time.perf_counter()
     emit(ev.RunStarted(run_id, len(states), len(plan), resumed))
-    executor = Executor(plan, store, NodeRunner(lms, adapters, options.parse_retries), run_id=run_id,
-                        lm_hashes=hashes, journal=journal, force=force, concurrency=options.concurrency, emit=emit)
     try:
         await executor.run(states)
     finally:
         stats.seconds = time.perf_counter() - started
-        status = _status(states)
+        status = _status(states, executor.stopped)
         store.set_run(run_id, status=status)
         emit(ev.RunFinished(run_id, status, stats.as_dict()))
-    return Run(run_id, getattr(store, "path", None), status, [_result(s) for s in states], stats)
+    reason = str(executor.stopped) if status == "stopped" else None
+    return Run(run_id, getattr(store, "path", None), status, [_result(s) for s in states], stats, reason)
 
 
-def resolve_lms(plan: Plan, options: RunOptions, own: dict[str, Any]) -> tuple[dict, dict, dict]:
+def _executor(plan: Plan, store: Store, run_id: str, own: dict, options: RunOptions, journal: dict | None,
+              force: frozenset, emit: Callable[[ev.Event], None]) -> Executor:
+    named = named_lms(options, own)
+    lms, adapters, hashes = resolve_lms(plan, options, own, named)
+    guards = resolve_guards(plan.of_op(Op.PREDICT), lms, hashes, options, named)
+    clock = options.clock or REAL_CLOCK
+    meter = None
+    if options.budget is not None:
+        meter = BudgetMeter(options.budget, *journal_spending((journal or {}).values()))
+    caller = LMCaller(run_id, clock=clock, rng=random.Random(options.seed), meter=meter, emit=emit)
+    return Executor(plan, store, NodeRunner(guards, adapters, options.parse_retries, caller), run_id=run_id,
+                    lm_hashes=hashes, journal=journal, force=force, concurrency=options.concurrency, emit=emit,
+                    clock=clock, reset_attempts=options.reset_attempts)
+
+
+def named_lms(options: RunOptions, own: dict[str, Any]) -> dict[str, Any]:
+    """The LMs known by name: configured, given to the run, and given to modules as objects."""
+    return {k: as_lm(v) for k, v in {**config.current().lms, **(options.lms or {}), **own}.items()}
+
+
+def resolve_lms(plan: Plan, options: RunOptions, own: dict[str, Any],
+                named: dict[str, Any] | None = None) -> tuple[dict, dict, dict]:
     """Per PREDICT node: its LM object, its adapter name, and its LM identity hash."""
     settings = config.current()
-    named = {k: as_lm(v) for k, v in {**settings.lms, **(options.lms or {}), **own}.items()}
+    named = named if named is not None else named_lms(options, own)
     default = as_lm(options.lm if options.lm is not None else settings.lm)  # a plain dspy.LM works too
     lms, adapters, hashes = {}, {}, {}
     for node in plan.of_op(Op.PREDICT):
@@ -225,9 +271,9 @@ def _record_input_failures(store: Store, run_id: str, plan: Plan, states: list[I
             store.record(row, None, cache=False, item_status="failed")
 
 
-def _status(states: list[ItemState]) -> str:
+def _status(states: list[ItemState], stopped: BaseException | None = None) -> str:
     if any(s.status == "running" for s in states):
-        return "interrupted"
+        return "stopped" if stopped is not None else "interrupted"
     return "failed" if any(s.status == "failed" for s in states) else "done"
 
 

@@ -43,10 +43,50 @@ class NodeFinished(Event):
 
 @dataclass(frozen=True)
 class NodeRetried(Event):
+    """Attempt ``attempt`` (counted across resumes) failed transiently; the next one comes after
+    ``delay`` seconds."""
+
     item_id: str
     node_id: str
     attempt: int
     reason: str
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class FellBack(Event):
+    """The primary LM's breaker is open: this node's call goes to ``fallback``."""
+
+    item_id: str
+    node_id: str
+    primary: str
+    fallback: str
+
+
+@dataclass(frozen=True)
+class BreakerOpened(Event):
+    """LM ``lm`` failed ``failures`` times in a row: calls fail fast for ``cooldown`` seconds."""
+
+    lm: str
+    failures: int
+    cooldown: float
+
+
+@dataclass(frozen=True)
+class BreakerClosed(Event):
+    """LM ``lm`` answered again: its breaker lets calls through."""
+
+    lm: str
+
+
+@dataclass(frozen=True)
+class BudgetExhausted(Event):
+    """The run reached its budget's ``limit`` ('lm_calls', 'tokens' or 'cost'): no new LM call
+    starts, calls in flight finish, and the run stops."""
+
+    limit: str
+    used: float
+    maximum: float
 
 
 @dataclass(frozen=True)
@@ -64,5 +104,7 @@ class ItemFinished(Event):
 
 @dataclass(frozen=True)
 class RunFinished(Event):
+    """``status``: 'done', 'failed', 'interrupted' or 'stopped' (by the budget)."""
+
     status: str
     stats: dict[str, Any] = field(default_factory=dict)

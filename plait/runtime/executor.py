@@ -9,6 +9,11 @@ Per node (DESIGN.md contract 2-5, in the manner of DBOS's ``invoke_step``):
   1. this run's journal has the node with the same content key  -> replay it, no call
   2. the store has a value for the content key (and the node is reusable) -> reuse it, record
   3. otherwise run it (LM call or step) and record value, journal row and status atomically.
+
+A PREDICT node's output is recorded under the content key of the LM that produced it: a fallback's
+answer never passes for the primary's (DESIGN.md contract 8). Its failed attempts are journaled
+as they happen ('retrying' rows), so that a crash does not give it a fresh set of attempts.
+When the run's budget is spent, no node starts; the nodes in flight finish and the run stops.
 """
 
 from __future__ import annotations
@@ -26,9 +31,12 @@ from plait.checkpoints.codec import codec_for
 from plait.checkpoints.keys import content_key
 from plait.checkpoints.protocol import JournalRow, Store
 from plait.compiler.ir import Field, Node, Op, Plan, Port
-from plait.errors import PlaitError
+from plait.errors import NodeError, PlaitError
 from plait.hashing import sha256_hex
 from plait.runtime import events as ev
+from plait.runtime.budget import BudgetReached
+from plait.runtime.calls import NodeCall, reason
+from plait.runtime.clock import REAL_CLOCK, Clock
 from plait.runtime.nodes import NodeRunner, Outcome
 
 log = logging.getLogger("plait")
@@ -47,14 +55,19 @@ class ItemState:
 
 
 class Executor:
-    """Runs one plan's items against a store. ``force``: node ids that must recompute."""
+    """Runs one plan's items against a store. ``force``: node ids that must recompute.
+    ``reset_attempts``: ignore the attempts the journal records for unfinished nodes."""
 
     def __init__(self, plan: Plan, store: Store, runner: NodeRunner, *, run_id: str,
                  lm_hashes: dict[str, str], journal: dict | None = None, force: frozenset[str] = frozenset(),
-                 concurrency: int = 32, emit: Callable[[ev.Event], None] = lambda e: None) -> None:
+                 concurrency: int = 32, emit: Callable[[ev.Event], None] = lambda e: None,
+                 clock: Clock = REAL_CLOCK, reset_attempts: bool = False) -> None:
         self.plan, self.store, self.runner, self.run_id = plan, store, runner, run_id
         self.lm_hashes, self.journal, self.force = lm_hashes, journal or {}, force
         self.concurrency, self.emit = max(1, concurrency), emit
+        self.clock, self.reset_attempts = clock, reset_attempts
+        self.guards = runner.guards
+        self.stopped: BudgetReached | None = None  # set when the budget stopped the run
         self.window = max(2 * self.concurrency, 16)
         self.rank = {n.id: i for i, n in enumerate(plan.nodes)}
         self.input_id = plan.of_op(Op.INPUT)[0].id
@@ -69,7 +82,7 @@ class Executor:
             return
         self._queue: asyncio.PriorityQueue = asyncio.PriorityQueue()
         self._pending, self._left = deque(items), len(items)
-        self._finished, self._fatal = asyncio.Event(), None
+        self._finished, self._fatal, self._busy = asyncio.Event(), None, 0
         for _ in range(min(self.window, len(items))):
             self._admit()
         workers = [asyncio.create_task(self._work()) for _ in range(min(self.concurrency, self._node_slots(items)))]
@@ -87,7 +100,7 @@ class Executor:
 
     # --- scheduling ---------------------------------------------------------------------------
     def _admit(self) -> None:
-        if not self._pending:
+        if not self._pending or self.stopped is not None:
             return
         item = self._pending.popleft()
         if item.status != "running":  # failed input validation: nothing to run
@@ -106,14 +119,26 @@ class Executor:
     async def _work(self) -> None:
         while True:
             *_, item, node_id = await self._queue.get()
-            if item.status != "running":
+            if item.status != "running" or self.stopped is not None:
                 continue
+            self._busy += 1
             try:
                 await self._execute(item, self.plan.node(node_id))
+            except BudgetReached as stop:  # the item stays unfinished; resume goes on from here
+                self._stop(stop)
             except Exception as exc:  # a store error or a bug: stop the whole run, lose nothing
                 self._fatal = exc
                 self._finished.set()
                 return
+            finally:
+                self._busy -= 1
+            if self.stopped is not None and self._busy == 0:
+                self._finished.set()
+
+    def _stop(self, stop: BudgetReached) -> None:
+        if self.stopped is None:
+            self.stopped = stop
+            self.emit(ev.BudgetExhausted(self.run_id, stop.limit, stop.used, stop.maximum))
 
     def _item_done(self, item: ItemState) -> None:
         item.env, item.waiting = {}, {}
@@ -127,8 +152,8 @@ class Executor:
     # --- one node: check, else run and record --------------------------------------------------
     async def _execute(self, item: ItemState, node: Node) -> None:
         inputs = {p.name: self._read(item, p) for p in node.inputs}
-        key = content_key(node.fingerprint or "", self.lm_hashes.get(node.id, ""), self.runner.adapters.get(node.id), inputs)
-        value = self._replayed(item, node, key)
+        key = self._key(node, self.lm_hashes.get(node.id, ""), inputs)
+        value = self._replayed(item, node, key, inputs)
         if value is None:
             value = await self._reused_or_run(item, node, key, inputs)
             if value is None:
@@ -146,11 +171,21 @@ class Executor:
             return port.const
         return item.env[port.ref.node][port.ref.field]
 
-    def _replayed(self, item: ItemState, node: Node, key: str) -> dict[str, Any] | None:
+    def _key(self, node: Node, lm_hash: str, inputs: dict[str, Any]) -> str:
+        return content_key(node.fingerprint or "", lm_hash, self.runner.adapters.get(node.id), inputs)
+
+    def _replayed(self, item: ItemState, node: Node, key: str, inputs: dict) -> dict[str, Any] | None:
         row = self.journal.get((item.item_id, node.id, 0))
-        if row is None or row.status != "ok" or row.content_key != key or node.id in self.force:
+        if row is None or row.status != "ok" or node.id in self.force:
+            return None
+        if row.content_key != key and not self._by_fallback(node, inputs, row.content_key):
             return None
         return self._decode(node, row.value_hash)
+
+    def _by_fallback(self, node: Node, inputs: dict[str, Any], recorded: str) -> bool:
+        """Was the recorded output produced by one of the node's fallback LMs?"""
+        guard = self.guards.get(node.id)
+        return guard is not None and any(self._key(node, r.lm_hash, inputs) == recorded for r in guard.routes[1:])
 
     async def _reused_or_run(self, item: ItemState, node: Node, key: str, inputs: dict) -> dict | None:
         if self._reusable(node) and (value_hash := self.store.lookup(key)) is not None:
@@ -158,20 +193,52 @@ class Executor:
             self._record(item, node, key, value, Outcome(value, "cache", attempts=0))
             self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, "cache"))
             return value
-        started = time.perf_counter()
+        started, call = time.perf_counter(), None
         if node.op is Op.PREDICT:
+            call = self._node_call(item, node, key)
             self.emit(ev.NodeStarted(self.run_id, item.item_id, node.id))
         try:
-            outcome = await self.runner.run(node, inputs)
+            outcome = await self._run(node, inputs, call)
         except PlaitError as exc:
-            self._fail(item, node, key, exc)
+            self._fail(item, node, key, exc, call)
             return None
-        self._record(item, node, key, outcome.value, outcome)
+        if outcome.fallback_hash is not None:  # recorded as the fallback's output, not the primary's
+            key = self._key(node, outcome.fallback_hash, inputs)
+        self._record(item, node, key, outcome.value, outcome, call)
         if node.op is not Op.OUTPUT:
             usage = outcome.usage.to_json() if outcome.usage else None
             self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, outcome.source,
                                       time.perf_counter() - started, usage))
         return outcome.value
+
+    def _node_call(self, item: ItemState, node: Node, key: str) -> NodeCall:
+        call = NodeCall(node, item.item_id, key=key, on_retry=self._retrying)
+        row = self.journal.get((item.item_id, node.id, 0))
+        if row is not None and row.status != "ok" and row.content_key == key and not self.reset_attempts:
+            call.prior, call.last_error = row.attempts, row.error  # a crash or a resume: keep counting
+        return call
+
+    async def _run(self, node: Node, inputs: dict[str, Any], call: NodeCall | None) -> Outcome:
+        guard = self.guards.get(node.id)
+        if guard is None or guard.node_timeout is None:
+            return await self.runner.run(node, inputs, call)
+        try:
+            return await self.clock.wait_for(self.runner.run(node, inputs, call), guard.node_timeout)
+        except (TimeoutError, asyncio.TimeoutError):
+            raise NodeError(
+                f"node '{node.id}' did not finish within its node_timeout of {guard.node_timeout:g} s",
+                node=node.id, source=node.source, expected=f"an output within {guard.node_timeout:g} s, "
+                "retries and re-asks included", found=f"{call.made if call else 0} attempts in that time",
+                fix="raise node_timeout= for this node, or lower its RetryPolicy's waits; then resume the run"
+            ) from None
+
+    def _retrying(self, call: NodeCall, exc: BaseException, delay: float) -> None:
+        """A failed attempt, journaled before the backoff: a crash now does not forget it."""
+        row = JournalRow(self.run_id, call.item_id, call.node.id, 0, call.key, None, "retrying", "lm",
+                         error=str(exc), attempts=call.unrecorded)
+        self.store.record(row, None, cache=False, item_status=None)
+        call.journaled = call.made
+        self.emit(ev.NodeRetried(self.run_id, call.item_id, call.node.id, call.attempts, reason(exc), delay))
 
     def _reusable(self, node: Node) -> bool:
         if node.op is Op.OUTPUT or node.id in self.force:
@@ -182,19 +249,21 @@ class Executor:
         codec = codec_for(self.value_fields[node.id])
         return codec.decode(self.store.read_value(value_hash), f"the stored output of node '{node.id}'")
 
-    def _record(self, item: ItemState, node: Node, key: str, value: dict, outcome: Outcome) -> None:
+    def _record(self, item: ItemState, node: Node, key: str, value: dict, outcome: Outcome,
+                call: NodeCall | None = None) -> None:
         data = codec_for(self.value_fields[node.id]).encode(value)
         row = JournalRow(self.run_id, item.item_id, node.id, 0, key, sha256_hex(data), "ok", outcome.source,
                          lm=outcome.lm, usage=outcome.usage.to_json() if outcome.usage else None,
-                         attempts=outcome.attempts)
+                         attempts=call.unrecorded if call is not None else outcome.attempts)
         done = "done" if node.op is Op.OUTPUT else None
         self.store.record(row, data, cache=self._reusable(node) and outcome.source != "cache", item_status=done)
 
-    def _fail(self, item: ItemState, node: Node, key: str, exc: PlaitError) -> None:
+    def _fail(self, item: ItemState, node: Node, key: str, exc: PlaitError, call: NodeCall | None = None) -> None:
         raw = getattr(exc, "raw_attempts", None) or ([exc.raw] if getattr(exc, "raw", None) else None)
         data = json.dumps({"raw": raw}).encode() if raw else None
         row = JournalRow(self.run_id, item.item_id, node.id, 0, key, sha256_hex(data) if data else None,
-                         "failed", "lm" if node.op is Op.PREDICT else "step", error=str(exc))
+                         "failed", "lm" if node.op is Op.PREDICT else "step", error=str(exc),
+                         attempts=call.unrecorded if call is not None else 1)
         self.store.record(row, data, cache=False, item_status="failed")
         item.status, item.error = "failed", exc
         self.emit(ev.NodeFailed(self.run_id, item.item_id, node.id, str(exc)))

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import re
 from dataclasses import dataclass, field, replace
@@ -17,7 +16,9 @@ from plait.compiler.ir import Node, Op
 from plait.compiler.types import type_name
 from plait.errors import NodeError, OutputParseError, PlaitError
 from plait.lm.adapters import adapter_named, task_for
-from plait.lm.protocol import LMError, LMRequest, Usage
+from plait.lm.protocol import LMRequest, Usage
+from plait.runtime.calls import LMCaller, NodeCall
+from plait.runtime.policies import Guard
 
 
 @dataclass
@@ -30,25 +31,28 @@ class Outcome:
     usage: Usage | None = None
     attempts: int = 1
     raw: list[str] = field(default_factory=list)
+    fallback_hash: str | None = None  # the identity hash of a fallback LM that produced the value
 
 
 class NodeRunner:
-    """Runs nodes. ``lms`` maps node id to its LM; ``adapters`` node id to its adapter name."""
+    """Runs nodes. ``guards`` maps a PREDICT node's id to its LMs and policies (see policies.py),
+    ``adapters`` to its adapter name; ``caller`` makes the guarded LM calls."""
 
-    def __init__(self, lms: dict[str, Any], adapters: dict[str, str], parse_retries: int = 2) -> None:
-        self.lms = lms
+    def __init__(self, guards: dict[str, Guard], adapters: dict[str, str], parse_retries: int = 2,
+                 caller: LMCaller | None = None) -> None:
+        self.guards = guards
         self.adapters = adapters
         self.parse_retries = parse_retries
-        self._semaphores: dict[int, asyncio.Semaphore] = {}
+        self.caller = caller or LMCaller()
 
-    async def run(self, node: Node, inputs: dict[str, Any]) -> Outcome:
+    async def run(self, node: Node, inputs: dict[str, Any], call: NodeCall | None = None) -> Outcome:
         handler = getattr(self, f"run_{node.op.value}")
-        return await handler(node, inputs)
+        return await handler(node, inputs, call)
 
-    async def run_output(self, node: Node, inputs: dict[str, Any]) -> Outcome:
+    async def run_output(self, node: Node, inputs: dict[str, Any], call: NodeCall | None) -> Outcome:
         return Outcome(dict(inputs), "output")
 
-    async def run_step(self, node: Node, inputs: dict[str, Any]) -> Outcome:
+    async def run_step(self, node: Node, inputs: dict[str, Any], call: NodeCall | None) -> Outcome:
         try:
             result = node.params.func(**inputs)
             if inspect.isawaitable(result):
@@ -62,36 +66,30 @@ class NodeRunner:
             ) from exc
         return Outcome(self._validated(node, {"output": result}, raw=repr(result)), "step")
 
-    async def run_predict(self, node: Node, inputs: dict[str, Any]) -> Outcome:
-        params, lm = node.params, self.lms[node.id]
+    async def run_predict(self, node: Node, inputs: dict[str, Any], call: NodeCall | None) -> Outcome:
+        params, guard = node.params, self.guards[node.id]
+        call = call or NodeCall(node, "")
         adapter = adapter_named(self.adapters[node.id])
         request = adapter.format(params.signature, params.demos, inputs)
         request = replace(request, settings=dict(params.settings),
                           task=task_for(node.id, params.signature, params.demos, inputs))
-        outcome = Outcome({}, "lm", lm=lm.name, usage=Usage(), attempts=0)
+        outcome = Outcome({}, "lm", usage=Usage(), attempts=0)
+        replies = 0
         while True:
-            response = await self._call(lm, node, request)
-            outcome.attempts += 1
+            route, response = await self.caller.call(guard, request, call)
+            replies += 1
+            outcome.attempts, outcome.lm = call.made, route.lm.name
+            outcome.fallback_hash = None if route is guard.primary else route.lm_hash
             outcome.usage = outcome.usage + response.usage
             outcome.raw.append(response.text)
             try:
                 outcome.value = self._validated(node, _parse(adapter, node, response.text), response.text)
                 return outcome
             except OutputParseError as exc:
-                if outcome.attempts > self.parse_retries:
+                if replies > self.parse_retries:
                     exc.raw_attempts = list(outcome.raw)  # every reply, for the journal
                     raise
                 request = _reask(request, response.text, exc)
-
-    async def _call(self, lm: Any, node: Node, request: LMRequest):
-        semaphore = self._semaphores.setdefault(id(lm), asyncio.Semaphore(lm.max_concurrency))
-        async with semaphore:
-            try:
-                return await lm.acall(request)
-            except LMError as exc:
-                raise NodeError(f"LM '{lm.name}' failed for node '{node.id}': {exc}", node=node.id,
-                                source=node.source, fix="check the LM's configuration and availability, "
-                                "then resume the run: finished nodes are not called again") from exc
 
     def _validated(self, node: Node, values: Any, raw: str) -> dict[str, Any]:
         try:

@@ -11,7 +11,8 @@ from plait.runtime import events as ev
 
 @dataclass
 class RunStats:
-    """Counts from the event stream: where each node's value came from, and what the LM cost."""
+    """Counts from the event stream: where each node's value came from, and what the LM cost.
+    ``retries``: failed attempts that were retried; ``fallbacks``: calls sent to a fallback LM."""
 
     lm_calls: int = 0
     steps: int = 0
@@ -22,12 +23,18 @@ class RunStats:
     completion_tokens: int = 0
     cost: float | None = None
     seconds: float = 0.0
+    retries: int = 0
+    fallbacks: int = 0
 
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.NodeFinished):
             self._finished(event)
         elif isinstance(event, ev.NodeFailed):
             self.failed_nodes += 1
+        elif isinstance(event, ev.NodeRetried):
+            self.retries += 1
+        elif isinstance(event, ev.FellBack):
+            self.fallbacks += 1
 
     def _finished(self, event: ev.NodeFinished) -> None:
         if event.source == "lm":
@@ -68,6 +75,9 @@ class ItemResult:
 class Run:
     """A finished (or stopped) run. Items keep their order; failed items keep their error.
 
+    ``status``: 'done', 'failed' (some item failed), 'interrupted' (some item did not finish), or
+    'stopped' (the budget ran out: ``stop_reason`` says which limit; resume with a larger one).
+
     Example::
 
         run = compiled.run(dataset, store="runs.db")
@@ -80,6 +90,7 @@ class Run:
     status: str
     items: list[ItemResult]
     stats: RunStats
+    stop_reason: str | None = None
 
     @property
     def outputs(self) -> list[Prediction | None]:

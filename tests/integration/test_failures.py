@@ -99,7 +99,8 @@ def test_lm_errors_fail_the_item_with_the_fix(store_path):
         async def acall(self, request):
             raise plait.LMError("503 service unavailable", transient=True)
 
-    run = plait.compile(Chain4()).run(ITEMS[:2], store=store_path, lm=Down(echo_answer), progress=False)
+    run = plait.compile(Chain4()).run(ITEMS[:2], store=store_path, lm=Down(echo_answer), progress=False,
+                                      clock=plait.FakeClock())  # the default RetryPolicy's backoff, in no time
     assert all(r.status == "failed" for r in run.items)
     assert "LM 'scripted' failed for node 'chain4.n1'" in run.items[0].error
     assert "resume the run" in run.items[0].error

@@ -1,0 +1,82 @@
+"""Budgets: a run's ceiling on LM calls, tokens and cost.
+
+The limits are on the run's total, across its resumes: a resumed run starts from what its journal
+records (attempts of LM nodes, and the usage of their recorded outputs). When a limit is reached
+no new LM call starts; calls in flight finish and are recorded, unfinished items stay unfinished
+(not failed), and the run's status is 'stopped'. ``plait.resume(run_id, budget=larger)`` goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from plait.errors import PlaitError
+from plait.lm.protocol import Usage
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Example::
+
+        run = compiled.run(items, budget=plait.Budget(lm_calls=1000, cost=2.50))
+        run.status          # 'stopped' if a limit was reached; run.stop_reason says which
+        plait.resume(run.id, budget=plait.Budget(lm_calls=5000, cost=10.0))
+    """
+
+    lm_calls: int | None = None
+    tokens: int | None = None
+    cost: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("lm_calls", "tokens", "cost"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and value >= 0):
+                raise PlaitError(f"Budget: invalid {name}", field=name, expected="a number >= 0, or None",
+                                 found=repr(value), fix=f"pass {name}= a non-negative number")
+
+
+class BudgetReached(Exception):
+    """Control flow, not an error: a node did not start its LM call because the budget is spent."""
+
+    def __init__(self, limit: str, used: float, maximum: float) -> None:
+        super().__init__(f"the run's budget of {maximum:g} {limit.replace('_', ' ')} is reached ({used:g} used)")
+        self.limit, self.used, self.maximum = limit, used, maximum
+
+
+class BudgetMeter:
+    """A run's spending against its budget, in this process (plus what the journal recorded)."""
+
+    def __init__(self, budget: Budget, calls: int = 0, tokens: int = 0, cost: float = 0.0) -> None:
+        self.budget, self.calls, self.tokens, self.cost = budget, calls, tokens, cost
+
+    def reached(self) -> BudgetReached | None:
+        for limit, used in (("lm_calls", self.calls), ("tokens", self.tokens), ("cost", self.cost)):
+            maximum = getattr(self.budget, limit)
+            if maximum is not None and used >= maximum:
+                return BudgetReached(limit, used, maximum)
+        return None
+
+    def admit(self) -> None:
+        """Count one LM call about to start, or raise :class:`BudgetReached`."""
+        if (stop := self.reached()) is not None:
+            raise stop
+        self.calls += 1
+
+    def charge(self, usage: Usage | None) -> None:
+        if usage is not None:
+            self.tokens += usage.prompt_tokens + usage.completion_tokens
+            self.cost += usage.cost or 0.0
+
+
+def journal_spending(rows: Iterable[Any]) -> tuple[int, int, float]:
+    """(LM attempts, tokens, cost) that a run's journal rows record for its LM nodes."""
+    calls, tokens, cost = 0, 0, 0.0
+    for row in rows:
+        if row.source != "lm":
+            continue
+        calls += row.attempts
+        usage = row.usage or {}
+        tokens += usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
+        cost += usage.get("cost") or 0.0
+    return calls, tokens, cost
