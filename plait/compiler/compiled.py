@@ -40,7 +40,7 @@ class CompiledPipeline:
         """Run over a dataset (a list of dicts, DSPy Examples or pydantic models) or one item.
 
         ``store``: a path (default ``$PLAIT_STORE`` or ``.plait/runs.db``), a Store, or False for
-        none. Options: ``lm``, ``lms``, ``concurrency`` (32), ``progress``, ``on_event``,
+        none. Options: ``lm``, ``lms``, ``concurrency`` (items in flight, 32), ``progress``, ``on_event``,
         ``parse_retries`` (2), and ``retry``, ``timeout``, ``node_timeout``, ``rate_limits``,
         ``breakers``, ``fallbacks``, ``budget``, ``clock``, ``seed`` (see ``RunOptions``).
         Failed items are in ``run.failed``; they never hide the others.

@@ -3,7 +3,9 @@
 Scheduling: a node of an item becomes ready when all its producers are done; ready nodes wait in
 one priority queue ordered by (item position, topological rank), so earlier items finish first
 and memory stays bounded, while independent branches and other items fill the workers. There is
-no barrier between items. At most ``window`` items are open at once.
+no barrier between items. ``concurrency`` items are open at once, and enough workers run that
+every open item can run all its parallel branches together (concurrency x the plan's width);
+each LM's own ``max_concurrency`` bounds the calls in flight to it.
 
 Per node (DESIGN.md contract 2-5, in the manner of DBOS's ``invoke_step``):
   1. this run's journal has the node with the same content key  -> replay it, no call
@@ -68,7 +70,8 @@ class Executor:
         self.clock, self.reset_attempts = clock, reset_attempts
         self.guards = runner.guards
         self.stopped: BudgetReached | None = None  # set when the budget stopped the run
-        self.window = max(2 * self.concurrency, 16)
+        self.window = self.concurrency
+        self.width = plan_width(plan)
         self.rank = {n.id: i for i, n in enumerate(plan.nodes)}
         self.input_id = plan.of_op(Op.INPUT)[0].id
         self.predecessors = {n.id: plan.predecessors(n.id) for n in plan.nodes}
@@ -85,7 +88,8 @@ class Executor:
         self._finished, self._fatal, self._busy = asyncio.Event(), None, 0
         for _ in range(min(self.window, len(items))):
             self._admit()
-        workers = [asyncio.create_task(self._work()) for _ in range(min(self.concurrency, self._node_slots(items)))]
+        slots = min(self.window * self.width, self._node_slots(items))
+        workers = [asyncio.create_task(self._work()) for _ in range(slots)]
         try:
             await self._finished.wait()
         finally:
@@ -275,3 +279,12 @@ def value_fields(node: Node) -> tuple[Field, ...]:
     if node.op is Op.OUTPUT:
         return tuple(Field(p.name, p.type) for p in node.inputs)
     return node.outputs
+
+
+def plan_width(plan: Plan) -> int:
+    """How many nodes of one item can run at once: the most nodes on one longest-path level."""
+    level: dict[str, int] = {}
+    for node in plan.nodes:  # topological order: producers first
+        level[node.id] = 1 + max((level[p] for p in plan.predecessors(node.id)), default=0)
+    inner = [level[n.id] for n in plan.nodes if n.op not in (Op.INPUT, Op.OUTPUT)]
+    return max((inner.count(v) for v in set(inner)), default=1)

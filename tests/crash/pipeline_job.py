@@ -22,7 +22,8 @@ import sys
 
 import plait
 
-CONCURRENCY = 8
+CONCURRENCY = 8  # items in flight
+MAX_IN_FLIGHT = 2 * CONCURRENCY  # each item's two parallel branches can call at once
 LATENCY = 0.01  # seconds per scripted call: 800 calls at concurrency 8 take about a second
 
 

@@ -161,7 +161,7 @@ def kill_and_measure(child: Child, store: Path, calls_file: Path, threshold: int
     assert all(r[10] == 1 for r in recorded.values())  # one call per recorded LM node: no parse retries
     assert set(n for _, n in recorded) <= set(LM_NODES)
     in_flight = calls - len(recorded) - repeated_before
-    assert 0 <= in_flight <= job.CONCURRENCY, f"{calls} calls, {len(recorded)} recorded, {repeated_before} before"
+    assert 0 <= in_flight <= job.MAX_IN_FLIGHT, f"{calls} calls, {len(recorded)} recorded, {repeated_before} before"
     return run_id, calls, rows
 
 

@@ -15,7 +15,8 @@ import os
 
 import plait
 
-CONCURRENCY = 16
+CONCURRENCY = 16  # items in flight
+MAX_IN_FLIGHT = 2 * CONCURRENCY  # left and right run at once in each item
 ITEMS = 100
 ERROR_RATE = 0.2
 LATENCY = (0.0035, 0.0015)  # seconds: 2 to 5 ms per call

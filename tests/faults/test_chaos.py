@@ -133,7 +133,7 @@ def measure_kill(trial: Trial, name: str) -> None:
     assert run_status(copy, trial.run_id) == "running"  # the kill left it mid-run, as a crash would
     found = rows(copy, trial.run_id)
     in_flight_now = answered(trial.calls_file) - len(ok_lm(found))
-    assert 0 <= in_flight_now - trial.in_flight <= job.CONCURRENCY, (in_flight_now, trial.in_flight)
+    assert 0 <= in_flight_now - trial.in_flight <= job.MAX_IN_FLIGHT, (in_flight_now, trial.in_flight)
     trial.in_flight = in_flight_now
     trial.kills += 1
     trial.checkpoints.append(found)
