@@ -294,84 +294,81 @@ def child_args(case: str, items: int, **extra: Any) -> list[str]:
     return args
 
 
-def measure_overhead(items: int, repeats: int, workdir: Path) -> list[dict[str, Any]]:
-    """The zero-latency rows; each entry: label, how, the per-repeat results."""
-    durable = [common.run_case(SCRIPT, child_args("plait-durable", items, db=workdir / f"durable-{i}.db",
-                                                  concurrency=CONCURRENCY)) for i in range(repeats)]
-    replay_db, run_id = workdir / "durable-0.db", durable[0]["run_id"]
-    rows = [
-        ("plait, SQLite store", f"concurrency {CONCURRENCY}", durable),
-        ("plait, no store", f"concurrency {CONCURRENCY}, store=False",
-         common.repeat_case(SCRIPT, child_args("plait-no-store", items, concurrency=CONCURRENCY), repeats)),
-        ("plait, replay (resume a finished run)", "0 LM calls",
-         common.repeat_case(SCRIPT, child_args("plait-replay", items, db=replay_db, run_id=run_id,
-                                               concurrency=CONCURRENCY), repeats)),
-        ("DSPy 3.4, plain loop", "BaseLM.forward fake LM",
-         common.repeat_case(SCRIPT, child_args("dspy-loop", items), repeats)),
-        ("DSPy 3.4, plain loop", "dspy.LM(engine=...) fake LM",
-         common.repeat_case(SCRIPT, child_args("dspy-loop", items, flavour="engine"), repeats)),
-        ("DSPy 3.4, Module.batch", f"{DSPY_THREADS} threads, BaseLM.forward fake LM",
-         common.repeat_case(SCRIPT, child_args("dspy-batch", items, threads=DSPY_THREADS), repeats)),
+def overhead_cases(items: int, workdir: Path) -> list[common.Case]:
+    """The zero-latency rows. Each durable repeat writes a fresh file; the replays resume the
+    run of the first one, which runs before them."""
+    durable = common.Case("plait, SQLite store", f"concurrency {CONCURRENCY}", lambda i: child_args(
+        "plait-durable", items, db=workdir / f"durable-{i}.db", concurrency=CONCURRENCY))
+    replay = common.Case("plait, replay (resume a finished run)", "0 LM calls", lambda i: child_args(
+        "plait-replay", items, db=workdir / "durable-0.db", run_id=durable.results[0]["run_id"],
+        concurrency=CONCURRENCY))
+    return [
+        durable,
+        common.Case("plait, no store", f"concurrency {CONCURRENCY}, store=False",
+                    lambda i: child_args("plait-no-store", items, concurrency=CONCURRENCY)),
+        replay,
+        common.Case("DSPy 3.4, plain loop", "BaseLM.forward fake LM", lambda i: child_args("dspy-loop", items)),
+        common.Case("DSPy 3.4, plain loop", "dspy.LM(engine=...) fake LM",
+                    lambda i: child_args("dspy-loop", items, flavour="engine")),
+        common.Case("DSPy 3.4, Module.batch", f"{DSPY_THREADS} threads, BaseLM.forward fake LM",
+                    lambda i: child_args("dspy-batch", items, threads=DSPY_THREADS)),
     ]
-    return [{"label": label, "how": how, "results": results} for label, how, results in rows]
 
 
-def measure_latency(items: int, repeats: int, workdir: Path) -> list[dict[str, Any]]:
+def latency_cases(items: int, workdir: Path) -> list[common.Case]:
     plait_args = child_args("plait-latency", items, db=workdir / "latency.db", latency=LATENCY, concurrency=CONCURRENCY)
     no_store_args = child_args("plait-latency", items, latency=LATENCY, concurrency=CONCURRENCY)
     dspy_args = child_args("dspy-batch", items, latency=LATENCY, threads=CONCURRENCY)
     return [
-        {"label": "plait, SQLite store", "how": f"concurrency {CONCURRENCY} (items in flight)",
-         "results": common.repeat_case(SCRIPT, plait_args, repeats, long_run=LONG_RUN)},
-        {"label": "plait, no store", "how": f"concurrency {CONCURRENCY}, store=False",
-         "results": common.repeat_case(SCRIPT, no_store_args, repeats, long_run=LONG_RUN)},
-        {"label": "DSPy 3.4, Module.batch", "how": f"{CONCURRENCY} threads, b and c in turn",
-         "results": common.repeat_case(SCRIPT, dspy_args, repeats, long_run=LONG_RUN)},
+        common.Case("plait, SQLite store", f"concurrency {CONCURRENCY} (items in flight)", lambda i: plait_args),
+        common.Case("plait, no store", f"concurrency {CONCURRENCY}, store=False", lambda i: no_store_args),
+        common.Case("DSPy 3.4, Module.batch", f"{CONCURRENCY} threads, b and c in turn", lambda i: dspy_args),
     ]
 
 
-def overhead_table(rows: list[dict[str, Any]]) -> str:
-    headers = ["run", "how", "node executions/s", "wall s", "CPU s", "store bytes/item", "peak RSS MB",
+def overhead_table(cases: list[common.Case]) -> str:
+    headers = ["run", "how", "node executions/s", "min-max", "wall s", "CPU s", "store bytes/item", "peak RSS MB",
                "RSS before run MB"]
     body = []
-    for row in rows:
-        results = row["results"]
-        wall, items = common.median_of(results, "wall"), results[0]["items"]
-        store = common.median_of(results, "store_bytes")
-        body.append([row["label"], row["how"], items * NODES_PER_ITEM / wall, wall, common.median_of(results, "cpu"),
-                     round(store / items) if store else None, common.median_of(results, "rss_peak_mb"),
-                     common.median_of(results, "rss_base_mb")])
+    for case in cases:
+        results, items = case.results, case.results[0]["items"]
+        wall, store = common.median_of(results, "wall"), common.median_of(results, "store_bytes")
+        rates = [items * NODES_PER_ITEM / r["wall"] for r in results]
+        body.append([case.label, case.how, items * NODES_PER_ITEM / wall, f"{min(rates):,.0f}-{max(rates):,.0f}",
+                     wall, common.median_of(results, "cpu"), round(store / items) if store else None,
+                     common.median_of(results, "rss_peak_mb"), common.median_of(results, "rss_base_mb")])
     return common.markdown_table(headers, body)
 
 
-def latency_table(rows: list[dict[str, Any]], items: int) -> str:
+def latency_table(cases: list[common.Case], items: int) -> str:
     ideal = CRITICAL_PATH * LATENCY * items / CONCURRENCY
     headers = ["run", "how", "wall s", "ideal s", "wall / ideal", "repeats"]
     body = []
-    for row in rows:
-        wall = common.median_of(row["results"], "wall")
-        body.append([row["label"], row["how"], wall, ideal, f"{wall / ideal:.2f}x", len(row["results"])])
+    for case in cases:
+        wall = common.median_of(case.results, "wall")
+        body.append([case.label, case.how, wall, ideal, f"{wall / ideal:.2f}x", len(case.results)])
     return common.markdown_table(headers, body)
 
 
-def check_results(rows: list[dict[str, Any]]) -> list[str]:
+def check_results(cases: list[common.Case]) -> list[str]:
     """Problems with the runs themselves (not their speed): unfinished items, calls saved by reuse."""
     problems = []
-    for row in rows:
-        computed = row["label"].startswith("plait") and "replay" not in row["label"]
-        for r in row["results"]:
+    for case in cases:
+        computed = case.label.startswith("plait") and "replay" not in case.label
+        for r in case.results:
             if r["done"] != r["items"]:
-                problems.append(f"{row['label']}: {r['items'] - r['done']} of {r['items']} items did not finish")
+                problems.append(f"{case.label}: {r['items'] - r['done']} of {r['items']} items did not finish")
             if computed and (r["reused"] or r["lm_calls"] != r["items"] * NODES_PER_ITEM):
-                problems.append(f"{row['label']}: {r['lm_calls']} LM calls and {r['reused']} reused results for "
+                problems.append(f"{case.label}: {r['lm_calls']} LM calls and {r['reused']} reused results for "
                                 f"{r['items']} items; every node must call the LM (are the inputs distinct?)")
     return problems
 
 
-def print_report(machine: str, overhead: list[dict], latency: list[dict], items: int, latency_items: int) -> None:
+def print_report(machine: str, overhead: list[common.Case], latency: list[common.Case], items: int,
+                 latency_items: int) -> None:
     print(f"## Core executor (issue 2)\n\n{machine}\n")
     print(f"{items:,} items x {NODES_PER_ITEM} LM nodes (a -> b|c -> d -> e), zero-latency fake LM through "
-          f"DSPy's ChatAdapter; median of the repeats.\n")
+          f"DSPy's ChatAdapter; median (and range) of {len(overhead[0].results)} interleaved repeats.\n")
     print(overhead_table(overhead))
     print(f"\nLatency-bound: {latency_items:,} items, LM latency {LATENCY} s; ideal = critical path "
           f"{CRITICAL_PATH} x {LATENCY} s x {latency_items:,} items / {CONCURRENCY}.\n")
@@ -385,8 +382,8 @@ def floors_note(items: int) -> str:
     """The best wall times when items go through in waves of CONCURRENCY, as the issue counts them."""
     ideal, waves = CRITICAL_PATH * LATENCY * items / CONCURRENCY, math.ceil(items / CONCURRENCY)
     plait_floor, dspy_floor = waves * CRITICAL_PATH * LATENCY, waves * NODES_PER_ITEM * LATENCY
-    return (f"In waves of {CONCURRENCY} items the floor is {waves} x {CRITICAL_PATH} x {LATENCY} s = {plait_floor:.2f} s "
-            f"({plait_floor / ideal:.2f}x). DSPy runs b and c one after the other (critical path {NODES_PER_ITEM}): "
+    return (f"In waves of {CONCURRENCY} items the floor is {waves} x {CRITICAL_PATH} x {LATENCY} s = "
+            f"{plait_floor:.2f} s ({plait_floor / ideal:.2f}x). DSPy runs b and c one after the other (critical path {NODES_PER_ITEM}): "
             f"its floor is {waves} x {NODES_PER_ITEM} x {LATENCY} s = {dspy_floor:.2f} s ({dspy_floor / ideal:.2f}x).")
 
 
@@ -405,8 +402,9 @@ def main(argv: list[str] | None = None) -> None:
     machine = common.machine_line()  # before we load the machine ourselves
     workdir = Path(tempfile.mkdtemp(prefix="plait-bench-"))
     try:
-        overhead = measure_overhead(items, repeats, workdir)
-        latency = measure_latency(latency_items, repeats, workdir)
+        overhead, latency = overhead_cases(items, workdir), latency_cases(latency_items, workdir)
+        common.run_interleaved(SCRIPT, overhead, repeats)
+        common.run_interleaved(SCRIPT, latency, repeats, long_run=LONG_RUN)
         print_report(machine, overhead, latency, items, latency_items)
         if not opts.quick and not opts.no_profile:
             profile_durable(items, workdir)
@@ -426,7 +424,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     child.add_argument("--concurrency", type=int, default=CONCURRENCY)
     child.add_argument("--threads", type=int, default=DSPY_THREADS)
     child.add_argument("--latency", type=float, default=0.0)
-    child.add_argument("--flavour", choices=["forward", "engine"], default="forward", help="how DSPy's fake LM plugs in")
+    child.add_argument("--flavour", choices=["forward", "engine"], default="forward",
+                       help="how DSPy's fake LM plugs in")
     child.add_argument("--profile", help="write a cProfile summary of the case to this file")
     return parser.parse_args(argv)
 

@@ -19,6 +19,7 @@ import sys
 import time
 import tracemalloc
 from cProfile import Profile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -180,13 +181,25 @@ def run_case(script: str | Path, args: Sequence[str], timeout: float = 1800) -> 
                        f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
 
 
-def repeat_case(script: str | Path, args: Sequence[str], repeats: int, long_run: float | None = None) -> list[dict]:
-    """Run a case up to ``repeats`` times; stop after one run if it took longer than ``long_run`` s."""
-    results = [run_case(script, args)]
-    if long_run is not None and results[0]["wall"] > long_run:
-        return results
-    results += [run_case(script, args) for _ in range(repeats - 1)]
-    return results
+@dataclass
+class Case:
+    """One row of a table: a label, how it runs, the child's arguments for repeat i, the results."""
+
+    label: str
+    how: str
+    args: Callable[[int], Sequence[str]]
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+def run_interleaved(script: str | Path, cases: Sequence[Case], repeats: int, long_run: float | None = None) -> None:
+    """Repeat i of every case before repeat i+1 of any, so a slow spell on a shared machine slows
+    every row alike and the ratios between rows hold. A case whose first run took longer than
+    ``long_run`` seconds is measured once."""
+    for i in range(repeats):
+        for case in cases:
+            if i and long_run is not None and case.results[0]["wall"] > long_run:
+                continue
+            case.results.append(run_case(script, case.args(i)))
 
 
 def median_of(results: list[dict], key: str) -> float | None:
