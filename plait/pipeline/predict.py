@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from plait.compiler.ir import Field, Node, Op, Port, PredictParams
-from plait.compiler.types import type_name
 from plait.errors import TraceError
 from plait.lm.dspy_lm import as_lm
 from plait.pipeline.module import Module
 from plait.pipeline.signature import resolve_signature, with_reasoning
-from plait.pipeline.tracing import Symbol, SymbolicPrediction, Tracer, current_tracer, unknown_field_error, user_source
+from plait.pipeline.tracing import SymbolicPrediction, Tracer, current_tracer, port_for, unknown_field_error, user_source
 
 
 class Predict(Module):
@@ -83,7 +82,7 @@ class Predict(Module):
                 expected=f"the inputs {', '.join(declared)}", found=f"the inputs {', '.join(inputs) or '(none)'}",
                 fix=f"pass {missing[0]}=... in the call, or remove it from the signature",
             )
-        return tuple(_port(node_id, name, _input_type(f), inputs[name]) for name, f in declared.items())
+        return tuple(port_for(node_id, name, _input_type(f), inputs[name]) for name, f in declared.items())
 
 
 class ChainOfThought(Predict):
@@ -92,19 +91,6 @@ class ChainOfThought(Predict):
     def __init__(self, signature: Any, **kwargs: Any) -> None:
         super().__init__(signature, **kwargs)
         self.signature = with_reasoning(self.signature)
-
-
-def _port(node_id: str, name: str, annotation: Any, value: Any) -> Port:
-    if isinstance(value, Symbol):
-        return Port(name, annotation, ref=value._ref)
-    if isinstance(value, SymbolicPrediction):
-        raise TraceError(
-            f"input '{name}' of node '{node_id}' is given a whole prediction",
-            node=node_id, field=name, field_kind="input", source=user_source(),
-            expected=type_name(annotation), found=repr(value),
-            fix=f"pass one of its fields, e.g. {name}=prediction.{next(iter(value._fields), 'field')}",
-        )
-    return Port(name, annotation, const=value)
 
 
 def _input_type(field: Any) -> Any:

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from plait.compiler.ir import Field, Node, Op, Port, Ref, StepParams
 from plait.errors import TraceError
-from plait.pipeline.tracing import Symbol, SymbolicPrediction, current_tracer, user_source
+from plait.pipeline.tracing import Symbol, current_tracer, port_for, user_source
 
 STEP_OUTPUT = "output"
 
@@ -55,7 +55,7 @@ class Step:
             ) from None
         bound.apply_defaults()
         hints = _hints(self.func)
-        return tuple(_port(node_id, name, hints.get(name, Any), value) for name, value in bound.arguments.items())
+        return tuple(port_for(node_id, name, hints.get(name, Any), value) for name, value in bound.arguments.items())
 
 
 def step(func: Callable[..., Any] | None = None, *, version: str | None = None, reusable: bool = True) -> Any:
@@ -110,15 +110,3 @@ def _hints(func: Callable[..., Any]) -> dict[str, Any]:
 
 def _return_type(func: Callable[..., Any]) -> Any:
     return _hints(func).get("return", Any)
-
-
-def _port(node_id: str, name: str, annotation: Any, value: Any) -> Port:
-    if isinstance(value, Symbol):
-        return Port(name, annotation, ref=value._ref)
-    if isinstance(value, SymbolicPrediction):
-        raise TraceError(
-            f"argument '{name}' of step '{node_id}' is given a whole prediction",
-            node=node_id, field=name, field_kind="input", source=user_source(),
-            fix=f"pass one of its fields, e.g. prediction.{next(iter(value._fields), 'field')}",
-        )
-    return Port(name, annotation, const=value)

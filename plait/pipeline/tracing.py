@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from plait.compiler.ir import Field, Node, Ref, SourceLoc
+from plait.compiler.ir import Field, Node, Port, Ref, SourceLoc
 from plait.compiler.types import type_name
 from plait.errors import TraceError
 
@@ -212,3 +212,17 @@ def unknown_field_error(node: str, name: str, known: list[str], kind: str) -> Tr
         found=f"'{name}'",
         fix=f"{hint}use one of the signature's {kind}s, or add '{name}' to the signature",
     )
+
+
+def port_for(node_id: str, name: str, annotation: Any, value: Any) -> Port:
+    """An input port for a call argument: wired to a symbol, or holding a constant."""
+    if isinstance(value, Symbol):
+        return Port(name, annotation, ref=value._ref)
+    if isinstance(value, SymbolicPrediction):
+        raise TraceError(
+            f"input '{name}' of node '{node_id}' is given a whole prediction",
+            node=node_id, field=name, field_kind="input", source=user_source(),
+            expected=type_name(annotation), found=repr(value),
+            fix=f"pass one of its fields, e.g. {name}=prediction.{next(iter(value._fields), 'field')}",
+        )
+    return Port(name, annotation, const=value)

@@ -15,7 +15,7 @@ from plait.errors import NodeError
 from plait.lm.protocol import LMError, LMRequest, LMResponse
 from plait.runtime import events as ev
 from plait.runtime.breaker import CLOSED, OPEN
-from plait.runtime.budget import BudgetMeter, BudgetReached
+from plait.runtime.budget import BudgetMeter
 from plait.runtime.clock import REAL_CLOCK, Clock
 from plait.runtime.policies import Guard, Route
 from plait.runtime.ratelimit import estimate_tokens

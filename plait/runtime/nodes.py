@@ -110,8 +110,8 @@ def _parse(adapter: Any, node: Node, text: str) -> dict[str, Any]:
             node=node.id, field=field, field_kind="output field", source=node.source,
             expected=type_name(declared.type) if declared else "the declared output fields",
             found=f"{text[:300]!r}", raw=text,
-            fix=f"use an adapter this LM can follow (adapter='json' or 'compact'), add demos, or use a "
-            f"stronger LM; the raw text is kept in the run's journal",
+            fix="use an adapter this LM can follow (adapter='json' or 'compact'), add demos, or use a "
+            "stronger LM; the raw text is kept in the run's journal",
         ) from None
 
 

@@ -3,7 +3,6 @@
 import json
 import sqlite3
 
-import pytest
 
 import plait
 from tests.programs import Chain4, Diamond, echo_answer
