@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from plait.checkpoints.protocol import ItemRecord, JournalRow, RunRecord
+from typing import Sequence
+
+from plait.checkpoints.protocol import Garbage, ItemRecord, JournalRow, Lease, RunRecord
 from plait.errors import RunNotFound
 
 
@@ -43,10 +45,32 @@ class NullStore:
     def read_value(self, value_hash: str) -> bytes:
         raise KeyError(value_hash)
 
-    def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None) -> None:
+    def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None,
+               owner: str | None = None) -> None:
         pass
 
     def copy_journal(self, source_run: str, target_run: str, node_ids: set[str]) -> int:
+        return 0
+
+    def acquire_lease(self, run_id: str, owner: str, ttl: float) -> None:
+        pass  # nothing is stored, so nothing can be resumed twice
+
+    def renew_lease(self, run_id: str, owner: str, ttl: float) -> None:
+        pass
+
+    def release_lease(self, run_id: str, owner: str) -> None:
+        pass
+
+    def lease(self, run_id: str) -> Lease | None:
+        return None
+
+    def item_counts(self) -> dict[str, dict[str, int]]:
+        return {}
+
+    def collect_garbage(self, run_ids: Sequence[str] = (), *, dry_run: bool = False) -> Garbage:
+        return Garbage()
+
+    def vacuum(self) -> int:
         return 0
 
     def close(self) -> None:

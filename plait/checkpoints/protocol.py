@@ -2,13 +2,14 @@
 
 The SQLite store is the embedded default; a PostgreSQL store would implement the same methods.
 Values are JSON bytes addressed by their sha256; the journal maps (run, item, node, iteration) to
-a value; the cache maps content keys to values (DESIGN.md, contract 2 and 3).
+a value; the cache maps content keys to values (DESIGN.md, contract 2 and 3). A lease says which
+process is running a run right now; ``collect_garbage`` deletes runs and the values only they used.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,34 @@ class ItemRecord:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class Lease:
+    """Who is running a run: ``owner`` (an opaque token), on ``host`` as ``pid``, until ``expires_at``."""
+
+    run_id: str
+    owner: str
+    host: str
+    pid: int
+    acquired_at: float
+    expires_at: float
+
+    def live(self, now: float) -> bool:
+        return self.expires_at > now
+
+
+@dataclass(frozen=True)
+class Garbage:
+    """What :meth:`Store.collect_garbage` deleted (or, in a dry run, would delete)."""
+
+    runs: tuple[str, ...] = ()
+    items: int = 0
+    journal_rows: int = 0
+    values: int = 0
+    value_bytes: int = 0
+    cache_entries: int = 0
+    plans: int = 0
+
+
 class Store(Protocol):
     path: str
 
@@ -69,7 +98,22 @@ class Store(Protocol):
     def journal(self, run_id: str) -> dict[tuple[str, str, int], JournalRow]: ...
     def lookup(self, content_key: str) -> str | None: ...
     def read_value(self, value_hash: str) -> bytes: ...
-    def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None) -> None: ...
+    def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None,
+               owner: str | None = None) -> None: ...
     def copy_journal(self, source_run: str, target_run: str, node_ids: set[str]) -> int: ...
+
+    # At most one process runs a run at a time: acquire raises LeaseHeld while another owner's lease
+    # is live (an expired one is taken over); renew extends ours, or raises if it was taken over;
+    # release drops it. record(..., owner=...) writes only while that owner holds the lease.
+    def acquire_lease(self, run_id: str, owner: str, ttl: float) -> None: ...
+    def renew_lease(self, run_id: str, owner: str, ttl: float) -> None: ...
+    def release_lease(self, run_id: str, owner: str) -> None: ...
+    def lease(self, run_id: str) -> Lease | None: ...
+
+    # Maintenance: per-run item counts by status; delete runs, then every value, cache entry and
+    # plan no remaining run references (all in one transaction; a dry run rolls it back).
+    def item_counts(self) -> dict[str, dict[str, int]]: ...
+    def collect_garbage(self, run_ids: Sequence[str] = (), *, dry_run: bool = False) -> Garbage: ...
+    def vacuum(self) -> int: ...
 
     def close(self) -> None: ...

@@ -4,41 +4,33 @@ Durability: by default a committed node survives the process being killed (WAL w
 ``synchronous=NORMAL``: the commit is in the OS's hands before ``record`` returns). With
 ``durability="power"`` every commit is also fsynced (``synchronous=FULL``), surviving power loss
 at the cost of a disk flush per node.
+
+Concurrency: any number of processes may write different runs to one file. Writes take SQLite's
+write lock up front (``BEGIN IMMEDIATE``) and wait for it up to ``timeout`` seconds; a lease
+(see ``lease.py``) keeps two processes from running the same run. The schema, its migrations and
+the checks on damaged files are in ``sqlite_schema.py``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Sequence
 
-from plait.checkpoints.protocol import ItemRecord, JournalRow, RunRecord
+from plait.checkpoints import sqlite_schema as schema
+from plait.checkpoints.lease import is_active, lease_held, this_host
+from plait.checkpoints.protocol import Garbage, ItemRecord, JournalRow, Lease, RunRecord
 from plait.errors import RunNotFound, StoreError
 from plait.hashing import sha256_hex
 
-SCHEMA_VERSION = 1
-APP_ID = "plait"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS plans (plan_hash TEXT PRIMARY KEY, plan_json TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS blobs (hash TEXT PRIMARY KEY, data BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY, plan_hash TEXT NOT NULL, parent_run TEXT, status TEXT NOT NULL,
-    created_at REAL NOT NULL, updated_at REAL NOT NULL, config TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS items (
-    run_id TEXT NOT NULL, item_id TEXT NOT NULL, position INTEGER NOT NULL, input_hash TEXT NOT NULL,
-    status TEXT NOT NULL, error TEXT, PRIMARY KEY (run_id, item_id));
-CREATE TABLE IF NOT EXISTS journal (
-    run_id TEXT NOT NULL, item_id TEXT NOT NULL, node_id TEXT NOT NULL, iteration INTEGER NOT NULL,
-    content_key TEXT NOT NULL, value_hash TEXT, status TEXT NOT NULL, source TEXT NOT NULL,
-    error TEXT, lm TEXT, usage TEXT, attempts INTEGER NOT NULL, recorded_at REAL NOT NULL,
-    PRIMARY KEY (run_id, item_id, node_id, iteration));
-CREATE TABLE IF NOT EXISTS cache (content_key TEXT PRIMARY KEY, value_hash TEXT NOT NULL);
-"""
+SCHEMA_VERSION = schema.SCHEMA_VERSION
+APP_ID = schema.APP_ID
+PLAN_GRACE = 3600.0  # gc keeps an unreferenced plan this long: a starting run saves it before creating the run
 
 # A node output recorded 'ok' is final: a second write of the same journal key never changes it.
 _RECORD = """
@@ -60,50 +52,39 @@ class SQLiteStore:
         store = SQLiteStore("runs.db", durability="power")   # and against power loss
     """
 
-    def __init__(self, path: str | Path, *, durability: str = "process", timeout: float = 60.0) -> None:
+    def __init__(self, path: str | Path, *, durability: str = "process", timeout: float = 60.0,
+                 create: bool = True) -> None:
         if durability not in ("process", "power"):
             raise ValueError("durability must be 'process' or 'power'")
         self.path = str(path)
         self._lock = threading.RLock()
-        self._conn = _connect(self.path, timeout)
-        self._conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'power' else 'NORMAL'}")
-        self._init_schema()
+        schema.check_file(self.path, create=create)
+        self._conn = _connect(self.path, timeout, "FULL" if durability == "power" else "NORMAL")
+        try:
+            self._init_schema()
+        except BaseException:
+            self._conn.close()
+            raise
 
     # --- schema ---------------------------------------------------------------------------------
     def _init_schema(self) -> None:
         with self._guard("open"):
-            tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if tables and "meta" not in tables:
-                raise StoreError(f"{self.path} is an SQLite database but not a plait store",
-                                 found=f"tables {sorted(tables)}", fix="point store= at a new file or a plait store")
-            if not tables:
-                with self._write():
-                    for stmt in filter(str.strip, _SCHEMA.split(";")):
-                        self._conn.execute(stmt)
-                    self._conn.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)",
-                                           [("app", APP_ID), ("schema_version", str(SCHEMA_VERSION))])
-            self._check_meta()
-
-    def _check_meta(self) -> None:
-        meta = dict(self._conn.execute("SELECT key, value FROM meta"))
-        if meta.get("app") != APP_ID:
-            raise StoreError(f"{self.path} is not a plait store", found=f"meta {meta}",
-                             fix="point store= at a new file or a plait store")
-        version = int(meta.get("schema_version", -1))
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path} was written by a newer plait (store schema {version})",
-                expected=f"schema {SCHEMA_VERSION} or older", found=f"schema {version}",
-                fix="upgrade plait to read this store, or use another store file")
-        if version < 1:
-            raise StoreError(f"{self.path} has an invalid schema version", found=repr(meta.get("schema_version")),
-                             fix="the store is damaged; point store= at a new file")
+            if schema.stored_version(self._conn, self.path) == SCHEMA_VERSION:
+                return
+            with self._write():  # look again under the write lock: another process may have done it
+                version = schema.stored_version(self._conn, self.path)
+                if version is None:
+                    schema.create(self._conn)
+                elif version < SCHEMA_VERSION:
+                    schema.migrate(self._conn, version)
 
     # --- plans and runs -------------------------------------------------------------------------
     def save_plan(self, plan_json: str) -> str:
         plan_hash = sha256_hex(plan_json)
         with self._write():
-            self._conn.execute("INSERT OR IGNORE INTO plans VALUES (?, ?)", (plan_hash, plan_json))
+            self._conn.execute("INSERT INTO plans (plan_hash, plan_json, saved_at) VALUES (?, ?, ?)"
+                               " ON CONFLICT (plan_hash) DO UPDATE SET saved_at=excluded.saved_at",
+                               (plan_hash, plan_json, time.time()))
         return plan_hash
 
     def load_plan(self, plan_hash: str) -> str:
@@ -185,10 +166,14 @@ class SQLiteStore:
                              expected=value_hash, found=sha256_hex(data), fix="the store is damaged; rerun into a new store")
         return data
 
-    def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None) -> None:
-        """The node's value, journal row, cache entry and item status, in one transaction."""
+    def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None,
+               owner: str | None = None) -> None:
+        """The node's value, journal row, cache entry and item status, in one transaction.
+        With ``owner``, only while that owner holds the run's lease (else LeaseHeld, nothing written)."""
         now = time.time()
         with self._write():
+            if owner is not None:
+                self._check_holder(row.run_id, owner)
             if value is not None:
                 self._conn.execute("INSERT OR IGNORE INTO blobs VALUES (?, ?)", (row.value_hash, value))
             self._conn.execute(_RECORD, (
@@ -212,8 +197,76 @@ class SQLiteStore:
                 (target_run, source_run, *sorted(node_ids)))
         return cur.rowcount
 
+    # --- leases ---------------------------------------------------------------------------------
+    def acquire_lease(self, run_id: str, owner: str, ttl: float) -> None:
+        """Take the run's lease for ``ttl`` seconds: refused (LeaseHeld) while another owner's lease
+        is live; one that expired, or whose holder on this host is dead, is taken over."""
+        now = time.time()
+        with self._write():
+            held = self._lease_row(run_id)
+            if held is not None and held.owner != owner and is_active(held, now):
+                raise lease_held(held, now=now)
+            since = held.acquired_at if held is not None and held.owner == owner else now
+            self._conn.execute("INSERT OR REPLACE INTO leases VALUES (?,?,?,?,?,?)",
+                               (run_id, owner, this_host(), os.getpid(), since, now + ttl))
+
+    def renew_lease(self, run_id: str, owner: str, ttl: float) -> None:
+        """Extend our lease to ``ttl`` seconds from now. Raises LeaseHeld(lost=True) if another
+        process took it over (ours had expired), StoreError if it is gone."""
+        with self._write():
+            self._check_holder(run_id, owner)
+            self._conn.execute("UPDATE leases SET expires_at=? WHERE run_id=?", (time.time() + ttl, run_id))
+
+    def release_lease(self, run_id: str, owner: str) -> None:
+        with self._write():
+            self._conn.execute("DELETE FROM leases WHERE run_id=? AND owner=?", (run_id, owner))
+
+    def lease(self, run_id: str) -> Lease | None:
+        with self._guard("read"):
+            return self._lease_row(run_id)
+
+    def _lease_row(self, run_id: str) -> Lease | None:
+        row = self._conn.execute("SELECT * FROM leases WHERE run_id=?", (run_id,)).fetchone()
+        return Lease(*row) if row else None
+
+    def _check_holder(self, run_id: str, owner: str) -> None:
+        held = self._lease_row(run_id)
+        if held is None:
+            raise StoreError(f"this process no longer holds run {run_id}: its lease is gone",
+                             found="no lease row (released by another process, or deleted by `plait gc`)",
+                             fix="stop here and resume the run again; recorded nodes are kept")
+        if held.owner != owner:
+            raise lease_held(held, lost=True)
+
+    # --- maintenance ----------------------------------------------------------------------------
+    def item_counts(self) -> dict[str, dict[str, int]]:
+        """run id -> item status -> count, for every run."""
+        with self._guard("read"):
+            rows = self._conn.execute("SELECT run_id, status, COUNT(*) FROM items GROUP BY run_id, status").fetchall()
+        counts: dict[str, dict[str, int]] = {}
+        for run_id, status, count in rows:
+            counts.setdefault(run_id, {})[status] = count
+        return counts
+
+    def collect_garbage(self, run_ids: Sequence[str] = (), *, dry_run: bool = False) -> Garbage:
+        """Delete ``run_ids`` (their items, journal and leases), then every value, cache entry and plan
+        no remaining run references, in one transaction. ``dry_run`` counts and rolls back.
+        Refuses (LeaseHeld) a run that a live process is running."""
+        with self._write(commit=not dry_run):
+            return _collect(self._conn, list(run_ids), time.time())
+
+    def vacuum(self) -> int:
+        """Give freed pages back to the file system; returns the bytes the store shrank by."""
+        before = self.size_bytes()
+        with self._guard("vacuum"):
+            self._conn.execute("VACUUM")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return before - self.size_bytes()
+
     def size_bytes(self) -> int:
-        (pages,), (size,) = self._conn.execute("PRAGMA page_count"), self._conn.execute("PRAGMA page_size")
+        with self._guard("read"):
+            (pages,) = self._conn.execute("PRAGMA page_count").fetchone()
+            (size,) = self._conn.execute("PRAGMA page_size").fetchone()
         return pages * size
 
     def close(self) -> None:
@@ -226,15 +279,17 @@ class SQLiteStore:
             return self._conn.execute(sql, args).fetchone()
 
     @contextmanager
-    def _write(self):
+    def _write(self, commit: bool = True):
+        """One write transaction, taken up front; ``commit=False`` rolls it back at the end."""
         with self._guard("write"):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
+            self._conn.execute("COMMIT" if commit else "ROLLBACK")
 
     @contextmanager
     def _guard(self, what: str):
@@ -245,18 +300,77 @@ class SQLiteStore:
                 raise _store_error(self.path, what, exc) from None
 
 
-def _connect(path: str, timeout: float) -> sqlite3.Connection:
+def _connect(path: str, timeout: float, synchronous: str) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        _use_wal(conn, timeout)
+        conn.execute(f"PRAGMA synchronous={synchronous}")
     except sqlite3.DatabaseError as exc:
         raise _store_error(path, "open", exc) from None
     return conn
 
 
+def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch to WAL. SQLite answers "database is locked" at once, without waiting, when another
+    process is creating the same new file: wait for it here, as for any other lock."""
+    deadline, pause = time.monotonic() + timeout, 0.001
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError("database is locked (switching to WAL)")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
 def _store_error(path: str, what: str, exc: sqlite3.DatabaseError) -> StoreError:
-    return StoreError(f"cannot {what} the checkpoint store {path}", found=f"{type(exc).__name__}: {exc}",
+    found = f"{type(exc).__name__}: {exc}"
+    if "locked" in str(exc) or "busy" in str(exc):
+        return StoreError(f"cannot {what} the checkpoint store {path}: another process kept it locked too long",
+                          found=found, fix="retry when the other process (often `plait gc`, which rewrites the "
+                                           "file) is done, or open the store with a longer timeout=")
+    if "not a database" in str(exc):
+        return StoreError(f"cannot {what} the checkpoint store {path}: it is not an SQLite database, or its "
+                          "first page is damaged", found=found,
+                          fix="point store= (or --store, or $PLAIT_STORE) at the store your runs wrote or at a "
+                              "new file; if this is that store, restore it from a copy")
+    if "malformed" in str(exc) or "corrupt" in str(exc):
+        return StoreError(f"cannot {what} the checkpoint store {path}: the file is damaged", found=found,
+                          fix="restore the store from a copy, or point store= at a new file and rerun; "
+                              "`sqlite3 FILE .recover` may salvage what is left")
+    return StoreError(f"cannot {what} the checkpoint store {path}", found=found,
                       fix="if the file is damaged or not a plait store, point store= at a new file")
+
+
+_REFERENCED_VALUES = """
+    SELECT value_hash FROM journal WHERE value_hash IS NOT NULL
+    UNION SELECT input_hash FROM items UNION SELECT value_hash FROM cache"""
+
+
+def _collect(conn: sqlite3.Connection, run_ids: list[str], now: float) -> Garbage:
+    """The SQL of collect_garbage, inside the caller's transaction."""
+    for run_id in run_ids:
+        row = conn.execute("SELECT * FROM leases WHERE run_id=?", (run_id,)).fetchone()
+        if row and is_active(Lease(*row), now):
+            raise lease_held(Lease(*row), now=now)  # deleting a run under a live process breaks it
+    marks = ",".join("?" * len(run_ids))
+    existing = tuple(r[0] for r in conn.execute(f"SELECT run_id FROM runs WHERE run_id IN ({marks})", run_ids))
+    journal, items = (conn.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", run_ids).rowcount
+                      for table in ("journal", "items"))
+    for table in ("leases", "runs"):
+        conn.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", run_ids)
+    cache = conn.execute("DELETE FROM cache WHERE value_hash NOT IN"
+                         " (SELECT value_hash FROM journal WHERE value_hash IS NOT NULL)").rowcount
+    values, size = conn.execute(f"SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM blobs"
+                                f" WHERE hash NOT IN ({_REFERENCED_VALUES})").fetchone()
+    conn.execute(f"DELETE FROM blobs WHERE hash NOT IN ({_REFERENCED_VALUES})")
+    plans = conn.execute("DELETE FROM plans WHERE saved_at < ? AND plan_hash NOT IN (SELECT plan_hash FROM runs)",
+                         (now - PLAN_GRACE,)).rowcount
+    return Garbage(existing, items, journal, values, size, cache, plans)
 
 
 def _run_record(row: tuple) -> RunRecord:

@@ -1,6 +1,10 @@
 """The store contract, run against every store; and clear errors for files that are not usable."""
 
+import os
 import sqlite3
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -93,3 +97,145 @@ def test_a_newer_schema_is_refused(tmp_path):
 def test_the_store_uses_wal(tmp_path):
     s = SQLiteStore(tmp_path / "w.db")
     assert s._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+# --- leases: one process runs a run at a time --------------------------------------------------
+def test_a_live_lease_refuses_another_owner_and_names_the_holder(store):
+    from plait.checkpoints.lease import LeaseHeld
+
+    store.acquire_lease("r1", "a", ttl=60)
+    store.acquire_lease("r1", "a", ttl=60)  # the holder may take it again
+    with pytest.raises(LeaseHeld) as err:
+        store.acquire_lease("r1", "b", ttl=60)
+    message = str(err.value)
+    assert isinstance(err.value, plait.StoreError)
+    assert f"pid {os.getpid()}" in message and "retry after its lease expires at" in message
+    store.acquire_lease("r2", "b", ttl=60)  # other runs are unaffected
+    store.release_lease("r1", "b")  # not the holder: no effect
+    assert store.lease("r1").owner == "a"
+    store.release_lease("r1", "a")
+    assert store.lease("r1") is None
+    store.acquire_lease("r1", "b", ttl=60)
+
+
+def test_an_expired_lease_is_taken_over_and_its_old_holder_has_lost_it(store):
+    from plait.checkpoints.lease import LeaseHeld
+
+    store.acquire_lease("r1", "a", ttl=-1)  # already expired: its holder died (or froze)
+    store.renew_lease("r1", "a", ttl=-1)  # an expired lease nobody took is still its holder's
+    store.acquire_lease("r1", "b", ttl=60)
+    since = store.lease("r1").acquired_at
+    store.renew_lease("r1", "b", ttl=120)
+    lease = store.lease("r1")
+    assert lease.owner == "b" and lease.acquired_at == since and lease.live(lease.expires_at - 1)
+    with pytest.raises(LeaseHeld) as err:
+        store.renew_lease("r1", "a", ttl=60)  # the old holder wakes up: it lost the run
+    assert err.value.lost and "this process lost run r1 to another process" in str(err.value)
+    store.release_lease("r1", "b")
+    with pytest.raises(plait.StoreError, match="its lease is gone"):
+        store.renew_lease("r1", "b", ttl=60)
+
+
+def test_record_with_an_owner_writes_only_for_the_lease_holder(store):
+    from plait.checkpoints.lease import LeaseHeld
+
+    _run(store)
+    store.acquire_lease("r1", "a", ttl=-1)
+    store.acquire_lease("r1", "b", ttl=60)  # took over the expired lease
+    with pytest.raises(LeaseHeld):
+        store.record(_row(), b"1", cache=True, item_status="done", owner="a")
+    assert store.journal("r1") == {} and store.lookup("k1") is None  # nothing of it was written
+    store.record(_row(), b"1", cache=True, item_status="done", owner="b")
+    assert store.journal("r1")[("0", "n", 0)].value_hash == "h1"
+
+
+def test_a_dead_holder_on_this_host_is_taken_over_at_once(store):
+    from plait.checkpoints.lease import LeaseHeld
+
+    reaped = subprocess.Popen([sys.executable, "-c", "pass"])
+    reaped.wait()
+    zombie = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    zombie.kill()
+    os.waitid(os.P_PID, zombie.pid, os.WEXITED | os.WNOWAIT)  # dead, not reaped: its pid still exists
+    for pid, run_id in ((reaped.pid, "r1"), (zombie.pid, "r2")):
+        store.acquire_lease(run_id, "dead", ttl=600)
+        store._conn.execute("UPDATE leases SET pid=? WHERE run_id=?", (pid, run_id))
+        store.acquire_lease(run_id, "next", ttl=60)
+        assert store.lease(run_id).owner == "next"
+    store._conn.execute("UPDATE leases SET host='elsewhere' WHERE run_id='r1'")
+    with pytest.raises(LeaseHeld):  # on another host we cannot tell: the lease must expire
+        store.acquire_lease("r1", "third", ttl=60)
+    zombie.wait()
+
+
+def test_the_lease_keeper_renews_and_releases(store):
+    from plait.checkpoints.lease import LeaseHeld, LeaseKeeper
+
+    with LeaseKeeper(store, "r1", ttl=0.3) as keeper:
+        first = store.lease("r1").expires_at
+        time.sleep(0.5)  # past the first expiry: renewed meanwhile
+        assert store.lease("r1").expires_at > first
+        with pytest.raises(LeaseHeld):
+            store.acquire_lease("r1", "other", ttl=60)
+        keeper.check()
+    assert store.lease("r1") is None
+
+
+# --- garbage collection --------------------------------------------------------------------------
+def _recorded_run(store, run_id, value, key):
+    from plait.hashing import sha256_hex
+
+    store.create_run(RunRecord(run_id, store.save_plan(f'{{"run": "{run_id}"}}'), "done", 1.0, 1.0),
+                     [("0", f'{{"q": "{run_id}"}}'.encode())])
+    row = JournalRow(run_id, "0", "n", 0, key, sha256_hex(value), "ok", "lm")
+    store.record(row, value, cache=True, item_status="done")
+    return row.value_hash
+
+
+def test_gc_deletes_runs_then_only_the_values_nobody_references(store, monkeypatch):
+    from plait.checkpoints import sqlite
+
+    monkeypatch.setattr(sqlite, "PLAN_GRACE", -1.0)  # plans saved just now are collectable
+    kept = _recorded_run(store, "keep", b'"shared"', "k-keep")
+    _recorded_run(store, "old", b'"shared"', "k-old")  # same value, another key
+    only_old = _recorded_run(store, "old2", b'"only old2"', "k-old2")
+    before = store.item_counts()
+    assert before == {"keep": {"done": 1}, "old": {"done": 1}, "old2": {"done": 1}}
+
+    dry = store.collect_garbage(["old", "old2", "missing"], dry_run=True)
+    assert dry.runs == ("old", "old2") and dry.items == 2 and dry.journal_rows == 2
+    assert dry.values == 3 and dry.value_bytes == len(b'"only old2"{"q": "old"}{"q": "old2"}')
+    assert dry.cache_entries == 1 and dry.plans == 2
+    assert store.item_counts() == before  # a dry run changes nothing
+
+    done = store.collect_garbage(["old", "old2"])
+    assert done == dry
+    assert [r.run_id for r in store.list_runs()] == ["keep"]
+    assert store.read_value(kept) == b'"shared"' and store.lookup("k-keep") == kept
+    assert store.lookup("k-old") == kept  # its value is still referenced, so the entry stays useful
+    assert store.lookup("k-old2") is None
+    with pytest.raises(plait.StoreError, match="missing"):
+        store.read_value(only_old)
+    assert store.collect_garbage() == type(done)()  # nothing left to collect
+    assert store.vacuum() >= 0
+
+
+def test_gc_refuses_a_run_a_live_process_holds(store):
+    from plait.checkpoints.lease import LeaseHeld
+
+    _recorded_run(store, "busy", b"1", "k")
+    store.acquire_lease("busy", "someone", ttl=60)
+    with pytest.raises(LeaseHeld):
+        store.collect_garbage(["busy"])
+    assert [r.run_id for r in store.list_runs()] == ["busy"]
+
+
+def test_gc_spares_a_plan_saved_just_now(store):
+    store.save_plan('{"about to": "start a run"}')
+    assert store.collect_garbage().plans == 0
+
+
+def test_vacuum_gives_the_space_of_collected_values_back(store):
+    _recorded_run(store, "big", b'"' + b"x" * 1_000_000 + b'"', "k-big")
+    store.collect_garbage(["big"])
+    assert store.vacuum() >= 990_000  # whole pages of the 1 MB value

@@ -1,0 +1,145 @@
+"""The SQLite store's schema, its migrations, and the checks that refuse files plait cannot trust.
+
+Version history (``meta.schema_version``):
+  1  meta, plans, blobs, runs, items, journal, cache
+  2  + leases (one process runs a run at a time); plans.saved_at (gc spares plans just saved)
+
+A store is migrated in place, in one transaction, the first time a newer plait opens it; an older
+plait then refuses it with "written by a newer plait". A file that is not a plait store, from a
+newer schema, or whose write-ahead log went missing raises :class:`StoreError`; nothing is read as
+empty.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import struct
+import time
+
+from plait.errors import StoreError
+
+SCHEMA_VERSION = 2
+APP_ID = "plait"
+
+_V1 = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS plans (plan_hash TEXT PRIMARY KEY, plan_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blobs (hash TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, plan_hash TEXT NOT NULL, parent_run TEXT, status TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, config TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    run_id TEXT NOT NULL, item_id TEXT NOT NULL, position INTEGER NOT NULL, input_hash TEXT NOT NULL,
+    status TEXT NOT NULL, error TEXT, PRIMARY KEY (run_id, item_id));
+CREATE TABLE IF NOT EXISTS journal (
+    run_id TEXT NOT NULL, item_id TEXT NOT NULL, node_id TEXT NOT NULL, iteration INTEGER NOT NULL,
+    content_key TEXT NOT NULL, value_hash TEXT, status TEXT NOT NULL, source TEXT NOT NULL,
+    error TEXT, lm TEXT, usage TEXT, attempts INTEGER NOT NULL, recorded_at REAL NOT NULL,
+    PRIMARY KEY (run_id, item_id, node_id, iteration));
+CREATE TABLE IF NOT EXISTS cache (content_key TEXT PRIMARY KEY, value_hash TEXT NOT NULL);
+"""
+
+# MIGRATIONS[v]: the statements that take a version-v store to version v + 1.
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE leases (
+        run_id TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
+        acquired_at REAL NOT NULL, expires_at REAL NOT NULL);
+    ALTER TABLE plans ADD COLUMN saved_at REAL NOT NULL DEFAULT 0;
+    """,
+}
+
+_FIX_NEW_FILE = "point store= (or --store, or $PLAIT_STORE) at a new file or a plait store"
+
+
+def statements(script: str) -> list[str]:
+    return [s for s in script.split(";") if s.strip()]
+
+
+def create(conn: sqlite3.Connection) -> None:
+    """A new store at the current version (inside the caller's transaction)."""
+    for stmt in statements(_V1):
+        conn.execute(stmt)
+    conn.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)", [("app", APP_ID), ("schema_version", "1")])
+    migrate(conn, 1)
+
+
+def migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Bring a store from ``version`` to SCHEMA_VERSION (inside the caller's transaction)."""
+    for v in range(version, SCHEMA_VERSION):
+        for stmt in statements(MIGRATIONS[v]):
+            conn.execute(stmt)
+    conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+
+
+def stored_version(conn: sqlite3.Connection, path: str) -> int | None:
+    """The store's schema version, None for an empty database; raises for anything else."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not tables:
+        return None
+    if "meta" not in tables:
+        raise StoreError(f"{path} is an SQLite database but not a plait store",
+                         found=f"tables {sorted(tables)}", fix=_FIX_NEW_FILE)
+    meta = dict(conn.execute("SELECT key, value FROM meta"))
+    if meta.get("app") != APP_ID:
+        raise StoreError(f"{path} is not a plait store", found=f"meta {meta}", fix=_FIX_NEW_FILE)
+    try:
+        version = int(meta.get("schema_version", -1))
+    except ValueError:
+        version = -1
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{path} was written by a newer plait (store schema {version})",
+                         expected=f"schema {SCHEMA_VERSION} or older", found=f"schema {version}",
+                         fix="upgrade plait to read this store, or use another store file")
+    if version < 1:
+        raise StoreError(f"{path} has an invalid schema version", found=repr(meta.get("schema_version")),
+                         fix="the store is damaged; point store= at a new file")
+    return version
+
+
+def check_file(path: str, *, create: bool) -> None:
+    """Refuse, before SQLite opens it, a missing store (unless creating) and a store whose
+    write-ahead log is missing while its index says it held commits not yet in the main file."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    if not os.path.exists(path):
+        if not create:
+            raise StoreError(f"no plait store at {path}", found="no such file",
+                             fix="pass --store PATH (or set $PLAIT_STORE) to the store your runs wrote; "
+                                 "`plait run` creates one")
+        return
+    if not create and os.path.getsize(path) == 0 and not os.path.exists(path + "-wal"):
+        raise StoreError(f"{path} is empty, not a plait store", found="a file of 0 bytes",
+                         fix="pass --store PATH (or set $PLAIT_STORE) to the store your runs wrote")
+    frames = _lost_wal_frames(path)
+    if frames:  # look again: a closing process deletes -wal, then -shm (after a full checkpoint)
+        time.sleep(0.2)
+        frames = _lost_wal_frames(path)
+    if frames:
+        raise StoreError(
+            f"the write-ahead log {path}-wal is missing: the store's last {frames} committed pages are gone",
+            expected=f"{os.path.basename(path)}-wal next to {os.path.basename(path)}",
+            found=f"{os.path.basename(path)}-shm records {frames} pages not yet copied into the main file",
+            fix=f"restore {path}-wal (copy a store's .db, -wal and -shm files together, or copy it while no "
+                f"process uses it); to accept the store as of its last checkpoint instead, delete {path}-shm")
+
+
+def _lost_wal_frames(path: str) -> int:
+    """Frames the -shm index says are in the WAL but not yet in the main file, when -wal is gone."""
+    if os.path.exists(path + "-wal"):
+        return 0
+    try:
+        with open(path + "-shm", "rb") as f:
+            header = f.read(100)
+    except OSError:
+        return 0
+    if len(header) < 100:
+        return 0
+    # WalIndexHdr (native byte order): iVersion, unused, iChange, isInit, bigEndCksum, szPage, mxFrame;
+    # WalCkptInfo.nBackfill follows the header's two 48-byte copies.
+    version, _, _, is_init, _, _, max_frame = struct.unpack_from("=IIIBBHI", header, 0)
+    (backfilled,) = struct.unpack_from("=I", header, 96)
+    if version != 3007000 or not is_init:
+        return 0
+    return max(0, max_frame - backfilled)
