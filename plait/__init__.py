@@ -22,6 +22,7 @@ from plait.checkpoints.sqlite import SQLiteStore
 from plait.compiler import CompiledPipeline, compile
 from plait.errors import (
     InputError,
+    LeaseHeld,
     NodeError,
     OutputParseError,
     PlaitError,
@@ -67,5 +68,5 @@ __all__ = [
     "configure", "context", "LM", "LMRequest", "LMResponse", "LMError", "Usage", "ScriptedLM", "DSPyLM", "LocalLM",
     # errors
     "PlaitError", "TraceError", "PlanError", "PlanLoadError", "StoreError", "NodeError",
-    "OutputParseError", "InputError", "RunNotFound",
+    "OutputParseError", "InputError", "RunNotFound", "LeaseHeld",
 ]

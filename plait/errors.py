@@ -15,6 +15,7 @@ Tree:
       PlanError             the traced plan is invalid (unknown field, type mismatch, unused input)
       PlanLoadError         a saved plan cannot be read back
       StoreError            the checkpoint store cannot be used (corrupt, newer schema, not plait's)
+        LeaseHeld           another process is running that run (or took it over from this one)
       NodeError             a node failed while running (LM error, unparseable output, step raised)
         OutputParseError    the LM's text does not parse into the signature's types
       InputError            a run item does not match the pipeline's inputs
@@ -90,6 +91,14 @@ class PlanLoadError(PlaitError):
 
 class StoreError(PlaitError):
     """The checkpoint store cannot be opened or read."""
+
+
+class LeaseHeld(StoreError):
+    """Another process is running the run: ``lease`` is its row (owner, host, pid, expiry).
+    ``lost``: this process held the lease and another took the run over; it must stop recording."""
+
+    lease: Any = None
+    lost: bool = False
 
 
 class NodeError(PlaitError):

@@ -16,12 +16,13 @@ from typing import Any, Callable, Iterator, Mapping
 
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.keys import lm_identity_hash
+from plait.checkpoints.lease import DEFAULT_TTL, LeaseKeeper
 from plait.checkpoints.null import NullStore
 from plait.checkpoints.protocol import JournalRow, RunRecord, Store
 from plait.checkpoints.sqlite import SQLiteStore
 from plait.compiler.ir import Op, Plan
 from plait.compiler.serialize import plan_from_json, plan_to_json
-from plait.errors import InputError, PlaitError
+from plait.errors import InputError, LeaseHeld, PlaitError
 from plait.lm import config
 from plait.lm.dspy_lm import as_lm
 from plait.pipeline.prediction import Prediction
@@ -71,6 +72,7 @@ class RunOptions:
     clock: Clock | None = None
     seed: int | None = None
     reset_attempts: bool = False
+    lease_ttl: float = DEFAULT_TTL  # a killed run's lease expires this long after its last renewal
 
 
 @contextmanager
@@ -107,12 +109,13 @@ async def _start(plan: Plan, data: Any, store: Store, ids: list[str] | None, own
                  options: RunOptions) -> Run:
     states, encoded = item_states(plan.of_op(Op.INPUT)[0], as_items(data), ids)
     run_id = new_run_id()
-    plan_hash = store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True))
-    record = RunRecord(run_id, plan_hash, "running", time.time(), time.time(),
-                       config={"concurrency": options.concurrency, "items": len(states)})
-    store.create_run(record, [(s.item_id, e) for s, e in zip(states, encoded)])
-    _record_input_failures(store, run_id, plan, states)
-    return await _execute(plan, store, run_id, states, own_lms, options)
+    with LeaseKeeper(store, run_id, ttl=options.lease_ttl) as lease:
+        plan_hash = store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True))
+        record = RunRecord(run_id, plan_hash, "running", time.time(), time.time(),
+                           config={"concurrency": options.concurrency, "items": len(states)})
+        store.create_run(record, [(s.item_id, e) for s, e in zip(states, encoded)])
+        _record_input_failures(store, run_id, plan, states)
+        return await _execute(plan, store, run_id, states, own_lms, options, owner=lease.owner)
 
 
 async def aresume(run_id: str, *, store: Any = None, plan: Plan | None = None,
@@ -124,7 +127,14 @@ async def aresume(run_id: str, *, store: Any = None, plan: Plan | None = None,
 
 
 async def _resume(run_id: str, store: Store, plan: Plan | None, own_lms: dict | None, options: RunOptions) -> Run:
-    record = store.get_run(run_id)
+    store.get_run(run_id)  # an unknown run is RunNotFound, before any lease
+    with LeaseKeeper(store, run_id, ttl=options.lease_ttl) as lease:  # LeaseHeld if another process runs it
+        return await _resume_held(run_id, store, plan, own_lms, options, lease.owner)
+
+
+async def _resume_held(run_id: str, store: Store, plan: Plan | None, own_lms: dict | None, options: RunOptions,
+                       owner: str) -> Run:
+    record = store.get_run(run_id)  # read under the lease: the previous holder may have just finished
     stored = plan_from_json(json.loads(store.load_plan(record.plan_hash)), f"the plan of run {run_id}")
     plan = plan or stored
     plan_hash = store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True))
@@ -133,7 +143,7 @@ async def _resume(run_id: str, store: Store, plan: Plan | None, own_lms: dict | 
     store.set_run(run_id, status="running")
     states = _stored_items(store, run_id, plan)
     journal = store.journal(run_id)
-    return await _execute(plan, store, run_id, states, own_lms, options, journal=journal, resumed=True)
+    return await _execute(plan, store, run_id, states, own_lms, options, journal=journal, resumed=True, owner=owner)
 
 
 async def arerun(run_id: str, from_node: str, *, store: Any = None, plan: Plan | None = None,
@@ -153,37 +163,43 @@ async def _fork(run_id: str, from_node: str, store: Store, plan: Plan | None, ow
                          fix="pick a node id from `plait plan` or print(compiled)")
     force = frozenset(plan.descendants(from_node) | {from_node})
     fork_id = new_run_id()
-    items = store.run_items(run_id)
-    store.create_run(RunRecord(fork_id, store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True)),
-                               "running", time.time(), time.time(), run_id, parent.config),
-                     [(i.item_id, store.read_value(i.input_hash)) for i in items])
-    store.copy_journal(run_id, fork_id, {n.id for n in plan.nodes} - force)
-    states = _stored_items(store, fork_id, plan)
-    return await _execute(plan, store, fork_id, states, own_lms, options,
-                          journal=store.journal(fork_id), force=force, resumed=True)
+    with LeaseKeeper(store, fork_id, ttl=options.lease_ttl) as lease:
+        items = store.run_items(run_id)
+        store.create_run(RunRecord(fork_id, store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True)),
+                                   "running", time.time(), time.time(), run_id, parent.config),
+                         [(i.item_id, store.read_value(i.input_hash)) for i in items])
+        store.copy_journal(run_id, fork_id, {n.id for n in plan.nodes} - force)
+        states = _stored_items(store, fork_id, plan)
+        return await _execute(plan, store, fork_id, states, own_lms, options,
+                              journal=store.journal(fork_id), force=force, resumed=True, owner=lease.owner)
 
 
 async def _execute(plan: Plan, store: Store, run_id: str, states: list[ItemState], own_lms: dict | None,
                    options: RunOptions, journal: dict | None = None, force: frozenset = frozenset(),
-                   resumed: bool = False) -> Run:
+                   resumed: bool = False, owner: str | None = None) -> Run:
     stats = RunStats()
     emit = _fanout(stats, options, len(states))
-    executor = _executor(plan, store, run_id, own_lms or {}, options, journal, force, emit)
+    executor = _executor(plan, store, run_id, own_lms or {}, options, journal, force, emit, owner)
     started = time.perf_counter()
     emit(ev.RunStarted(run_id, len(states), len(plan), resumed))
+    lost = False
     try:
         await executor.run(states)
+    except LeaseHeld:
+        lost = True  # another process took the run over: its status is now that process's to write
+        raise
     finally:
         stats.seconds = time.perf_counter() - started
         status = _status(states, executor.stopped)
-        store.set_run(run_id, status=status)
+        if not lost:
+            store.set_run(run_id, status=status)
         emit(ev.RunFinished(run_id, status, stats.as_dict()))
     reason = str(executor.stopped) if status == "stopped" else None
     return Run(run_id, getattr(store, "path", None), status, [_result(s) for s in states], stats, reason)
 
 
 def _executor(plan: Plan, store: Store, run_id: str, own: dict, options: RunOptions, journal: dict | None,
-              force: frozenset, emit: Callable[[ev.Event], None]) -> Executor:
+              force: frozenset, emit: Callable[[ev.Event], None], owner: str | None) -> Executor:
     named = named_lms(options, own)
     lms, adapters, hashes = resolve_lms(plan, options, own, named)
     guards = resolve_guards(plan.of_op(Op.PREDICT), lms, hashes, options, named)
@@ -194,7 +210,7 @@ def _executor(plan: Plan, store: Store, run_id: str, own: dict, options: RunOpti
     caller = LMCaller(run_id, clock=clock, rng=random.Random(options.seed), meter=meter, emit=emit)
     return Executor(plan, store, NodeRunner(guards, adapters, options.parse_retries, caller), run_id=run_id,
                     lm_hashes=hashes, journal=journal, force=force, concurrency=options.concurrency, emit=emit,
-                    clock=clock, reset_attempts=options.reset_attempts)
+                    clock=clock, reset_attempts=options.reset_attempts, owner=owner)
 
 
 def named_lms(options: RunOptions, own: dict[str, Any]) -> dict[str, Any]:

@@ -63,8 +63,9 @@ class Executor:
     def __init__(self, plan: Plan, store: Store, runner: NodeRunner, *, run_id: str,
                  lm_hashes: dict[str, str], journal: dict | None = None, force: frozenset[str] = frozenset(),
                  concurrency: int = 32, emit: Callable[[ev.Event], None] = lambda e: None,
-                 clock: Clock = REAL_CLOCK, reset_attempts: bool = False) -> None:
+                 clock: Clock = REAL_CLOCK, reset_attempts: bool = False, owner: str | None = None) -> None:
         self.plan, self.store, self.runner, self.run_id = plan, store, runner, run_id
+        self.owner = owner  # the run's lease holder: the store records only while it holds the lease
         self.lm_hashes, self.journal, self.force = lm_hashes, journal or {}, force
         self.concurrency, self.emit = max(1, concurrency), emit
         self.clock, self.reset_attempts = clock, reset_attempts
@@ -240,7 +241,7 @@ class Executor:
         """A failed attempt, journaled before the backoff: a crash now does not forget it."""
         row = JournalRow(self.run_id, call.item_id, call.node.id, 0, call.key, None, "retrying", "lm",
                          error=str(exc), attempts=call.unrecorded)
-        self.store.record(row, None, cache=False, item_status=None)
+        self.store.record(row, None, cache=False, item_status=None, owner=self.owner)
         call.journaled = call.made
         self.emit(ev.NodeRetried(self.run_id, call.item_id, call.node.id, call.attempts, reason(exc), delay))
 
@@ -260,7 +261,8 @@ class Executor:
                          lm=outcome.lm, usage=outcome.usage.to_json() if outcome.usage else None,
                          attempts=call.unrecorded if call is not None else outcome.attempts)
         done = "done" if node.op is Op.OUTPUT else None
-        self.store.record(row, data, cache=self._reusable(node) and outcome.source != "cache", item_status=done)
+        self.store.record(row, data, cache=self._reusable(node) and outcome.source != "cache", item_status=done,
+                          owner=self.owner)
 
     def _fail(self, item: ItemState, node: Node, key: str, exc: PlaitError, call: NodeCall | None = None) -> None:
         raw = getattr(exc, "raw_attempts", None) or ([exc.raw] if getattr(exc, "raw", None) else None)
@@ -268,7 +270,7 @@ class Executor:
         row = JournalRow(self.run_id, item.item_id, node.id, 0, key, sha256_hex(data) if data else None,
                          "failed", "lm" if node.op is Op.PREDICT else "step", error=str(exc),
                          attempts=call.unrecorded if call is not None else 1)
-        self.store.record(row, data, cache=False, item_status="failed")
+        self.store.record(row, data, cache=False, item_status="failed", owner=self.owner)
         item.status, item.error = "failed", exc
         self.emit(ev.NodeFailed(self.run_id, item.item_id, node.id, str(exc)))
         self._item_done(item)
