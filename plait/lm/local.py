@@ -8,6 +8,7 @@ generation holds that model's lock, in a worker thread, leaving the event loop f
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 import importlib.util
 import json
@@ -202,9 +203,20 @@ def load_model(n_ctx: int = 2048, n_threads: int | None = None) -> LoadedModel:
     path = verify_model()
     key = (str(path), n_ctx, n_threads or os.cpu_count() or 2)
     with _MODELS_LOCK:
+        if not _MODELS:
+            atexit.register(_close_models)
         if key not in _MODELS:
             _MODELS[key] = LoadedModel(_new_llama(*key))
         return _MODELS[key]
+
+
+def _close_models() -> None:
+    # Free llama.cpp's memory while the interpreter is intact: left to Llama.__del__ at shutdown,
+    # it runs after llama_cpp's module globals are gone and prints a TypeError traceback.
+    with _MODELS_LOCK:
+        for model in _MODELS.values():
+            model.llama.close()
+        _MODELS.clear()
 
 
 def _new_llama(path: str, n_ctx: int, n_threads: int) -> Any:
