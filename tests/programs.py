@@ -75,3 +75,11 @@ def echo_answer(task: plait.lm.protocol.LMTask) -> dict:
     for name in task.output_fields:
         out[name] = "sports" if name == "topic" else f"{name}({shown})"
     return out
+
+
+def line_of(func, needle: str) -> int:
+    """The line number of the first line of ``func``'s source that contains ``needle``."""
+    import inspect  # here, not at the top: golden plans quote this file's line numbers
+
+    lines, start = inspect.getsourcelines(func)
+    return start + next(i for i, line in enumerate(lines) if needle in line)

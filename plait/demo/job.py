@@ -14,22 +14,7 @@ from typing import Any, Callable
 import plait
 from plait.demo.data import load
 from plait.demo.pipeline import PeopleQA, exact_match
-from plait.runtime import events as ev
-
-
-@dataclass
-class Tally:
-    """Counts LM calls and reused node results across every run of the job (an event consumer)."""
-
-    lm_calls: int = 0
-    reused: int = 0
-
-    def __call__(self, event: ev.Event) -> None:
-        if isinstance(event, ev.NodeFinished):
-            if event.source == "lm":
-                self.lm_calls += 1
-            elif event.source in ("cache", "replay"):
-                self.reused += 1
+from plait.runtime.run import RunStats
 
 
 @dataclass
@@ -39,7 +24,7 @@ class JobResult:
     compiled: plait.CompiledPipeline
     base: plait.CompiledPipeline
     phases: dict[str, float] = field(default_factory=dict)
-    tally: Tally = field(default_factory=Tally)
+    tally: RunStats = field(default_factory=RunStats)  # every run of the job, summed
 
     @property
     def separated(self) -> bool:
@@ -53,7 +38,7 @@ def run_job(store: str | Path, *, train: int = 40, dev: int = 60, demos: int = 4
     data = load()
     trainset, devset = data[:train], data[len(data) - dev:]
     phases: dict[str, float] = {}
-    tally = Tally()
+    tally = RunStats()
     options: dict[str, Any] = {"store": str(store), "progress": progress, "on_event": tally, "parse_retries": 1}
 
     started = time.perf_counter()

@@ -13,16 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from plait.compiler.ir import Op, PredictParams
-from plait.optimizers.evaluate import _caller
+from plait.optimizers.evaluate import _caller, _item_score
+from plait.runtime.items import item_fields
 from plait.runtime.traces import item_traces
-
-
-def _as_dict(example: Any) -> dict[str, Any]:
-    if hasattr(example, "toDict"):
-        return dict(example.toDict())
-    if hasattr(example, "model_dump"):
-        return example.model_dump()
-    return dict(example)
 
 
 def labeled_demos(params: PredictParams, trainset: list[Any], k: int, rng: random.Random) -> list[dict]:
@@ -31,7 +24,7 @@ def labeled_demos(params: PredictParams, trainset: list[Any], k: int, rng: rando
     sig = params.signature
     demos = []
     for ex in rng.sample(list(trainset), len(trainset)):
-        data = _as_dict(ex)
+        data = item_fields(ex)
         if all(n in data for n in sig.input_fields) and any(n in data for n in sig.output_fields):
             demos.append({n: data[n] for n in (*sig.input_fields, *sig.output_fields) if n in data})
         if len(demos) == k:
@@ -94,18 +87,11 @@ class BootstrapFewShot:
         return self._write_demos(compiled, trainset, passed, traces)
 
     def _passing_items(self, metric: Callable, trainset: list[Any], run: Any) -> list[str]:
-        score_of, passed = _caller(metric), []
-        for example, result in zip(trainset, run.items):
-            if result.status != "done":
-                continue
-            try:
-                value = score_of(example, result.outputs)
-            except Exception:  # a metric error on one item only loses that item's demo
-                continue
-            value = value[0] if isinstance(value, tuple) else value
-            if (float(value) >= self.metric_threshold) if self.metric_threshold is not None else bool(value):
-                passed.append(result.item_id)
-        return passed
+        score_of = _caller(metric)
+        scores = [_item_score(score_of, example, result) for example, result in zip(trainset, run.items)]
+        threshold = self.metric_threshold
+        return [s.item_id for s in scores if s.error is None
+                and (s.score >= threshold if threshold is not None else bool(s.score))]
 
     def _write_demos(self, compiled: Any, trainset: list[Any], passed: list[str], traces: dict) -> Any:
         rng = random.Random(self.seed)

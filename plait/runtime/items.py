@@ -69,13 +69,22 @@ def validate_item(input_node: Node, item_id: str, raw: Any) -> dict[str, Any]:
             fix="fix the item's value, or change the type annotation of forward()'s parameter") from None
 
 
-def _as_dict(item_id: str, raw: Any) -> dict[str, Any]:
+def item_fields(raw: Any) -> dict[str, Any]:
+    """The fields of a dict, a DSPy Example or a pydantic model (TypeError for anything else)."""
     if isinstance(raw, Mapping):
         return dict(raw)
     if isinstance(raw, BaseModel):
         return raw.model_dump()
     if hasattr(raw, "toDict"):  # dspy.Example
         return dict(raw.toDict())
+    raise TypeError(type(raw).__name__)
+
+
+def _as_dict(item_id: str, raw: Any) -> dict[str, Any]:
+    try:
+        return item_fields(raw)
+    except TypeError:
+        pass
     raise InputError(f"item {item_id} is a {type(raw).__name__}, not a mapping of fields",
                      expected="a dict like {'question': ...}", found=repr(raw)[:100],
                      fix="make each item a dict (or a dspy.Example / pydantic model) of the pipeline's inputs")

@@ -197,3 +197,20 @@ def test_an_unknown_run_exits_2_with_a_json_error(recorded):
     error = json.loads(result.stdout)["error"]
     assert error["type"] == "UsageError" and error["exit_code"] == 2
     assert error["message"].startswith(f"no run 'no-such-run' in {store}")
+
+
+@pytest.mark.local_model
+def test_run_and_resume_on_the_embedded_model(tmp_path):
+    """The default LM is the real embedded model: a run, then a resume that replays it."""
+    from plait.demo.data import load
+
+    store = tmp_path / "runs.db"
+    data = _jsonl(tmp_path / "data.jsonl", [{k: row[k] for k in ("context", "question")} for row in load()[:2]])
+    first = plait_cmd("run", "plait.demo.pipeline:PeopleQA", str(data), "--lm", "local", "--store", str(store),
+                      "--json")
+    assert first.returncode in (0, 3), first.stderr  # 3: the zero-shot 135M model may fail an item
+    report = json.loads(first.stdout)
+    assert report["items"]["total"] == 2 and report["stats"]["lm_calls"] >= 2
+    again = plait_cmd("resume", report["run_id"], "--lm", "local", "--store", str(store), "--json")
+    assert again.returncode in (0, 3), again.stderr
+    assert json.loads(again.stdout)["items"]["total"] == 2

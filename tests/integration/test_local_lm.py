@@ -165,3 +165,23 @@ def test_a_prompt_longer_than_the_context_is_a_permanent_lm_error():
         small.call(request)
     assert not info.value.transient
     assert small.call(LMRequest(messages=[{"role": "user", "content": "Hi"}])).text is not None
+
+
+@pytest.mark.local_model
+def test_faults_around_the_real_model_are_retried_to_the_same_outputs(tmp_path):
+    """Injected transient errors and 429s on the embedded model: every item finishes, with the
+    outputs of a fault-free run (greedy decoding), and only the injected failures cost extra calls."""
+    import plait
+
+    qa = plait.compile(plait.Predict("question -> answer", max_tokens=12))
+    items = [{"question": q} for q in ("What is the capital of France?", "What color is the sky?",
+                                      "How many legs does a cat have?")]
+    clean = qa.run(items, store=tmp_path / "clean.db", lm=plait.LocalLM(), progress=False)
+    clock = plait.FakeClock()
+    faulty = plait.Faulty(plait.LocalLM(), error_rate=0.4, rate_limit_rate=0.2, seed=3, clock=clock)
+    run = qa.run(items, store=tmp_path / "faulty.db", lm=faulty, clock=clock, progress=False,
+                 retry=plait.RetryPolicy(initial=0.5, max_attempts=10))
+    assert sum(faulty.injected.values()) > 0
+    assert [r.status for r in run.items] == [r.status for r in clean.items]
+    assert run.outputs == clean.outputs
+    assert clock.sleeps  # the backoff waited on the fake clock, not for real

@@ -4,14 +4,8 @@ import pytest
 
 import plait
 from plait.compiler.ir import Op
-from tests.programs import Chain4, Diamond, Pipeline
+from tests.programs import Chain4, Diamond, Pipeline, line_of
 
-
-def _line_of(func, needle):
-    import inspect
-
-    lines, start = inspect.getsourcelines(func)
-    return start + next(i for i, line in enumerate(lines) if needle in line)
 
 
 def test_node_ids_come_from_the_module_tree_and_are_stable():
@@ -24,7 +18,7 @@ def test_nodes_carry_the_users_source_line():
     plan = plait.compile(Pipeline()).plan
     node = plan.node("pipeline.summarize")
     assert node.source.file.endswith("programs.py")
-    assert node.source.line == _line_of(Pipeline.forward, "self.summarize(")
+    assert node.source.line == line_of(Pipeline.forward, "self.summarize(")
 
 
 def test_chain_of_thought_adds_a_reasoning_field_first():
@@ -92,7 +86,7 @@ def test_control_flow_on_a_symbol_names_node_field_line_and_fix():
     text = str(err.value)
     assert "control flow" in text
     assert "node 'branchy.a'" in text and "field 'answer'" in text
-    assert f"test_tracing.py:{_line_of(Branchy.forward, 'if answer')}" in text
+    assert f"test_tracing.py:{line_of(Branchy.forward, 'if answer')}" in text
     assert "@plait.step" in text
 
 
@@ -108,7 +102,7 @@ class Formatted(plait.Module):
 def test_string_formatting_a_symbol_is_refused():
     with pytest.raises(plait.TraceError, match="string formatting") as err:
         plait.compile(Formatted())
-    assert f"test_tracing.py:{_line_of(Formatted.forward, 'The answer is')}" in str(err.value)
+    assert f"test_tracing.py:{line_of(Formatted.forward, 'The answer is')}" in str(err.value)
 
 
 class Arithmetic(plait.Module):
@@ -139,7 +133,7 @@ def test_unknown_output_field_suggests_the_right_one():
         plait.compile(Typo())
     text = str(err.value)
     assert "unknown output field 'answr' of node 'typo.a'" in text
-    assert f"test_tracing.py:{_line_of(Typo.forward, 'answr')}" in text
+    assert f"test_tracing.py:{line_of(Typo.forward, 'answr')}" in text
     assert "did you mean 'answer'?" in text
 
 
@@ -157,7 +151,7 @@ def test_unknown_input_field_is_refused_at_the_call():
     text = str(err.value)
     assert "unknown input field 'qestion' of node 'wrong_input.a'" in text
     assert "did you mean 'question'?" in text
-    assert f"test_tracing.py:{_line_of(WrongInput.forward, 'qestion')}" in text
+    assert f"test_tracing.py:{line_of(WrongInput.forward, 'qestion')}" in text
 
 
 def test_string_signature_with_types():

@@ -1,19 +1,13 @@
 """The verifier and the type pass: every error names node, field, file:line and the fix."""
 
-import inspect
-
 import pytest
 
 import plait
 from plait.compiler.ir import Field, Node, Op, Plan, Port, Ref, SourceLoc
 from plait.compiler.passes import PASSES, run_passes
 from plait.compiler.verify import verify
-from tests.programs import Chain4, Diamond, Pipeline
+from tests.programs import Chain4, Diamond, Pipeline, line_of
 
-
-def _line_of(func, needle):
-    lines, start = inspect.getsourcelines(func)
-    return start + next(i for i, line in enumerate(lines) if needle in line)
 
 
 class Counter(plait.Signature):
@@ -39,7 +33,7 @@ def test_type_mismatch_names_both_ends():
         plait.compile(Mismatch())
     text = str(err.value)
     assert "type mismatch: input 'count' of node 'mismatch.shout' is declared str but receives int" in text
-    assert f"test_verify.py:{_line_of(Mismatch.forward, 'self.shout(')}" in text
+    assert f"test_verify.py:{line_of(Mismatch.forward, 'self.shout(')}" in text
     assert "found:    int, from mismatch.count.count" in text
     assert "fix: make the two fields' types agree" in text
 
@@ -62,7 +56,7 @@ def test_unused_input_is_an_error():
     text = str(err.value)
     assert "pipeline input 'context' is never used" in text
     assert "node 'inputs', input 'context'" in text
-    assert f"test_verify.py:{_line_of(Unused.forward, 'def forward')}" in text
+    assert f"test_verify.py:{line_of(Unused.forward, 'def forward')}" in text
     assert "fix: pass context to a module in forward(), or remove the parameter" in text
 
 
