@@ -108,3 +108,14 @@ class RunFinished(Event):
 
     status: str
     stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ItemWaiting(Event):
+    """The item reached question ``ask`` of ``node_id`` with no answer yet: it waits, durably,
+    for ``plait.answer`` and a resume; the other items go on."""
+
+    item_id: str
+    node_id: str
+    ask: int
+    question: str

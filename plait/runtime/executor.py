@@ -39,6 +39,7 @@ from plait.runtime import events as ev
 from plait.runtime.budget import BudgetReached
 from plait.runtime.calls import NodeCall, reason
 from plait.runtime.clock import REAL_CLOCK, Clock
+from plait.runtime.asking import AskBook, HumanWait
 from plait.runtime.nodes import NodeRunner, Outcome
 
 log = logging.getLogger("plait")
@@ -49,11 +50,12 @@ class ItemState:
     item_id: str
     position: int
     inputs: dict[str, Any]
-    status: str = "running"  # running, done, failed
+    status: str = "running"  # running, done, failed, waiting (for a person's answer)
     outputs: dict[str, Any] | None = None
     error: PlaitError | Exception | None = None
     env: dict[str, dict[str, Any]] = field(default_factory=dict)
     waiting: dict[str, int] = field(default_factory=dict)
+    question: Any = None  # the Question a waiting item waits on
 
 
 class Executor:
@@ -79,6 +81,7 @@ class Executor:
         self.successors = {n.id: plan.successors(n.id) for n in plan.nodes}
         self.value_fields = {n.id: value_fields(n) for n in plan.nodes}
         self._seq = itertools.count()
+        self.asks = AskBook(store, run_id, owner)
 
     async def run(self, items: list[ItemState]) -> None:
         """Run every item to done or failed. Store errors (and bugs) abort the run and propagate."""
@@ -203,10 +206,15 @@ class Executor:
             call = self._node_call(item, node, key)
             self.emit(ev.NodeStarted(self.run_id, item.item_id, node.id))
         try:
-            outcome = await self._run(node, inputs, call)
+            with self.asks.scope(item.item_id, node.id, inputs) as asking:
+                outcome = await self._run(node, inputs, call)
         except PlaitError as exc:
             self._fail(item, node, key, exc, call)
             return None
+        except HumanWait as wait:
+            self._wait(item, node, wait.question)
+            return None
+        outcome.cacheable = outcome.cacheable and asking.asked == 0  # a step that asked is this run's own
         if outcome.fallback_hash is not None:  # recorded as the fallback's output, not the primary's
             key = self._key(node, outcome.fallback_hash, inputs)
         self._record(item, node, key, outcome.value, outcome, call)
@@ -261,8 +269,8 @@ class Executor:
                          lm=outcome.lm, usage=outcome.usage.to_json() if outcome.usage else None,
                          attempts=call.unrecorded if call is not None else outcome.attempts)
         done = "done" if node.op is Op.OUTPUT else None
-        self.store.record(row, data, cache=self._reusable(node) and outcome.source != "cache", item_status=done,
-                          owner=self.owner)
+        cache = self._reusable(node) and outcome.source != "cache" and outcome.cacheable
+        self.store.record(row, data, cache=cache, item_status=done, owner=self.owner)
 
     def _fail(self, item: ItemState, node: Node, key: str, exc: PlaitError, call: NodeCall | None = None) -> None:
         raw = getattr(exc, "raw_attempts", None) or ([exc.raw] if getattr(exc, "raw", None) else None)
@@ -273,6 +281,12 @@ class Executor:
         self.store.record(row, data, cache=False, item_status="failed", owner=self.owner)
         item.status, item.error = "failed", exc
         self.emit(ev.NodeFailed(self.run_id, item.item_id, node.id, str(exc)))
+        self._item_done(item)
+
+    def _wait(self, item: ItemState, node: Node, question: Any) -> None:
+        """The item waits for a person (its question is already in the store); the others go on."""
+        item.status, item.question = "waiting", question
+        self.emit(ev.ItemWaiting(self.run_id, item.item_id, node.id, question.ask, question.question))
         self._item_done(item)
 
 
