@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import plait
 
 # Every execution of the gate step's body appends here: tests count re-runs and asks.
@@ -58,3 +60,8 @@ class Gated(plait.Module):
 
 def draft_lm(**kwargs) -> plait.ScriptedLM:
     return plait.ScriptedLM(lambda task: {"draft": f"about {task.inputs['topic']}"}, **kwargs)
+
+
+def counted_lm() -> plait.ScriptedLM:
+    """draft_lm, appending one line per call to $PLAIT_TEST_CALLS: subprocess tests count calls."""
+    return draft_lm(calls_file=os.environ["PLAIT_TEST_CALLS"])
