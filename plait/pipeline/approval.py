@@ -11,6 +11,7 @@ from plait.checkpoints.codec import codec_for
 from plait.compiler.ir import Field
 from plait.compiler.types import type_name
 from plait.errors import PlaitError
+from plait.pipeline.tracing import user_source
 from plait.runtime.asking import current_scope
 
 ANSWER = "answer"
@@ -39,13 +40,14 @@ def ask(question: str, *, type: Any = str, context: dict[str, Any] | None = None
     """
     fields = (Field(ANSWER, type),)
     if (timeout is None) != (default is _MISSING):
-        raise PlaitError("plait.ask needs both timeout= and default=, or neither", field=ANSWER,
+        raise PlaitError("plait.ask needs both timeout= and default=, or neither", field=ANSWER, source=user_source(),
                          expected="timeout=SECONDS, default=ANSWER",
                          found=f"timeout={timeout!r}, default={'(none)' if default is _MISSING else repr(default)}",
                          fix="give the answer to use when nobody answers in time, or drop the timeout")
     scope = current_scope("plait.ask")
     recorded_default = None if default is _MISSING else _checked_default(scope.node_id, type, default)
-    return scope.ask(question, fields, context=context, timeout=timeout, default=recorded_default)[ANSWER]
+    answer = scope.ask(question, fields, context=context, timeout=timeout, default=recorded_default, source=user_source())
+    return answer[ANSWER]
 
 
 def approve(question: str, *, context: dict[str, Any] | None = None, timeout: float | None = None,
@@ -64,6 +66,6 @@ def _checked_default(node_id: str, type_: Any, default: Any) -> dict[str, Any]:
     try:
         return to_jsonable_python(codec_for((Field(ANSWER, type_),)).validate({ANSWER: default}))
     except ValidationError:
-        raise PlaitError(f"the default answer of a question in node '{node_id}' is not a {type_name(type_)}",
-                         node=node_id, field=ANSWER, expected=type_name(type_), found=repr(default),
+        raise PlaitError(f"the default answer of a question in node '{node_id}' is not of type {type_name(type_)}",
+                         node=node_id, field=ANSWER, source=user_source(), expected=type_name(type_), found=repr(default),
                          fix="give default= a value of the question's type") from None

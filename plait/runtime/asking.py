@@ -63,7 +63,7 @@ class AskScope:
         self.asked = 0
 
     def ask(self, question: str, fields: tuple[Field, ...], *, context: dict[str, Any] | None = None,
-            timeout: float | None = None, default: dict[str, Any] | None = None) -> dict[str, Any]:
+            timeout: float | None = None, default: dict[str, Any] | None = None, source: Any = None) -> dict[str, Any]:
         """The answer (typed by ``fields``) to this node's next question; raises HumanWait if none yet."""
         index, self.asked = self.asked, self.asked + 1
         key = (self.book.run_id, self.item_id, self.node_id, self.iteration, index)
@@ -71,7 +71,7 @@ class AskScope:
         if recorded is None:
             recorded = self._record(key, question, fields, context, timeout, default)
         elif recorded.question != question:
-            raise _diverged(recorded, question)
+            raise _diverged(recorded, question, source)
         if recorded.answer is None and recorded.default is not None and recorded.overdue():
             recorded = self.book.store.answer_ask(key, recorded.default, "default") or recorded
             self.book.recorded[key] = recorded
@@ -94,8 +94,10 @@ class AskScope:
 def current_scope(what: str) -> AskScope:
     scope = _scope.get()
     if scope is None:
+        from plait.pipeline.tracing import user_source  # the pipeline package imports the runtime
+
         raise PlaitError(
-            f"{what} is called outside a running pipeline node",
+            f"{what} is called outside a running pipeline node", source=user_source(),
             expected=f"{what} inside a @plait.step function that a compiled pipeline runs",
             found="no node of a run is executing in this context",
             fix="call it from a @plait.step used in your Module's forward(), and run the compiled "
@@ -103,9 +105,9 @@ def current_scope(what: str) -> AskScope:
     return scope
 
 
-def _diverged(recorded: Question, question: str) -> NodeError:
+def _diverged(recorded: Question, question: str, source: Any) -> NodeError:
     return NodeError(
         f"ask #{recorded.ask} of node '{recorded.node_id}' asks a different question than the one recorded",
-        node=recorded.node_id, expected=repr(recorded.question), found=repr(question),
+        node=recorded.node_id, source=source, expected=repr(recorded.question), found=repr(question),
         fix="the step changed between asking and resuming; ask the same questions in the same order, "
             f"or fork the run from this node: plait rerun {recorded.run_id} --from {recorded.node_id}")

@@ -173,3 +173,59 @@ def test_answers_are_keyed_by_iteration_as_well(store_path):
         assert scope.ask("Go on?", fields) == {"answer": True}
     with AskBook(store, "r", None).scope("0", "loop.step", {}, iteration=0) as scope, pytest.raises(HumanWait):
         scope.ask("Go on?", fields)
+
+
+QUESTION = ["Publish this?"]
+
+
+@plait.step
+def changing(draft: str) -> str:
+    return draft if plait.approve(QUESTION[0]) else "no"
+
+
+class Changing(plait.Module):
+    def __init__(self):
+        self.write = plait.Predict("topic -> draft")
+
+    def forward(self, topic: str):
+        return {"out": changing(draft=self.write(topic=topic).draft)}
+
+
+def test_a_step_that_asks_another_question_on_resume_fails_with_the_fix(store_path):
+    run = plait.compile(Changing()).run(TOPICS[:1], store=store_path, lm=draft_lm())
+    QUESTION[0] = "Publish that?"
+    try:
+        resumed = plait.resume(run.id, store=store_path, lm=draft_lm())
+    finally:
+        QUESTION[0] = "Publish this?"
+    message = resumed.items[0].error
+    assert resumed.status == "failed" and "ask #0 of node 'changing.changing' asks a different question" in message
+    assert "expected: 'Publish this?'" in message and "found:    'Publish that?'" in message
+    assert f"plait rerun {run.id} --from changing.changing" in message and "test_human.py:" in message
+
+
+def test_a_default_of_the_wrong_type_fails_the_item_with_a_clear_message(store_path):
+    @plait.step
+    def bad_default(draft: str) -> str:
+        return plait.ask("How many?", type=int, timeout=60, default="many")
+
+    class Bad(plait.Module):
+        def __init__(self):
+            self.write = plait.Predict("topic -> draft")
+
+        def forward(self, topic: str):
+            return {"out": bad_default(draft=self.write(topic=topic).draft)}
+
+    run = plait.compile(Bad()).run(TOPICS[:1], store=store_path, lm=draft_lm())
+    message = run.items[0].error
+    assert "the default answer of a question in node 'bad.bad_default' is not of type int" in message
+    assert "expected: int" in message and "found:    'many'" in message and "test_human.py:" in message
+
+
+def test_without_a_store_the_run_still_lists_what_waits(store_path):
+    compiled = plait.compile(Reviewed())
+    run = compiled.run(TOPICS[:1], store=False, lm=draft_lm())
+    assert run.status == "waiting" and [q.context for q in run.pending()] == [{"draft": "about cats"}]
+    plait.configure(lm=draft_lm())
+    with pytest.raises(plait.PlaitError, match="waits for a person's answer at node 'reviewed.review'"):
+        compiled(topic="cats")

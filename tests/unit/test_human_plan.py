@@ -97,5 +97,6 @@ def test_ask_outside_a_running_step_says_where_it_belongs():
         plait.approve("Go?")
     message = str(err.value)
     assert "plait.ask is called outside a running pipeline node" in message and "@plait.step" in message
+    assert "test_human_plan.py:" in message
     with pytest.raises(plait.PlaitError, match="needs both timeout= and default="):
         plait.ask("Title?", timeout=5)
