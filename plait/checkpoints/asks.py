@@ -101,6 +101,13 @@ class SQLiteAsks:
                                       " ORDER BY asked_at, item_id, node_id, iteration, ask_index", (run_id,)).fetchall()
         return [_question(r) for r in rows]
 
+    def question(self, key: tuple[str, str, str, int, int]) -> Question | None:
+        """The question at (run, item, node, iteration, ask index), answered or not."""
+        with self._guard("read"):
+            row = self._conn.execute(f"SELECT {_COLUMNS} FROM asks WHERE run_id=? AND item_id=? AND node_id=?"
+                                     " AND iteration=? AND ask_index=?", key).fetchone()
+        return _question(row) if row else None
+
     def answer_ask(self, key: tuple[str, str, str, int, int], answer: dict[str, Any], by: str) -> Question | None:
         """Record the answer unless one is recorded; return the question as stored afterwards
         (with whichever answer came first), None if nobody asked it. The item stays 'waiting'

@@ -82,6 +82,9 @@ class NullStore:
     def asks(self, run_id: str, *, unanswered: bool = False) -> list[Question]:
         return []
 
+    def question(self, key: tuple) -> Question | None:
+        return None
+
     def answer_ask(self, key: tuple, answer: dict, by: str) -> Question | None:
         return None
 

@@ -9,7 +9,7 @@ import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
@@ -55,7 +55,7 @@ def answer(run_id: str, item_id: str, node_id: str, values: Any, *, store: Any =
     with _existing(store) as opened:
         opened.get_run(run_id)
         question = _waiting(opened, key)
-        checked = _validated(question, values, _source(opened, run_id, node_id))
+        checked = _validated(question, values, lambda: _source(opened, run_id, node_id))
         stored = opened.answer_ask(key, to_jsonable_python(checked), "human")
     if stored.answered_by != "human" or stored.answer != to_jsonable_python(checked):
         raise _already(stored)
@@ -63,10 +63,9 @@ def answer(run_id: str, item_id: str, node_id: str, values: Any, *, store: Any =
 
 
 def _waiting(store: Any, key: tuple) -> Question:
-    questions = {q.key: q for q in store.asks(key[0])}
-    found = questions.get(key)
+    found = store.question(key)
     if found is None:
-        waiting = [f"item {q.item_id} node {q.node_id} ask {q.ask}" for q in questions.values() if q.answer is None]
+        waiting = [f"item {q.item_id} node {q.node_id} ask {q.ask}" for q in store.asks(key[0], unanswered=True)][:10]
         raise AnswerError(
             f"no question of run {key[0]} is at item {key[1]}, node '{key[2]}', ask {key[4]}", node=key[2],
             expected="one of: " + ("; ".join(waiting) if waiting else "(no question waits in this run)"),
@@ -85,7 +84,7 @@ def _already(q: Question) -> AnswerError:
             f"fork the run from this node: plait rerun {q.run_id} --from {q.node_id}")
 
 
-def _validated(q: Question, values: Any, source: SourceLoc | None) -> dict[str, Any]:
+def _validated(q: Question, values: Any, source: Callable[[], SourceLoc | None]) -> dict[str, Any]:
     names = [name for name, _ in q.fields]
     if not (isinstance(values, dict) and set(values) <= set(names) and values) and len(names) == 1:
         values = {names[0]: values}  # a one-field question takes the bare value
@@ -104,10 +103,10 @@ def _validated(q: Question, values: Any, source: SourceLoc | None) -> dict[str, 
         raise _refused(q, name, q.expected.get(name, "?"), f"{found}: {first['msg']}", source) from None
 
 
-def _refused(q: Question, name: str, expected: str, found: str, source: SourceLoc | None) -> AnswerError:
+def _refused(q: Question, name: str, expected: str, found: str, source: Callable[[], SourceLoc | None]) -> AnswerError:
     return AnswerError(
         f"the answer to question {q.ask} of node '{q.node_id}' (item {q.item_id}) does not fit field '{name}'",
-        node=q.node_id, field=name, field_kind="answer field", source=source, expected=expected, found=found,
+        node=q.node_id, field=name, field_kind="answer field", source=source(), expected=expected, found=found,
         fix=f"answer again with {', '.join(f'{k}: {t}' for k, t in q.expected.items())}; the item keeps waiting")
 
 

@@ -99,12 +99,12 @@ class NodeFailed(Event):
 @dataclass(frozen=True)
 class ItemFinished(Event):
     item_id: str
-    status: str  # 'done' or 'failed'
+    status: str  # 'done', 'failed' or 'waiting'
 
 
 @dataclass(frozen=True)
 class RunFinished(Event):
-    """``status``: 'done', 'failed', 'interrupted' or 'stopped' (by the budget)."""
+    """``status``: 'done', 'failed', 'interrupted', 'stopped' (by the budget) or 'waiting'."""
 
     status: str
     stats: dict[str, Any] = field(default_factory=dict)

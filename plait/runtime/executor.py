@@ -55,7 +55,8 @@ class ItemState:
     error: PlaitError | Exception | None = None
     env: dict[str, dict[str, Any]] = field(default_factory=dict)
     waiting: dict[str, int] = field(default_factory=dict)
-    question: Any = None  # the Question a waiting item waits on
+    question: Any = None  # the first Question it waits on; it waits once no other branch can run
+    active: int = 0  # its nodes queued or running
 
 
 class Executor:
@@ -122,12 +123,14 @@ class Executor:
         for succ in self.successors[node_id]:
             item.waiting[succ] -= 1
             if item.waiting[succ] == 0:
+                item.active += 1
                 self._queue.put_nowait((item.position, self.rank[succ], next(self._seq), item, succ))
 
     async def _work(self) -> None:
         while True:
             *_, item, node_id = await self._queue.get()
             if item.status != "running" or self.stopped is not None:
+                item.active -= 1
                 continue
             self._busy += 1
             try:
@@ -140,6 +143,8 @@ class Executor:
                 return
             finally:
                 self._busy -= 1
+                item.active -= 1
+            self._close_if_waiting(item)
             if self.stopped is not None and self._busy == 0:
                 self._finished.set()
 
@@ -279,15 +284,22 @@ class Executor:
                          "failed", "lm" if node.op is Op.PREDICT else "step", error=str(exc),
                          attempts=call.unrecorded if call is not None else 1)
         self.store.record(row, data, cache=False, item_status="failed", owner=self.owner)
+        open_before = item.status == "running"  # a parallel branch may have failed or waited already
         item.status, item.error = "failed", exc
         self.emit(ev.NodeFailed(self.run_id, item.item_id, node.id, str(exc)))
-        self._item_done(item)
+        if open_before:
+            self._item_done(item)
 
     def _wait(self, item: ItemState, node: Node, question: Any) -> None:
-        """The item waits for a person (its question is already in the store); the others go on."""
-        item.status, item.question = "waiting", question
+        """A node reached an unanswered question (already in the store). The item's other branches
+        go on, so that every question they reach is asked now; then the item waits."""
         self.emit(ev.ItemWaiting(self.run_id, item.item_id, node.id, question.ask, question.question))
-        self._item_done(item)
+        item.question = item.question or question
+
+    def _close_if_waiting(self, item: ItemState) -> None:
+        if item.status == "running" and item.question is not None and item.active == 0:
+            item.status = "waiting"
+            self._item_done(item)
 
 
 def value_fields(node: Node) -> tuple[Field, ...]:

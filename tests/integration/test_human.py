@@ -229,3 +229,41 @@ def test_without_a_store_the_run_still_lists_what_waits(store_path):
     plait.configure(lm=draft_lm())
     with pytest.raises(plait.PlaitError, match="waits for a person's answer at node 'reviewed.review'"):
         compiled(topic="cats")
+
+
+class TwoReviews(plait.Module):
+    """Two people review the same draft in parallel branches."""
+
+    def __init__(self):
+        self.write = plait.Predict("topic -> draft")
+        self.legal = plait.HumanInput("draft -> legal_ok: bool")
+        self.style = plait.HumanInput("draft -> style_ok: bool")
+
+    def forward(self, topic: str):
+        draft = self.write(topic=topic).draft
+        return {"legal": self.legal(draft=draft).legal_ok, "style": self.style(draft=draft).style_ok}
+
+
+def test_parallel_questions_of_one_item_are_asked_together_and_each_once(store_path):
+    lm = draft_lm()
+    run = plait.compile(TwoReviews()).run(TOPICS[:2], store=store_path, lm=lm)
+    assert sorted((q.item_id, q.node_id) for q in run.pending()) == [
+        ("0", "two_reviews.legal"), ("0", "two_reviews.style"), ("1", "two_reviews.legal"), ("1", "two_reviews.style")]
+    plait.answer(run.id, "0", "two_reviews.legal", True, store=store_path)
+    again = plait.resume(run.id, store=store_path, lm=lm)
+    assert again.status == "waiting" and len(again.pending()) == 3 and again.stats.answers == 1
+    for item, node in (("0", "style"), ("1", "legal"), ("1", "style")):
+        plait.answer(run.id, item, f"two_reviews.{node}", item == "0", store=store_path)
+    done = plait.resume(run.id, store=store_path, lm=lm)
+    assert done.status == "done" and lm.calls == 2
+    assert [dict(o) for o in done.outputs] == [{"legal": True, "style": True}, {"legal": False, "style": False}]
+
+
+def test_an_item_whose_parallel_branches_both_fail_is_counted_once(store_path):
+    from tests.programs import Diamond
+
+    lm = plait.ScriptedLM(lambda t: "garbage" if t.node_id in ("diamond.left", "diamond.right")
+                          else {k: "x" for k in t.output_fields}, latency=0.02)
+    run = plait.compile(Diamond()).run([{"question": f"q{i}"} for i in range(3)], store=store_path, lm=lm,
+                                       parse_retries=0, concurrency=1)
+    assert [r.status for r in run.items] == ["failed"] * 3 and run.status == "failed"
