@@ -20,7 +20,9 @@ __version__ = "0.1.0"
 
 from plait.checkpoints.sqlite import SQLiteStore
 from plait.compiler import CompiledPipeline, compile
+from plait.checkpoints.asks import Question
 from plait.errors import (
+    AnswerError,
     InputError,
     LeaseHeld,
     NodeError,
@@ -40,6 +42,8 @@ from plait.lm.protocol import LM, LMError, LMRequest, LMResponse, Usage
 from plait.lm.scripted import ScriptedLM
 from plait.optimizers.evaluate import Evaluation, evaluate
 from plait.optimizers.fewshot import BootstrapFewShot, LabeledFewShot
+from plait.pipeline.approval import approve, ask
+from plait.pipeline.human import HumanInput
 from plait.pipeline.module import Module
 from plait.pipeline.predict import ChainOfThought, Predict
 from plait.pipeline.prediction import Prediction
@@ -51,6 +55,7 @@ from plait.runtime.budget import Budget
 from plait.runtime.clock import FakeClock
 from plait.runtime.ratelimit import RateLimit
 from plait.runtime.retry import RetryPolicy
+from plait.runtime.answers import answer, pending
 from plait.runtime.public import aresume, arerun, rerun, resume
 from plait.runtime.run import ItemResult, Run, RunStats
 
@@ -62,11 +67,13 @@ __all__ = [
     "compile", "CompiledPipeline", "evaluate", "Evaluation", "LabeledFewShot", "BootstrapFewShot",
     # running
     "Run", "RunStats", "ItemResult", "resume", "aresume", "rerun", "arerun", "events", "SQLiteStore",
+    # people in the loop
+    "HumanInput", "ask", "approve", "answer", "pending", "Question",
     # surviving the real world
     "RetryPolicy", "RateLimit", "CircuitBreaker", "Budget", "Faulty", "FakeClock",
     # LMs
     "configure", "context", "LM", "LMRequest", "LMResponse", "LMError", "Usage", "ScriptedLM", "DSPyLM", "LocalLM",
     # errors
     "PlaitError", "TraceError", "PlanError", "PlanLoadError", "StoreError", "NodeError",
-    "OutputParseError", "InputError", "RunNotFound", "LeaseHeld",
+    "OutputParseError", "InputError", "RunNotFound", "LeaseHeld", "AnswerError",
 ]

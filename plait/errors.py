@@ -19,6 +19,7 @@ Tree:
       NodeError             a node failed while running (LM error, unparseable output, step raised)
         OutputParseError    the LM's text does not parse into the signature's types
       InputError            a run item does not match the pipeline's inputs
+      AnswerError           an answer to a waiting question is refused (wrong type, unknown question)
       RunNotFound           no run with that id in the store
 """
 
@@ -116,6 +117,10 @@ class OutputParseError(NodeError):
 
 class InputError(PlaitError):
     """A run item does not match the pipeline's inputs."""
+
+
+class AnswerError(PlaitError):
+    """An answer to a person's question cannot be accepted; the item keeps waiting."""
 
 
 class RunNotFound(PlaitError):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from plait.checkpoints.protocol import Garbage, ItemRecord, JournalRow, Lease, RunRecord
 from plait.errors import RunNotFound
+
+if TYPE_CHECKING:
+    from plait.checkpoints.asks import Question
 
 
 class NullStore:
@@ -72,6 +75,18 @@ class NullStore:
 
     def vacuum(self) -> int:
         return 0
+
+    def record_ask(self, q: Question, *, owner: str | None = None) -> None:
+        pass  # a run without a store keeps its waiting items' questions in memory only (Run.pending)
+
+    def asks(self, run_id: str, *, unanswered: bool = False) -> list[Question]:
+        return []
+
+    def question(self, key: tuple) -> Question | None:
+        return None
+
+    def answer_ask(self, key: tuple, answer: dict, by: str) -> Question | None:
+        return None
 
     def close(self) -> None:
         pass

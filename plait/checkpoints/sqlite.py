@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from plait.checkpoints import sqlite_schema as schema
+from plait.checkpoints.asks import SQLiteAsks
 from plait.checkpoints.lease import is_active, lease_held, this_host
 from plait.checkpoints.protocol import Garbage, ItemRecord, JournalRow, Lease, RunRecord
 from plait.errors import RunNotFound, StoreError
@@ -43,7 +44,7 @@ WHERE journal.status != 'ok'
 """
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteAsks):
     """A checkpoint store in one SQLite file (created if missing).
 
     Example::
@@ -361,7 +362,7 @@ def _collect(conn: sqlite3.Connection, run_ids: list[str], now: float) -> Garbag
     existing = tuple(r[0] for r in conn.execute(f"SELECT run_id FROM runs WHERE run_id IN ({marks})", run_ids))
     journal, items = (conn.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", run_ids).rowcount
                       for table in ("journal", "items"))
-    for table in ("leases", "runs"):
+    for table in ("leases", "asks", "runs"):
         conn.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", run_ids)
     cache = conn.execute("DELETE FROM cache WHERE value_hash NOT IN"
                          " (SELECT value_hash FROM journal WHERE value_hash IS NOT NULL)").rowcount

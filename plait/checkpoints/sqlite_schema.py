@@ -3,6 +3,7 @@
 Version history (``meta.schema_version``):
   1  meta, plans, blobs, runs, items, journal, cache
   2  + leases (one process runs a run at a time); plans.saved_at (gc spares plans just saved)
+  3  + asks (questions to people, their deadlines and answers; see asks.py)
 
 A store is migrated in place, in one transaction, the first time a newer plait opens it; an older
 plait then refuses it with "written by a newer plait". A file that is not a plait store, from a
@@ -19,7 +20,7 @@ import time
 
 from plait.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APP_ID = "plait"
 
 _V1 = """
@@ -47,6 +48,14 @@ MIGRATIONS: dict[int, str] = {
         run_id TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
         acquired_at REAL NOT NULL, expires_at REAL NOT NULL);
     ALTER TABLE plans ADD COLUMN saved_at REAL NOT NULL DEFAULT 0;
+    """,
+    2: """
+    CREATE TABLE asks (
+        run_id TEXT NOT NULL, item_id TEXT NOT NULL, node_id TEXT NOT NULL, iteration INTEGER NOT NULL,
+        ask_index INTEGER NOT NULL, question TEXT NOT NULL, context TEXT NOT NULL, fields TEXT NOT NULL,
+        deadline REAL, default_answer TEXT, asked_at REAL NOT NULL,
+        answer TEXT, answered_at REAL, answered_by TEXT,
+        PRIMARY KEY (run_id, item_id, node_id, iteration, ask_index));
     """,
 }
 

@@ -1,7 +1,7 @@
 """The ``plait`` command: run pipelines over datasets and inspect, resume and clean the store.
 
 One file per group of subcommands: ``runs.py`` (run, resume, rerun, runs, show), ``plans.py``
-(plan, diff, optimize), ``gc.py`` (gc); ``targets.py`` resolves what the command line names and
+(plan, diff, optimize), ``gc.py`` (gc), ``answer.py`` (answer); ``targets.py`` resolves what the command line names and
 ``common.py`` holds the shared options, exit codes and output helpers.
 """
 
@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from plait.cli import gc, plans, runs
+from plait.cli import answer, gc, plans, runs
 from plait.cli.common import PlaitGroup
 
 
@@ -24,6 +24,7 @@ Examples:
   plait show latest
   plait resume latest
   plait rerun latest --from pipeline.classify
+  plait answer latest --list
   plait plan app:Pipeline --out plan.json
   plait diff plan.json app:Pipeline
   plait gc --older-than 7d --dry-run
@@ -38,7 +39,7 @@ def cli() -> None:
 
 
 for command in (runs.run, runs.resume, runs.rerun, runs.runs, runs.show, plans.plan, plans.diff,
-                plans.optimize, gc.gc):
+                plans.optimize, gc.gc, answer.answer):
     cli.add_command(command)
 
 

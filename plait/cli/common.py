@@ -13,12 +13,12 @@ import click
 from pydantic_core import to_jsonable_python
 
 from plait.checkpoints.sqlite import SQLiteStore
-from plait.errors import InputError, PlaitError, PlanError, PlanLoadError, RunNotFound, TraceError
+from plait.errors import AnswerError, InputError, PlaitError, PlanError, PlanLoadError, RunNotFound, TraceError
 
 OK, FAILURE, USAGE, ITEMS_FAILED, INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULT_STORE = ".plait/runs.db"  # as plait.runtime.api.DEFAULT_STORE
-STATUSES = ("done", "failed", "interrupted", "stopped", "running")  # a run's status in the store
-_USAGE_ERRORS = (RunNotFound, InputError, PlanLoadError, TraceError, PlanError)
+STATUSES = ("done", "failed", "interrupted", "stopped", "running", "waiting")  # a run's status in the store
+_USAGE_ERRORS = (RunNotFound, InputError, PlanLoadError, TraceError, PlanError, AnswerError)
 
 
 class Failure(click.ClickException):

@@ -10,6 +10,7 @@ from pydantic_core import to_jsonable_python
 
 import plait
 from plait.checkpoints.lease import is_active
+from plait.cli.answer import question_row, questions_table
 from plait.cli.common import (FAILURE, ITEMS_FAILED, STATUSES, emit_json, existing_store, exit_with, first_line,
                               iso, json_option, resolve_run, run_options, say, store_option, table, usage, utc)
 from plait.cli.targets import item_ids, load_items, load_lm, load_pipeline, stored_pipeline
@@ -145,6 +146,10 @@ def _report(run: Any, out: str | None, as_json: bool) -> None:
     else:
         click.echo(_run_text(run))
     failed = len(run.failed)
+    waiting = sum(r.status == "waiting" for r in run.items)
+    if waiting:  # not a failure: the items go on after an answer
+        say(f"plait: {waiting} of {len(run)} items wait for a person's answer; see the questions with: "
+            f"plait answer {run.id} --list")
     if run.status in ("interrupted", "stopped"):
         why = f": {first_line(run.stop_reason, 300)}" if run.stop_reason else ""
         say(f"plait: run {run.id} stopped before finishing{why}; finish it with: plait resume {run.id}")
@@ -164,14 +169,17 @@ def _results(run: Any) -> list[dict[str, Any]]:
 def _run_json(run: Any) -> dict[str, Any]:
     done = sum(r.status == "done" for r in run.items)
     return {"run_id": run.id, "status": run.status, "stop_reason": run.stop_reason, "store": run.store,
-            "items": {"total": len(run), "done": done, "failed": len(run.failed)},
+            "items": {"total": len(run), "done": done, "failed": len(run.failed),
+                      "waiting": sum(r.status == "waiting" for r in run.items)},
             "stats": run.stats.as_dict(), "results": _results(run)}
 
 
 def _run_text(run: Any) -> str:
     s = run.stats
     done = sum(r.status == "done" for r in run.items)
-    lines = [f"run {run.id} {run.status}: {len(run)} items, {done} done, {len(run.failed)} failed",
+    waiting = sum(r.status == "waiting" for r in run.items)
+    lines = [f"run {run.id} {run.status}: {len(run)} items, {done} done, {len(run.failed)} failed"
+             + (f", {waiting} waiting" if waiting else ""),
              f"  LM calls {s.lm_calls}, cache hits {s.cache_hits}, replayed {s.replayed}, steps {s.steps}; "
              f"tokens {s.prompt_tokens} in, {s.completion_tokens} out; {s.seconds:.2f} s",
              f"  store {run.store}"]
@@ -215,7 +223,7 @@ def _run_row(store: Any, record: Any, counts: dict[str, int]) -> dict[str, Any]:
     return {"run_id": record.run_id, "created": iso(record.created_at), "created_at": record.created_at,
             "updated_at": record.updated_at, "status": record.status, "parent": record.parent_run,
             "items": {"done": counts.get("done", 0), "failed": counts.get("failed", 0),
-                      "total": sum(counts.values())},
+                      "waiting": counts.get("waiting", 0), "total": sum(counts.values())},
             "held_by": {"host": lease.host, "pid": lease.pid, "expires_at": lease.expires_at} if live else None}
 
 
@@ -238,13 +246,17 @@ def show(run_ref: str, store: str, as_json: bool) -> None:
         plan = json.loads(opened.load_plan(record.plan_hash))  # raw: no user code is imported to show a run
         items = opened.run_items(run_id)
         nodes = _node_rows(plan, opened.journal(run_id))
+        waiting = opened.asks(run_id, unanswered=True)
         head = _run_row(opened, record, _count(items))
     head["plan"] = {"name": plan.get("name"), "hash": record.plan_hash, "nodes": len(plan.get("nodes", []))}
     item_rows = [{"id": i.item_id, "position": i.position, "status": i.status, "error": i.error} for i in items]
     if as_json:
-        emit_json({"run": head, "items": item_rows, "nodes": nodes})
+        emit_json({"run": head, "items": item_rows, "nodes": nodes, "waiting": [question_row(q) for q in waiting]})
     else:
         click.echo(_show_text(head, item_rows, nodes, store))
+        if waiting:
+            click.echo(f"\nwaiting for answers (plait answer {run_id} --item ID --node NODE --value ...):")
+            click.echo(questions_table(waiting))
 
 
 def _count(items: list[Any]) -> dict[str, int]:
@@ -284,7 +296,8 @@ def _show_text(head: dict[str, Any], items: list[dict[str, Any]], nodes: list[di
     if head["held_by"]:
         held = head["held_by"]
         lines.append(f"running now: pid {held['pid']} on {held['host']} (lease until {utc(held['expires_at'])} UTC)")
-    lines += ["", f"items: {counts['total']} ({counts['done']} done, {counts['failed']} failed)"]
+    waiting = f", {counts['waiting']} waiting" if counts["waiting"] else ""
+    lines += ["", f"items: {counts['total']} ({counts['done']} done, {counts['failed']} failed{waiting})"]
     lines.append(table(["ITEM", "STATUS", "ERROR"], [[i["id"], i["status"], first_line(i["error"])] for i in items]))
     lines += ["", "nodes:"]
     lines.append(table(["NODE", "OK", "FAILED", "LM CALLS", "CACHE HITS", "FROM PARENT", "TOKENS"],

@@ -55,6 +55,11 @@ class CompiledPipeline:
         """Run one item without a store and return its outputs; raises the item's error."""
         run = self.run([inputs], store=False, progress=False)
         result = run.items[0]
+        if result.status == "waiting":
+            raise PlaitError(f"the item waits for a person's answer at node '{result.question.node_id}': "
+                             f"{result.question.question}", node=result.question.node_id,
+                             fix="run it with a store, answer with plait.answer, then plait.resume: "
+                                 "run = compiled.run([inputs], store='runs.db')")
         if result.status != "done":
             raise result.exception or PlaitError(result.error or "the item did not finish")
         return result.outputs

@@ -8,6 +8,8 @@ The ops (every node has exactly one):
               instructions, demos, adapter), call the LM, parse the reply into typed outputs.
 - ``STEP``    a plain Python function of its inputs (``@plait.step``); its code version is a hash of
               its normalized source.
+- ``HUMAN``   a question to a person (``plait.HumanInput``): its inputs are the context shown,
+              its outputs the typed answer. The item waits, durably, until someone answers.
 - ``OUTPUT``  the run's result. One per plan; its inputs are the fields ``forward`` returned; it
               has no outputs.
 
@@ -31,6 +33,7 @@ class Op(str, enum.Enum):
     INPUT = "input"
     PREDICT = "predict"
     STEP = "step"
+    HUMAN = "human"
     OUTPUT = "output"
 
 
@@ -103,12 +106,28 @@ class StepParams:
 
 
 @dataclass(frozen=True)
+class HumanParams:
+    """A HUMAN node's question (the signature's instructions) and its deadline: after ``timeout``
+    seconds unanswered, ``default`` (a dict of the output fields) is the answer. Never reused
+    from another run: an answer belongs to the run whose item asked."""
+
+    signature: Any
+    timeout: float | None = None
+    default: Mapping[str, Any] | None = None
+    reusable: bool = False
+
+    @property
+    def question(self) -> str:
+        return self.signature.instructions
+
+
+@dataclass(frozen=True)
 class Node:
     id: str
     op: Op
     inputs: tuple[Port, ...] = ()
     outputs: tuple[Field, ...] = ()
-    params: PredictParams | StepParams | None = None
+    params: PredictParams | StepParams | HumanParams | None = None
     source: SourceLoc | None = None
     fingerprint: str | None = None  # set by the fingerprint pass
 

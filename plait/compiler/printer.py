@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.compiler.ir import Node, Op, Plan, Port, PredictParams, StepParams
+from plait.compiler.ir import HumanParams, Node, Op, Plan, Port, PredictParams, StepParams
 from plait.compiler.types import type_name
 
 
@@ -32,7 +32,15 @@ def _call(node: Node) -> str:
         return f"predict {sig.__name__}"
     if isinstance(node.params, StepParams):
         return f"step {node.params.path}"
+    if isinstance(node.params, HumanParams):
+        return _signature_call("human", node.params.signature)
     return node.op.value
+
+
+def _signature_call(op: str, sig: Any) -> str:
+    if sig.__name__ == "StringSignature":  # DSPy's name for signatures made from strings
+        return f"{op}[{', '.join(sig.input_fields)} -> {', '.join(sig.output_fields)}]"
+    return f"{op} {sig.__name__}"
 
 
 def _args(ports: tuple[Port, ...]) -> str:
@@ -47,6 +55,8 @@ def _details(node: Node) -> list[str]:
     p = node.params
     if isinstance(p, StepParams):
         return [f"version: {p.version}"]
+    if isinstance(p, HumanParams):
+        return _human_details(p)
     if not isinstance(p, PredictParams):
         return []
     lines = [f"instructions: {p.instructions!r}"]
@@ -58,3 +68,10 @@ def _details(node: Node) -> list[str]:
         extras["reusable"] = False
     shown = ", ".join(f"{k}={v!r}" for k, v in extras.items() if v is not None)
     return lines + ([shown] if shown else [])
+
+
+def _human_details(p: HumanParams) -> list[str]:
+    lines = [f"question: {p.question!r}"]
+    if p.timeout is not None:
+        lines.append(f"timeout={p.timeout:g}s, default={dict(p.default or {})!r}")
+    return lines

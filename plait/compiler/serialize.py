@@ -11,7 +11,7 @@ from typing import Any
 import dspy
 from pydantic_core import to_jsonable_python
 
-from plait.compiler.ir import Field, Node, Op, Plan, Port, PredictParams, Ref, SourceLoc, StepParams
+from plait.compiler.ir import Field, HumanParams, Node, Op, Plan, Port, PredictParams, Ref, SourceLoc, StepParams
 from plait.compiler.types import import_qualified, type_from_json, type_to_json
 from plait.errors import PlanLoadError
 
@@ -60,6 +60,9 @@ def params_to_json(params: Any) -> dict[str, Any] | None:
         }
     if isinstance(params, StepParams):
         return {"path": params.path, "version": params.version, "reusable": params.reusable}
+    if isinstance(params, HumanParams):
+        return {"signature": signature_to_json(params.signature), "timeout": params.timeout,
+                "default": to_jsonable_python(params.default), "reusable": params.reusable}
     return None
 
 
@@ -75,6 +78,8 @@ def params_from_json(op: Op, data: dict[str, Any] | None) -> Any:
         # The current code decides the version: a step edited since the save gets a new key.
         version = getattr(obj, "version", None) or data["version"]
         return StepParams(getattr(obj, "func", obj), data["path"], version, data["reusable"])
+    if op is Op.HUMAN:
+        return HumanParams(signature_from_json(data["signature"]), data["timeout"], data["default"], data["reusable"])
     return None
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import difflib
 
-from plait.compiler.ir import Node, Op, Plan, PredictParams, StepParams
+from plait.compiler.ir import HumanParams, Node, Op, Plan, PredictParams, StepParams
 from plait.errors import PlanError
 
-_PARAMS = {Op.PREDICT: PredictParams, Op.STEP: StepParams}
+_PARAMS = {Op.PREDICT: PredictParams, Op.STEP: StepParams, Op.HUMAN: HumanParams}
 
 
 def verify(plan: Plan) -> Plan:

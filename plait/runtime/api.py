@@ -290,6 +290,8 @@ def _record_input_failures(store: Store, run_id: str, plan: Plan, states: list[I
 def _status(states: list[ItemState], stopped: BaseException | None = None) -> str:
     if any(s.status == "running" for s in states):
         return "stopped" if stopped is not None else "interrupted"
+    if any(s.status == "waiting" for s in states):
+        return "waiting"
     return "failed" if any(s.status == "failed" for s in states) else "done"
 
 
@@ -297,7 +299,7 @@ def _result(state: ItemState) -> ItemResult:
     outputs = Prediction(state.outputs) if state.outputs is not None else None
     error = str(state.error) if state.error is not None else None
     status = state.status if state.status != "running" else "interrupted"
-    return ItemResult(state.item_id, status, outputs, error, state.error)
+    return ItemResult(state.item_id, status, outputs, error, state.error, question=state.question)
 
 
 def new_run_id() -> str:

@@ -99,12 +99,23 @@ class NodeFailed(Event):
 @dataclass(frozen=True)
 class ItemFinished(Event):
     item_id: str
-    status: str  # 'done' or 'failed'
+    status: str  # 'done', 'failed' or 'waiting'
 
 
 @dataclass(frozen=True)
 class RunFinished(Event):
-    """``status``: 'done', 'failed', 'interrupted' or 'stopped' (by the budget)."""
+    """``status``: 'done', 'failed', 'interrupted', 'stopped' (by the budget) or 'waiting'."""
 
     status: str
     stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ItemWaiting(Event):
+    """The item reached question ``ask`` of ``node_id`` with no answer yet: it waits, durably,
+    for ``plait.answer`` and a resume; the other items go on."""
+
+    item_id: str
+    node_id: str
+    ask: int
+    question: str

@@ -39,6 +39,7 @@ from plait.runtime import events as ev
 from plait.runtime.budget import BudgetReached
 from plait.runtime.calls import NodeCall, reason
 from plait.runtime.clock import REAL_CLOCK, Clock
+from plait.runtime.asking import AskBook, HumanWait
 from plait.runtime.nodes import NodeRunner, Outcome
 
 log = logging.getLogger("plait")
@@ -49,11 +50,13 @@ class ItemState:
     item_id: str
     position: int
     inputs: dict[str, Any]
-    status: str = "running"  # running, done, failed
+    status: str = "running"  # running, done, failed, waiting (for a person's answer)
     outputs: dict[str, Any] | None = None
     error: PlaitError | Exception | None = None
     env: dict[str, dict[str, Any]] = field(default_factory=dict)
     waiting: dict[str, int] = field(default_factory=dict)
+    question: Any = None  # the first Question it waits on; it waits once no other branch can run
+    active: int = 0  # its nodes queued or running
 
 
 class Executor:
@@ -79,6 +82,7 @@ class Executor:
         self.successors = {n.id: plan.successors(n.id) for n in plan.nodes}
         self.value_fields = {n.id: value_fields(n) for n in plan.nodes}
         self._seq = itertools.count()
+        self.asks = AskBook(store, run_id, owner)
 
     async def run(self, items: list[ItemState]) -> None:
         """Run every item to done or failed. Store errors (and bugs) abort the run and propagate."""
@@ -119,12 +123,14 @@ class Executor:
         for succ in self.successors[node_id]:
             item.waiting[succ] -= 1
             if item.waiting[succ] == 0:
+                item.active += 1
                 self._queue.put_nowait((item.position, self.rank[succ], next(self._seq), item, succ))
 
     async def _work(self) -> None:
         while True:
             *_, item, node_id = await self._queue.get()
             if item.status != "running" or self.stopped is not None:
+                item.active -= 1
                 continue
             self._busy += 1
             try:
@@ -137,6 +143,8 @@ class Executor:
                 return
             finally:
                 self._busy -= 1
+                item.active -= 1
+            self._close_if_waiting(item)
             if self.stopped is not None and self._busy == 0:
                 self._finished.set()
 
@@ -203,10 +211,15 @@ class Executor:
             call = self._node_call(item, node, key)
             self.emit(ev.NodeStarted(self.run_id, item.item_id, node.id))
         try:
-            outcome = await self._run(node, inputs, call)
+            with self.asks.scope(item.item_id, node.id, inputs) as asking:
+                outcome = await self._run(node, inputs, call)
         except PlaitError as exc:
             self._fail(item, node, key, exc, call)
             return None
+        except HumanWait as wait:
+            self._wait(item, node, wait.question)
+            return None
+        outcome.cacheable = outcome.cacheable and asking.asked == 0  # a step that asked is this run's own
         if outcome.fallback_hash is not None:  # recorded as the fallback's output, not the primary's
             key = self._key(node, outcome.fallback_hash, inputs)
         self._record(item, node, key, outcome.value, outcome, call)
@@ -261,8 +274,8 @@ class Executor:
                          lm=outcome.lm, usage=outcome.usage.to_json() if outcome.usage else None,
                          attempts=call.unrecorded if call is not None else outcome.attempts)
         done = "done" if node.op is Op.OUTPUT else None
-        self.store.record(row, data, cache=self._reusable(node) and outcome.source != "cache", item_status=done,
-                          owner=self.owner)
+        cache = self._reusable(node) and outcome.source != "cache" and outcome.cacheable
+        self.store.record(row, data, cache=cache, item_status=done, owner=self.owner)
 
     def _fail(self, item: ItemState, node: Node, key: str, exc: PlaitError, call: NodeCall | None = None) -> None:
         raw = getattr(exc, "raw_attempts", None) or ([exc.raw] if getattr(exc, "raw", None) else None)
@@ -271,9 +284,22 @@ class Executor:
                          "failed", "lm" if node.op is Op.PREDICT else "step", error=str(exc),
                          attempts=call.unrecorded if call is not None else 1)
         self.store.record(row, data, cache=False, item_status="failed", owner=self.owner)
+        open_before = item.status == "running"  # a parallel branch may have failed or waited already
         item.status, item.error = "failed", exc
         self.emit(ev.NodeFailed(self.run_id, item.item_id, node.id, str(exc)))
-        self._item_done(item)
+        if open_before:
+            self._item_done(item)
+
+    def _wait(self, item: ItemState, node: Node, question: Any) -> None:
+        """A node reached an unanswered question (already in the store). The item's other branches
+        go on, so that every question they reach is asked now; then the item waits."""
+        self.emit(ev.ItemWaiting(self.run_id, item.item_id, node.id, question.ask, question.question))
+        item.question = item.question or question
+
+    def _close_if_waiting(self, item: ItemState) -> None:
+        if item.status == "running" and item.question is not None and item.active == 0:
+            item.status = "waiting"
+            self._item_done(item)
 
 
 def value_fields(node: Node) -> tuple[Field, ...]:

@@ -17,6 +17,7 @@ from plait.compiler.types import type_name
 from plait.errors import NodeError, OutputParseError, PlaitError
 from plait.lm.adapters import adapter_named, task_for
 from plait.lm.protocol import LMRequest, Usage
+from plait.runtime.asking import current_scope
 from plait.runtime.calls import LMCaller, NodeCall
 from plait.runtime.policies import Guard
 
@@ -32,6 +33,7 @@ class Outcome:
     attempts: int = 1
     raw: list[str] = field(default_factory=list)
     fallback_hash: str | None = None  # the identity hash of a fallback LM that produced the value
+    cacheable: bool = True  # False: a person's answer shaped it, so no other run may reuse it
 
 
 class NodeRunner:
@@ -65,6 +67,12 @@ class NodeRunner:
                 fix="fix the step function; after the fix, resume the run and only this step reruns",
             ) from exc
         return Outcome(self._validated(node, {"output": result}, raw=repr(result)), "step")
+
+    async def run_human(self, node: Node, inputs: dict[str, Any], call: NodeCall | None) -> Outcome:
+        """The recorded answer to the node's question; HumanWait (the item waits) if there is none."""
+        p = node.params
+        answer = current_scope("plait.HumanInput").ask(p.question, node.outputs, timeout=p.timeout, default=p.default)
+        return Outcome(answer, "human", cacheable=False)
 
     async def run_predict(self, node: Node, inputs: dict[str, Any], call: NodeCall | None) -> Outcome:
         params, guard = node.params, self.guards[node.id]

@@ -25,6 +25,7 @@ class RunStats:
     seconds: float = 0.0
     retries: int = 0
     fallbacks: int = 0
+    answers: int = 0  # HumanInput nodes that used a person's (or a deadline's default) answer
 
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.NodeFinished):
@@ -50,6 +51,8 @@ class RunStats:
             self.cache_hits += 1
         elif event.source == "replay":
             self.replayed += 1
+        elif event.source == "human":
+            self.answers += 1
 
     @property
     def reused(self) -> int:
@@ -69,14 +72,16 @@ class ItemResult:
     outputs: Prediction | None = None
     error: str | None = None
     exception: BaseException | None = field(default=None, repr=False)
+    question: Any = field(default=None, repr=False)  # status 'waiting': the Question it waits on
 
 
 @dataclass
 class Run:
     """A finished (or stopped) run. Items keep their order; failed items keep their error.
 
-    ``status``: 'done', 'failed' (some item failed), 'interrupted' (some item did not finish), or
-    'stopped' (the budget ran out: ``stop_reason`` says which limit; resume with a larger one).
+    ``status``: 'done', 'failed' (some item failed), 'interrupted' (some item did not finish),
+    'stopped' (the budget ran out: ``stop_reason`` says which limit; resume with a larger one), or
+    'waiting' (some items wait for a person: ``run.pending()``, ``plait.answer``, then resume).
 
     Example::
 
@@ -100,6 +105,15 @@ class Run:
     def failed(self) -> list[ItemResult]:
         return [r for r in self.items if r.status == "failed"]
 
+    def pending(self) -> list[Any]:
+        """The questions this run's items wait on, unanswered, as :class:`plait.Question` s (from
+        the store, so answers given since are left out)."""
+        from plait.runtime.answers import pending
+
+        if self.store in (None, ":none:", ":memory:"):  # no store to read again: what its items waited on when it ended
+            return [r.question for r in self.items if r.status == "waiting"]
+        return pending(self.id, store=self.store)
+
     def __len__(self) -> int:
         return len(self.items)
 
@@ -109,5 +123,6 @@ class Run:
     def __repr__(self) -> str:
         done = sum(r.status == "done" for r in self.items)
         s = self.stats
+        waiting = sum(r.status == "waiting" for r in self.items)
         return (f"Run({self.id!r}, status={self.status!r}, items={len(self.items)} ({done} done, "
-                f"{len(self.failed)} failed), lm_calls={s.lm_calls}, reused={s.reused}, {s.seconds:.2f}s)")
+                f"{len(self.failed)} failed{f', {waiting} waiting' if waiting else ''}), lm_calls={s.lm_calls}, reused={s.reused}, {s.seconds:.2f}s)")

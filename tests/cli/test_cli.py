@@ -51,7 +51,7 @@ def recorded(tmp_path_factory):
     assert result.returncode == 3, result.stderr
     assert "1 of 3 items failed" in result.stderr and "plait show" in result.stderr
     report = json.loads(result.stdout)
-    assert report["status"] == "failed" and report["items"] == {"total": 3, "done": 2, "failed": 1}
+    assert report["status"] == "failed" and report["items"] == {"total": 3, "done": 2, "failed": 1, "waiting": 0}
     assert report["stats"]["lm_calls"] == 4
     results = {r["id"]: r for r in report["results"]}
     assert results["a"]["outputs"] == {"answer": "answer<draft<one>>"} and results["c"]["outputs"] is None
@@ -72,7 +72,7 @@ def test_runs_lists_the_run_from_the_store_in_the_environment(recorded):
     assert result.returncode == 0, result.stderr
     [row] = json.loads(result.stdout)
     assert row["run_id"] == run_id and row["status"] == "failed" and row["parent"] is None
-    assert row["items"] == {"done": 2, "failed": 1, "total": 3} and row["created"].endswith("Z")
+    assert row["items"] == {"done": 2, "failed": 1, "waiting": 0, "total": 3} and row["created"].endswith("Z")
 
 
 def test_show_prints_items_errors_and_a_node_table(recorded):

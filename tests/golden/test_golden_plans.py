@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 import plait
+from tests.human_programs import Gated, Reviewed
 from tests.programs import Chain4, Diamond, Pipeline
 
 HERE = Path(__file__).parent
-PROGRAMS = {"pipeline": Pipeline, "chain4": Chain4, "diamond": Diamond}
+PROGRAMS = {"pipeline": Pipeline, "chain4": Chain4, "diamond": Diamond, "gated": Gated,
+            "reviewed": lambda: Reviewed(timeout=86400, default={"approved": False, "comment": "no reply"})}
 
 
 @pytest.mark.parametrize("name", sorted(PROGRAMS))

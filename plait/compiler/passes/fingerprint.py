@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.compiler.ir import Node, Plan, PredictParams
+from plait.compiler.ir import HumanParams, Node, Plan, PredictParams
 from plait.compiler.serialize import params_to_json
 from plait.compiler.types import type_to_json
 from plait.hashing import stable_hash
@@ -37,6 +37,6 @@ def _key_params(node: Node) -> Any:
     data.pop("provenance", None)
     data.pop("reusable", None)
     data.pop("path", None)  # a step's identity is its code, not where it lives
-    if isinstance(node.params, PredictParams):
+    if isinstance(node.params, (PredictParams, HumanParams)):
         data["signature"].pop("name", None)  # the class name never reaches the prompt
     return data
