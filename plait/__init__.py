@@ -28,6 +28,7 @@ from plait.errors import (
     PlaitError,
     PlanError,
     PlanLoadError,
+    RetrievalError,
     RunNotFound,
     StoreError,
     TraceError,
@@ -43,6 +44,7 @@ from plait.optimizers.fewshot import BootstrapFewShot, LabeledFewShot
 from plait.pipeline.module import Module
 from plait.pipeline.predict import ChainOfThought, Predict
 from plait.pipeline.prediction import Prediction
+from plait.pipeline.retrieve import Retrieve
 from plait.pipeline.signature import InputField, OutputField, Signature
 from plait.pipeline.step import step
 from plait.runtime import events
@@ -58,6 +60,7 @@ __all__ = [
     "__version__",
     # declaring
     "Signature", "InputField", "OutputField", "Module", "Predict", "ChainOfThought", "step", "Prediction",
+    "Retrieve",
     # compiling and optimizing
     "compile", "CompiledPipeline", "evaluate", "Evaluation", "LabeledFewShot", "BootstrapFewShot",
     # running
@@ -69,4 +72,5 @@ __all__ = [
     # errors
     "PlaitError", "TraceError", "PlanError", "PlanLoadError", "StoreError", "NodeError",
     "OutputParseError", "InputError", "RunNotFound", "LeaseHeld",
+    "RetrievalError",
 ]

@@ -20,6 +20,7 @@ Tree:
         OutputParseError    the LM's text does not parse into the signature's types
       InputError            a run item does not match the pipeline's inputs
       RunNotFound           no run with that id in the store
+      RetrievalError        a Retrieve cannot be set up (empty or unreadable corpus, bad k, missing extra)
 """
 
 from __future__ import annotations
@@ -120,3 +121,8 @@ class InputError(PlaitError):
 
 class RunNotFound(PlaitError):
     """No run with the given id exists in the store."""
+
+
+class RetrievalError(PlaitError):
+    """A :class:`plait.Retrieve` cannot be set up: its corpus is empty, unreadable or lacks the text
+    field, ``k`` is not positive, or the dense extra is not installed."""
