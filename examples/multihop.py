@@ -61,12 +61,32 @@ def gather(context: list[str], passages: list[str]) -> list[str]:
     return context + [p for p in passages if p not in context]
 
 
+def worked_example() -> dict[str, list[dict]]:
+    """One solved question (the last person's, which main() never asks) as demos for each node:
+    a 135M model follows a shown example far better than an instruction."""
+    facts, questions = world()
+    text = {f["id"]: f["text"] for f in facts}
+    person = PEOPLE[-1]
+    born, trade = text[f"born-{person}"], text[f"trade-{person}"]
+    town = born.split()[-1].rstrip(".")
+    question, answer = questions[-1]["question"], questions[-1]["answer"]
+    return {
+        "hop0": [{"question": question, "context": [], "query": f"{person} born"}],
+        "hop1": [{"question": question, "context": [born, trade], "query": f"{town} province"}],
+        "answer": [{"question": question, "context": [born, trade, text[f"town-{town}"]], "answer": answer}],
+    }
+
+
 class MultiHop(plait.Module):
     def __init__(self, corpus: list | str | None = None, hops: int = 2, k: int = 2, index_dir: str | None = None):
         self.hops = hops
         self.generate_query = [plait.Predict(GenerateQuery) for _ in range(hops)]
         self.retrieve = plait.Retrieve(corpus if corpus is not None else world()[0], k=k, index_dir=index_dir)
         self.answer = plait.Predict(Answer)
+        demos = worked_example()
+        for hop, predict in enumerate(self.generate_query):
+            predict.demos = demos["hop0" if hop == 0 else "hop1"]
+        self.answer.demos = demos["answer"]
 
     def forward(self, question: str):
         context: list[str] = []
