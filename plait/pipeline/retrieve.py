@@ -58,7 +58,8 @@ class Retrieve(Module):
             where = Where(node, self._where.source)
             corpus = load_corpus(self._corpus, self.text_field, self.id_field, where)
             source = str(Path(self._corpus).resolve()) if isinstance(self._corpus, (str, os.PathLike)) else None
-            self._retriever = Retriever(corpus, self.method, self.k, index_dir=self.index_dir, source=source)
+            self._retriever = Retriever(corpus, self.method, self.k, index_dir=self.index_dir, source=source,
+                                        where=where)
         return self._retriever
 
     def __call__(self, query: Any) -> Any:

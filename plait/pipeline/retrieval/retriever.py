@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from plait.errors import RetrievalError
 from plait.hashing import stable_hash
 from plait.pipeline.retrieval.corpus import Corpus, Where, load_corpus
 from plait.pipeline.retrieval.indexes import INDEXES
@@ -30,12 +31,13 @@ class Retriever:
     returns_fields = True  # the executor stores the returned dict as the node's output fields
 
     def __init__(self, corpus: Corpus, method: str, k: int, *, index_dir: str | Path | None = None,
-                 source: Any = None) -> None:
+                 source: Any = None, where: Where = Where()) -> None:
         self.corpus = corpus
         self.method = method
         self.k = k
         self.index_dir = index_dir
         self.source = source  # what the corpus was given as: a path, or None for an inline list
+        self.where = where  # the Retrieve node and line that errors at run time name
         self.index_key = index_key(corpus.hash, INDEXES[method])
         self.version = stable_hash({"index": self.index_key, "k": k})[:16]
         self.calls = 0
@@ -57,8 +59,12 @@ class Retriever:
 
     def _open(self) -> Any:
         if self._index is None:
-            self._index, built = open_index(INDEXES[self.method], self.index_key, list(self.corpus.texts),
-                                            self.directory.parent)
+            try:
+                self._index, built = open_index(INDEXES[self.method], self.index_key, list(self.corpus.texts),
+                                                self.directory.parent)
+            except RetrievalError as exc:  # raised by the index, which knows no node
+                exc.node, exc.source = exc.node or self.where.node, exc.source or self.where.source
+                raise
             self.builds += built
         return self._index
 
