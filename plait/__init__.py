@@ -30,6 +30,7 @@ from plait.errors import (
     PlaitError,
     PlanError,
     PlanLoadError,
+    RetrievalError,
     RunNotFound,
     StoreError,
     TraceError,
@@ -47,6 +48,7 @@ from plait.pipeline.human import HumanInput
 from plait.pipeline.module import Module
 from plait.pipeline.predict import ChainOfThought, Predict
 from plait.pipeline.prediction import Prediction
+from plait.pipeline.retrieve import Retrieve
 from plait.pipeline.signature import InputField, OutputField, Signature
 from plait.pipeline.step import step
 from plait.runtime import events
@@ -63,6 +65,7 @@ __all__ = [
     "__version__",
     # declaring
     "Signature", "InputField", "OutputField", "Module", "Predict", "ChainOfThought", "step", "Prediction",
+    "Retrieve",
     # compiling and optimizing
     "compile", "CompiledPipeline", "evaluate", "Evaluation", "LabeledFewShot", "BootstrapFewShot",
     # running
@@ -75,5 +78,5 @@ __all__ = [
     "configure", "context", "LM", "LMRequest", "LMResponse", "LMError", "Usage", "ScriptedLM", "DSPyLM", "LocalLM",
     # errors
     "PlaitError", "TraceError", "PlanError", "PlanLoadError", "StoreError", "NodeError",
-    "OutputParseError", "InputError", "RunNotFound", "LeaseHeld", "AnswerError",
+    "OutputParseError", "InputError", "RunNotFound", "LeaseHeld", "AnswerError", "RetrievalError",
 ]

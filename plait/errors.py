@@ -21,6 +21,7 @@ Tree:
       InputError            a run item does not match the pipeline's inputs
       AnswerError           an answer to a waiting question is refused (wrong type, unknown question)
       RunNotFound           no run with that id in the store
+      RetrievalError        a Retrieve cannot be set up (empty or unreadable corpus, bad k, missing extra)
 """
 
 from __future__ import annotations
@@ -125,3 +126,8 @@ class AnswerError(PlaitError):
 
 class RunNotFound(PlaitError):
     """No run with the given id exists in the store."""
+
+
+class RetrievalError(PlaitError):
+    """A :class:`plait.Retrieve` cannot be set up: its corpus is empty, unreadable or lacks the text
+    field, ``k`` is not positive, or the dense extra is not installed."""

@@ -1,7 +1,8 @@
 """Plans as JSON: what ``CompiledPipeline.save`` writes and ``load`` reads. No pickle.
 
 Signatures are stored field by field with their types (see ``types.py``); step functions by
-``module:qualname`` and re-imported on load; constants and demos as JSON.
+``module:qualname`` and re-imported on load (a step object with ``to_spec()`` is saved as its
+spec and rebuilt by its class's ``from_spec``); constants and demos as JSON.
 """
 
 from __future__ import annotations
@@ -59,7 +60,10 @@ def params_to_json(params: Any) -> dict[str, Any] | None:
             "provenance": to_jsonable_python(dict(params.provenance)),
         }
     if isinstance(params, StepParams):
-        return {"path": params.path, "version": params.version, "reusable": params.reusable}
+        data = {"path": params.path, "version": params.version, "reusable": params.reusable}
+        if hasattr(params.func, "to_spec"):  # a step object made from data (a Retriever): saved as its spec
+            data["spec"] = params.func.to_spec()
+        return data
     if isinstance(params, HumanParams):
         return {"signature": signature_to_json(params.signature), "timeout": params.timeout,
                 "default": to_jsonable_python(params.default), "reusable": params.reusable}
@@ -75,6 +79,8 @@ def params_from_json(op: Op, data: dict[str, Any] | None) -> Any:
         )
     if op is Op.STEP:
         obj = import_qualified(data["path"])
+        if "spec" in data:
+            obj = obj.from_spec(data["spec"])
         # The current code decides the version: a step edited since the save gets a new key.
         version = getattr(obj, "version", None) or data["version"]
         return StepParams(getattr(obj, "func", obj), data["path"], version, data["reusable"])

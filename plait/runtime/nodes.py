@@ -66,7 +66,9 @@ class NodeRunner:
                 f"step '{node.id}' raised {type(exc).__name__}: {exc}", node=node.id, source=node.source,
                 fix="fix the step function; after the fix, resume the run and only this step reruns",
             ) from exc
-        return Outcome(self._validated(node, {"output": result}, raw=repr(result)), "step")
+        # A step object that declares ``returns_fields`` (Retrieve's retriever) returns all its fields.
+        values = result if getattr(node.params.func, "returns_fields", False) else {"output": result}
+        return Outcome(self._validated(node, values, raw=repr(result)), "step")
 
     async def run_human(self, node: Node, inputs: dict[str, Any], call: NodeCall | None) -> Outcome:
         """The recorded answer to the node's question; HumanWait (the item waits) if there is none."""

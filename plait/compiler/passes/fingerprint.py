@@ -37,6 +37,7 @@ def _key_params(node: Node) -> Any:
     data.pop("provenance", None)
     data.pop("reusable", None)
     data.pop("path", None)  # a step's identity is its code, not where it lives
+    data.pop("spec", None)  # a step object's spec is summed up by its version (the index key)
     if isinstance(node.params, (PredictParams, HumanParams)):
         data["signature"].pop("name", None)  # the class name never reaches the prompt
     return data

@@ -1,0 +1,1 @@
+"""Example programs, runnable as ``python -m examples.NAME`` from the repository root."""
