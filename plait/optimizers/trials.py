@@ -124,16 +124,19 @@ class Search:
         result = self.evaluate(candidate, data)
         return self.record(label, result.score, len(data), result.run.id, candidate)
 
-    def record(self, label: str, score: float, items: int, evaluation: str, candidate: Any = None) -> Trial:
+    def record(self, label: str, score: float, items: int, evaluation: str, candidate: Any = None,
+               eligible: bool = True) -> Trial:
+        """Log a scored candidate; ``eligible``: it may become the best (a minibatch score may not)."""
         trial = Trial(len(self.trials), label, score, items, evaluation, candidate)
         self.trials.append(trial)
-        if self.best is None or trial.score > self.best.score:
+        if eligible and (self.best is None or trial.score > self.best.score):
             self.best = trial
-        self._emit(ev.TrialFinished(self.id, self.optimizer, trial.number, label, score, items, self.best.score,
+        best = self.best.score if self.best is not None else 0.0
+        self._emit(ev.TrialFinished(self.id, self.optimizer, trial.number, label, score, items, best,
                                     self.lm_calls, evaluation))
         if self._bar is not None:
             self._bar.update(1)
-            self._bar.set_postfix(best=f"{self.best.score:.3f}", lm_calls=self.lm_calls, refresh=False)
+            self._bar.set_postfix(best=f"{best:.3f}", lm_calls=self.lm_calls, refresh=False)
         return trial
 
     def provenance(self, chosen: Trial, **extra: Any) -> dict[str, Any]:
