@@ -41,6 +41,7 @@ from plait.lm.protocol import LM, LMError, LMRequest, LMResponse, Usage
 from plait.lm.scripted import ScriptedLM
 from plait.optimizers.evaluate import Evaluation, Score, evaluate
 from plait.optimizers.fewshot import BootstrapFewShot, LabeledFewShot
+from plait.optimizers.gepa import GEPA
 from plait.optimizers.mipro import MIPRO
 from plait.optimizers.proposer import ProposeInstructions
 from plait.optimizers.random_search import RandomSearch
@@ -64,7 +65,7 @@ __all__ = [
     "Signature", "InputField", "OutputField", "Module", "Predict", "ChainOfThought", "step", "Prediction",
     # compiling and optimizing
     "compile", "CompiledPipeline", "evaluate", "Evaluation", "LabeledFewShot", "BootstrapFewShot",
-    "Score", "RandomSearch", "ProposeInstructions", "MIPRO",
+    "Score", "RandomSearch", "ProposeInstructions", "MIPRO", "GEPA",
     # running
     "Run", "RunStats", "ItemResult", "resume", "aresume", "rerun", "arerun", "events", "SQLiteStore",
     # surviving the real world
