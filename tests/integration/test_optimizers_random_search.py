@@ -78,3 +78,7 @@ def test_a_malformed_output_lowers_a_score_and_never_aborts_the_search(store_pat
     compiled = plait.compile(Reverse(), optimizer=search(), trainset=TRAIN, valset=DEV, metric=exact,
                              store=store_path, lm=lm, parse_retries=0)
     assert compiled.plan.node("reverse.rev").params.provenance["score"] == pytest.approx(0.9)
+    calls = lm.calls
+    again = plait.compile(Reverse(), optimizer=search(), trainset=TRAIN, valset=DEV, metric=exact,
+                          store=store_path, lm=lm, parse_retries=0)
+    assert lm.calls == calls and again == compiled  # the reply that never parsed is not asked again
