@@ -52,7 +52,7 @@ class RandomSearch:
         with Search("RandomSearch", metric=metric, store=store, run_options=run_options,
                     identity=search_identity(self, compiled, trainset, valset), lm_nodes=lm_node_ids(compiled),
                     max_lm_calls=self.max_lm_calls, max_trials=self.max_trials,
-                    planned=self.num_candidates + 3) as search:
+                    planned=self.num_candidates + 2 + bool(self.max_labeled_demos)) as search:
             for label, make in self.candidates(compiled, list(trainset), metric, search):
                 if search.exhausted():
                     break
