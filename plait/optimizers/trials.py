@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
+from plait.checkpoints.null import NullStore
 from plait.compiler.ir import Op
 from plait.errors import OptimizerError
 from plait.hashing import stable_hash
@@ -111,7 +112,8 @@ class Search:
 
     @property
     def lm_calls(self) -> int:
-        return len(self.keys)
+        # without a store (store=False) nothing is journaled: count the calls made instead
+        return len(self.keys) if not isinstance(self.store, NullStore) else self.spent
 
     def exhausted(self) -> bool:
         if self.max_trials is not None and len(self.trials) >= self.max_trials:

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python optimize_job.py STORE CALLS_FILE
+    python optimize_job.py STORE CALLS_FILE [mipro|gepa|random]
 
 Prints ``RESULT <json>`` at the end: the optimized plan's nodes (prompts, demos, provenance) and
 the LM calls this process made. The scripted LM appends one line per call to CALLS_FILE before
@@ -35,6 +35,9 @@ class Reverse(plait.Module):
 
 
 def answer(task):
+    if task.node_id == "reflector.improve":
+        shown = task.inputs["examples_with_feedback"]
+        return {"improved_instruction": WINNER if "in reverse" in shown else "Answer carefully."}
     if task.node_id == "proposer.propose":
         good = "step by step" in task.inputs["tip"] or "format" in task.inputs["tip"]
         return {"proposed_instruction": WINNER if good else f"Answer well. ({task.inputs['tip']})"}
@@ -46,7 +49,8 @@ def answer(task):
 
 
 def exact(example, pred):
-    return example["reversed"] == pred.reversed
+    ok = example["reversed"] == pred.reversed
+    return plait.Score(float(ok), feedback=None if ok else "the answer is the word spelled in reverse")
 
 
 def data() -> tuple[list[dict], list[dict]]:
@@ -54,21 +58,24 @@ def data() -> tuple[list[dict], list[dict]]:
     return rows[:12], rows[12:]
 
 
-def optimizer() -> plait.MIPRO:
-    return plait.MIPRO(num_instructions=3, num_demo_sets=3, num_trials=12, minibatch_size=4, full_eval_every=4,
-                       seed=7)
+OPTIMIZERS = {
+    "mipro": lambda: plait.MIPRO(num_instructions=3, num_demo_sets=3, num_trials=12, minibatch_size=4,
+                                 full_eval_every=4, seed=7),
+    "gepa": lambda: plait.GEPA(max_trials=6, minibatch_size=4, seed=7),
+    "random": lambda: plait.RandomSearch(num_candidates=6, max_labeled_demos=0, seed=7),
+}
 
 
-def optimize(store: str, lm: plait.ScriptedLM) -> plait.CompiledPipeline:
+def optimize(store: str, lm: plait.ScriptedLM, name: str = "mipro") -> plait.CompiledPipeline:
     train, val = data()
-    return plait.compile(Reverse(), optimizer=optimizer(), trainset=train, valset=val, metric=exact, store=store,
-                         lm=lm, concurrency=CONCURRENCY, progress=False)
+    return plait.compile(Reverse(), optimizer=OPTIMIZERS[name](), trainset=train, valset=val, metric=exact,
+                         store=store, lm=lm, concurrency=CONCURRENCY, progress=False)
 
 
 def main(argv: list[str]) -> int:
-    store, calls_file = argv
+    store, calls_file, *name = argv
     lm = plait.ScriptedLM(answer, calls_file=calls_file, latency=LATENCY)
-    compiled = optimize(store, lm)
+    compiled = optimize(store, lm, *name)
     print("RESULT " + json.dumps({"nodes": compiled.to_json()["nodes"], "lm_calls": lm.calls}, sort_keys=True),
           flush=True)
     return 0

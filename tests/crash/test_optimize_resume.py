@@ -28,18 +28,28 @@ TIMEOUT = 120.0
 SEED = int(os.environ.get("PLAIT_CRASH_SEED", time.time_ns() % 1_000_000))
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> dict:
+_references: dict[str, dict] = {}
+
+
+def uninterrupted(name: str, tmp_path_factory) -> dict:
     """An uninterrupted optimization in this process, with its own store: its plan and LM calls."""
-    store = tmp_path_factory.mktemp("reference") / "runs.db"
-    lm = plait.ScriptedLM(job.answer)
-    compiled = job.optimize(str(store), lm)
-    return {"nodes": compiled.to_json()["nodes"], "lm_calls": lm.calls}
+    if name not in _references:
+        store = tmp_path_factory.mktemp(f"reference-{name}") / "runs.db"
+        lm = plait.ScriptedLM(job.answer)
+        compiled = job.optimize(str(store), lm, name)
+        _references[name] = {"nodes": compiled.to_json()["nodes"], "lm_calls": lm.calls}
+    return _references[name]
 
 
-def start(tmp: Path, name: str, store: Path, calls: Path) -> subprocess.Popen:
+@pytest.fixture
+def reference(tmp_path_factory) -> dict:
+    return uninterrupted("mipro", tmp_path_factory)
+
+
+def start(tmp: Path, name: str, store: Path, calls: Path, optimizer: str = "mipro") -> subprocess.Popen:
     out, err = open(tmp / f"{name}.out", "wb"), open(tmp / f"{name}.err", "wb")
-    return subprocess.Popen([sys.executable, str(JOB), str(store), str(calls)], stdout=out, stderr=err, cwd=tmp)
+    return subprocess.Popen([sys.executable, str(JOB), str(store), str(calls), optimizer], stdout=out, stderr=err,
+                            cwd=tmp)
 
 
 def kill_at(proc: subprocess.Popen, calls: Path, threshold: int, tmp: Path, name: str) -> int:
@@ -60,27 +70,30 @@ def finish(proc: subprocess.Popen, tmp: Path, name: str) -> dict:
     return json.loads(line[len("RESULT "):])
 
 
-@pytest.mark.parametrize("point", ["middle", "random", "twice"])
-def test_a_killed_optimization_resumes_to_the_same_result(point, tmp_path, reference, record_property):
+@pytest.mark.parametrize("optimizer, point", [("mipro", "middle"), ("mipro", "random"), ("mipro", "twice"),
+                                              ("gepa", "random"), ("random", "random")])
+def test_a_killed_optimization_resumes_to_the_same_result(optimizer, point, tmp_path, tmp_path_factory,
+                                                          record_property):
+    reference = uninterrupted(optimizer, tmp_path_factory)
     total = reference["lm_calls"]
     rng = random.Random(f"{SEED}/{point}")
     kills = {"middle": [total // 2], "random": [rng.randrange(1, int(0.9 * total))],
              "twice": sorted(rng.sample(range(1, int(0.9 * total)), 2))}[point]
-    print(f"{point}: kills at {kills} of {total} calls (PLAIT_CRASH_SEED={SEED})")
+    print(f"{optimizer} {point}: kills at {kills} of {total} calls (PLAIT_CRASH_SEED={SEED})")
     store, calls = tmp_path / "runs.db", tmp_path / "calls.txt"
     procs = []
     try:
         for i, threshold in enumerate(kills):
-            procs.append(proc := start(tmp_path, f"killed{i}", store, calls))
+            procs.append(proc := start(tmp_path, f"killed{i}", store, calls, optimizer))
             kill_at(proc, calls, threshold, tmp_path, f"killed{i}")
-        procs.append(proc := start(tmp_path, "resumed", store, calls))
+        procs.append(proc := start(tmp_path, "resumed", store, calls, optimizer))
         result = finish(proc, tmp_path, "resumed")
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
     spent = count_calls(calls)
-    numbers = dict(point=point, kills=kills, uninterrupted=total, killed_and_resumed=spent, extra=spent - total,
+    numbers = dict(optimizer=optimizer, point=point, kills=kills, uninterrupted=total, killed_and_resumed=spent, extra=spent - total,
                    extra_pct=round(100 * (spent - total) / total, 1), resumed_process=result["lm_calls"])
     record_property("numbers", numbers)
     print(numbers)
