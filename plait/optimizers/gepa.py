@@ -19,6 +19,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from plait.compiler import compile as compile_program
 from plait.compiler.ir import Op
 from plait.optimizers.evaluate import Evaluation
 from plait.optimizers.proposer import describe_step, with_instructions
@@ -109,8 +110,6 @@ class GEPA:
                     lm_nodes=lm_node_ids(compiled) | {REFLECTOR_NODE}, max_lm_calls=self.max_lm_calls,
                     planned=self.max_trials + 1) as search:
             pool = [self._full(search, compiled, valset, "seed (the program as written)")]
-            from plait.compiler import compile as compile_program
-
             reflector = compile_program(Reflector(self.prompt_lm))
             for step in range(self.max_trials):
                 if search.exhausted():

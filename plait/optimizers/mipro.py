@@ -104,7 +104,8 @@ class _Space:
                      for node in sorted(self.instructions))
 
     def of_params(self, params: dict[str, int]) -> Choice:
-        return tuple((node, params[f"{node}.instruction"], params[f"{node}.demos"]) for node in sorted(self.instructions))
+        return tuple((node, params[f"{node}.instruction"], params[f"{node}.demos"])
+                     for node in sorted(self.instructions))
 
     def build(self, choice: Choice) -> Any:
         compiled = with_instructions(self.base, {n: self.instructions[n][i] for n, i, _ in choice})
@@ -188,4 +189,5 @@ class _Trials:
             self.study.set_user_attr(key, stored)
         else:
             self.search.charge([stored["evaluation"]])
-        self.full[choice] = self.search.record(label, stored["score"], len(self.valset), stored["evaluation"], candidate)
+        self.full[choice] = self.search.record(label, stored["score"], len(self.valset), stored["evaluation"],
+                                               candidate)

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from plait.compiler import compile as compile_program
 from plait.compiler.ir import Node, Op
 from plait.optimizers.random_search import lm_node_ids, search_identity
 from plait.optimizers.trials import Search, check_setup
@@ -91,8 +92,8 @@ class ProposeInstructions:
                 if search.exhausted():
                     break
                 label = "original" if i == 0 else f"proposal #{i}"
-                search.trial(label, with_instructions(compiled, {n: p[min(i, len(p) - 1)] for n, p in proposals.items()}),
-                             valset)
+                chosen = {n: p[min(i, len(p) - 1)] for n, p in proposals.items()}  # fewer proposals: the last
+                search.trial(label, with_instructions(compiled, chosen), valset)
             chosen = search.best
             search.finish(chosen)
             return search.annotate(chosen.candidate, chosen, valset=len(valset), seed=self.seed)
@@ -119,8 +120,6 @@ class ProposeInstructions:
 
 
 def _compile_proposer(prompt_lm: Any) -> Any:
-    from plait.compiler import compile as compile_program
-
     return compile_program(Proposer(prompt_lm))
 
 

@@ -75,7 +75,8 @@ class RandomSearch:
             boot = dataclasses.replace(self._booter(), max_bootstrapped_demos=size, seed=seed)
             return boot.write_demos(compiled, trainset, *traces[0])
 
-        yield f"bootstrapped ({self.max_bootstrapped_demos})", lambda: bootstrapped(self.max_bootstrapped_demos, self.seed)
+        most = self.max_bootstrapped_demos
+        yield f"bootstrapped ({most})", lambda: bootstrapped(most, self.seed)
         for i in range(self.num_candidates):
             size = random.Random(f"{self.seed}/size/{i}").randint(1, max(1, self.max_bootstrapped_demos))
             yield f"shuffled #{i + 1} ({size})", lambda size=size, i=i: bootstrapped(size, self.seed + i + 1)

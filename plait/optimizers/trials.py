@@ -81,8 +81,8 @@ class Search:
         self._runs: list[str] = []
         self._user_event = run_options.get("on_event")
         self._bar = self._progress_bar(run_options.get("progress"), planned or max_trials)
-        inner_progress = False if self._bar is not None or run_options.get("progress") is None else run_options["progress"]
-        self.run_options = {**run_options, "on_event": self._observe, "progress": inner_progress}
+        # the optimizer's bar stands for its evaluations': they show none of their own
+        self.run_options = {**run_options, "on_event": self._observe, "progress": False}
 
     # --- running and charging -----------------------------------------------------------------
     def evaluate(self, candidate: Any, data: list[Any]) -> Evaluation:

@@ -93,7 +93,8 @@ def test_a_killed_optimization_resumes_to_the_same_result(optimizer, point, tmp_
             if p.poll() is None:
                 p.kill()
     spent = count_calls(calls)
-    numbers = dict(optimizer=optimizer, point=point, kills=kills, uninterrupted=total, killed_and_resumed=spent, extra=spent - total,
+    numbers = dict(optimizer=optimizer, point=point, kills=kills, uninterrupted=total, killed_and_resumed=spent,
+                   extra=spent - total,
                    extra_pct=round(100 * (spent - total) / total, 1), resumed_process=result["lm_calls"])
     record_property("numbers", numbers)
     print(numbers)

@@ -39,7 +39,8 @@ def test_random_search_improves_the_held_out_score(store_path):
     assert f"chosen by RandomSearch: {prov['chosen']} (score 1.000 on 5 items, 6 trials)" in repr(compiled)
     changes = base.diff(compiled)
     assert "demos: 0 -> " in changes and "optimized by: (none) -> RandomSearch" in changes
-    assert f"  chosen: {prov['chosen']} (score 1.0 on 5 items, 6 trials" in changes and "candidate zero-shot: " in changes
+    assert f"  chosen: {prov['chosen']} (score 1.0 on 5 items, 6 trials" in changes
+    assert "candidate zero-shot: " in changes
 
 
 def test_repeating_a_random_search_costs_no_lm_call_and_gives_the_same_plan(store_path):
