@@ -253,7 +253,8 @@ class Executor:
     # replays the failure instead of asking again, unless it allows more re-asks than were made.
     # Transient failures (provider errors, timeouts) are never cached.
     def _cacheable_failure(self, node: Node, exc: PlaitError) -> bool:
-        return node.op is Op.PREDICT and isinstance(exc, OutputParseError) and self._reusable(node)
+        return (node.op is Op.PREDICT and isinstance(exc, OutputParseError) and self._reusable(node)
+                and getattr(exc, "fallback_hash", None) is None)
 
     def _cached_failure(self, node: Node, key: str) -> OutputParseError | None:
         if node.op is not Op.PREDICT or not self._reusable(node):

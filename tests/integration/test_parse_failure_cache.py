@@ -60,3 +60,20 @@ def test_transient_failures_are_not_cached(store_path):
     state["down"] = False
     again = run(lm, store_path, retry=policy)
     assert again.status == "done" and again.outputs[1].d == "d(c(b(a(q1))))"
+
+
+def test_a_fallback_lms_parse_failure_is_not_remembered_as_the_primarys(store_path):
+    clock = plait.FakeClock()
+    primary = plait.Faulty(plait.ScriptedLM(echo_answer, name="primary"), outages=[(0.0, 1e9)], clock=clock)
+    primary.breaker = plait.CircuitBreaker(failures=1, cooldown=1e9)
+    backup = plait.ScriptedLM(malformed_for_q2, name="backup")
+    options = dict(fallbacks={"primary": [backup]}, clock=clock, parse_retries=0,
+                   retry=plait.RetryPolicy(initial=1, maximum=1, max_attempts=5))
+    first = run(primary, store_path, **options)
+    assert first.items[2].status == "failed" and "I refuse" in first.items[2].error
+    calls = backup.calls
+    again = run(primary, store_path, **options)
+    assert again.items[2].status == "failed"
+    # a fallback's answers are reused only through the journal, so a new run asks the backup again for
+    # every node; the failed one too, since its failure was the backup's, not the primary's
+    assert backup.calls == 2 * calls
