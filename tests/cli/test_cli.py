@@ -162,8 +162,9 @@ def test_gc_deletes_failed_runs_and_their_values(recorded, tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["runs"] == [run_id] and report["items"] == 3 and report["journal_rows"] == 7
-    # 3 inputs, 2 drafts, 2 answers (the outputs are the same values), c's unparseable reply
-    assert report["values"] == 8 and report["cache_entries"] == 4
+    # 3 inputs, 2 drafts, 2 answers (the outputs are the same values), c's unparseable reply; cache:
+    # 2 drafts, 2 answers, and c's parse failure (remembered under '<content key>:failed')
+    assert report["values"] == 8 and report["cache_entries"] == 5
     assert report["bytes_freed"] == report["store_bytes_before"] - report["store_bytes_after"] >= 0
     opened = plait.SQLiteStore(store)
     assert opened.list_runs() == []
