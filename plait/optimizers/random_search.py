@@ -103,9 +103,18 @@ def lm_node_ids(compiled: Any) -> set[str]:
 
 def search_identity(optimizer: Any, compiled: Any, trainset: list[Any], valset: list[Any]) -> dict[str, Any]:
     """What makes two optimizations the same one: the optimizer's settings, the plan, the data."""
-    return {"optimizer": type(optimizer).__name__, "settings": repr(optimizer),
+    return {"optimizer": type(optimizer).__name__, "settings": _settings(optimizer),
             "plan": [n.fingerprint for n in compiled.plan.nodes],
             "trainset": [_fields(x) for x in trainset], "valset": [_fields(x) for x in valset]}
+
+
+def _settings(optimizer: Any) -> dict[str, Any]:
+    """The optimizer's fields; an LM by its identity (its repr would hold a memory address)."""
+    return {f.name: _identity(getattr(optimizer, f.name)) for f in dataclasses.fields(optimizer)}
+
+
+def _identity(value: Any) -> Any:
+    return value.identity() if hasattr(value, "identity") else value
 
 
 def _fields(item: Any) -> Any:

@@ -102,6 +102,20 @@ def test_repeating_mipro_loads_its_trials_and_costs_no_lm_call(store_path):
     assert len(study.trials) == 10  # loaded, not asked again
 
 
+def test_mipro_with_a_prompt_lm_resumes_its_study_in_a_new_process_too(store_path):
+    from plait.optimizers.random_search import search_identity
+    from plait.optimizers.trials import Search
+
+    def identity(prompt_lm):
+        opt = mipro(prompt_lm=prompt_lm)
+        return Search("MIPRO", metric=exact, store=False, run_options={"progress": False},
+                      identity=search_identity(opt, plait.compile(Reverse()), TRAIN, DEV), lm_nodes=set()).id
+
+    # two LM objects with the same identity (as in two processes) name the same study
+    assert identity(plait.ScriptedLM(propose, name="p")) == identity(plait.ScriptedLM(propose, name="p"))
+    assert identity(plait.ScriptedLM(propose, name="p")) != identity(plait.ScriptedLM(propose, name="q"))
+
+
 def test_mipro_budget_in_lm_calls_stops_it_early(store_path, tmp_path):
     lm = plait.ScriptedLM(lambda t: answer(t, demos_needed=2))
     full = plait.compile(Reverse(), optimizer=mipro(), trainset=TRAIN, valset=DEV, metric=exact,
