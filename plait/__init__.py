@@ -26,6 +26,7 @@ from plait.errors import (
     InputError,
     LeaseHeld,
     NodeError,
+    OptimizerError,
     OutputParseError,
     PlaitError,
     PlanError,
@@ -41,8 +42,12 @@ from plait.lm.faulty import Faulty
 from plait.lm.local import LocalLM
 from plait.lm.protocol import LM, LMError, LMRequest, LMResponse, Usage
 from plait.lm.scripted import ScriptedLM
-from plait.optimizers.evaluate import Evaluation, evaluate
+from plait.optimizers.evaluate import Evaluation, Score, evaluate
 from plait.optimizers.fewshot import BootstrapFewShot, LabeledFewShot
+from plait.optimizers.gepa import GEPA
+from plait.optimizers.mipro import MIPRO
+from plait.optimizers.proposer import ProposeInstructions
+from plait.optimizers.random_search import RandomSearch
 from plait.pipeline.approval import approve, ask
 from plait.pipeline.human import HumanInput
 from plait.pipeline.module import Module
@@ -68,6 +73,7 @@ __all__ = [
     "Retrieve",
     # compiling and optimizing
     "compile", "CompiledPipeline", "evaluate", "Evaluation", "LabeledFewShot", "BootstrapFewShot",
+    "Score", "RandomSearch", "ProposeInstructions", "MIPRO", "GEPA",
     # running
     "Run", "RunStats", "ItemResult", "resume", "aresume", "rerun", "arerun", "events", "SQLiteStore",
     # people in the loop
@@ -79,4 +85,5 @@ __all__ = [
     # errors
     "PlaitError", "TraceError", "PlanError", "PlanLoadError", "StoreError", "NodeError",
     "OutputParseError", "InputError", "RunNotFound", "LeaseHeld", "AnswerError", "RetrievalError",
+    "OptimizerError",
 ]

@@ -22,6 +22,7 @@ Tree:
       AnswerError           an answer to a waiting question is refused (wrong type, unknown question)
       RunNotFound           no run with that id in the store
       RetrievalError        a Retrieve cannot be set up (empty or unreadable corpus, bad k, missing extra)
+      OptimizerError        an optimizer cannot start (no metric, an empty valset, a bad budget)
 """
 
 from __future__ import annotations
@@ -131,3 +132,7 @@ class RunNotFound(PlaitError):
 class RetrievalError(PlaitError):
     """A :class:`plait.Retrieve` cannot be set up: its corpus is empty, unreadable or lacks the text
     field, ``k`` is not positive, or the dense extra is not installed."""
+
+
+class OptimizerError(PlaitError):
+    """An optimizer was given what it cannot work with: no metric, an empty dataset, a bad budget."""

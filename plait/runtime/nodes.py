@@ -98,6 +98,7 @@ class NodeRunner:
             except OutputParseError as exc:
                 if replies > self.parse_retries:
                     exc.raw_attempts = list(outcome.raw)  # every reply, for the journal
+                    exc.fallback_hash = outcome.fallback_hash  # not the primary's failure to remember
                     raise
                 request = _reask(request, response.text, exc)
 

@@ -162,8 +162,9 @@ def test_gc_deletes_failed_runs_and_their_values(recorded, tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["runs"] == [run_id] and report["items"] == 3 and report["journal_rows"] == 7
-    # 3 inputs, 2 drafts, 2 answers (the outputs are the same values), c's unparseable reply
-    assert report["values"] == 8 and report["cache_entries"] == 4
+    # 3 inputs, 2 drafts, 2 answers (the outputs are the same values), c's unparseable reply; cache:
+    # 2 drafts, 2 answers, and c's parse failure (remembered under '<content key>:failed')
+    assert report["values"] == 8 and report["cache_entries"] == 5
     assert report["bytes_freed"] == report["store_bytes_before"] - report["store_bytes_after"] >= 0
     opened = plait.SQLiteStore(store)
     assert opened.list_runs() == []
@@ -214,3 +215,27 @@ def test_run_and_resume_on_the_embedded_model(tmp_path):
     again = plait_cmd("resume", report["run_id"], "--lm", "local", "--store", str(store), "--json")
     assert again.returncode in (0, 3), again.stderr
     assert json.loads(again.stdout)["items"]["total"] == 2
+
+
+def test_optimize_with_a_search_optimizer_records_its_choice_and_resumes_for_free(tmp_path):
+    rows = [{"question": f"q{i}", "answer": f"answer<draft<q{i}>>"} for i in range(6)]
+    train, val = _jsonl(tmp_path / "train.jsonl", rows[:4]), _jsonl(tmp_path / "val.jsonl", rows[4:])
+    out, store = tmp_path / "optimized.json", tmp_path / "runs.db"
+    args = ("optimize", "tests.cli.fixtures:Pipeline", "--trainset", str(train), "--valset", str(val),
+            "--optimizer", "random", "--trials", "3", "--metric", "tests.cli.fixtures:exact",
+            "--lm", "scripted:tests.cli.fixtures:lm", "--store", str(store), "--out", str(out), "--json")
+    result = plait_cmd(*args)
+    assert result.returncode == 0, result.stderr
+    [node] = [n for n in json.loads(out.read_text())["nodes"] if n["id"] == "pipeline.polish"]
+    prov = node["params"]["provenance"]
+    assert prov["optimizer"] == "RandomSearch" and prov["trials"] == 3 and prov["score"] == 1.0
+    assert any(line.startswith("    optimized by: (none) -> RandomSearch") for line in json.loads(result.stdout)["changes"])
+    first = out.read_text()
+    assert plait_cmd(*args).returncode == 0 and out.read_text() == first
+
+
+def test_a_search_optimizer_without_a_metric_exits_2(tmp_path):
+    train = _jsonl(tmp_path / "train.jsonl", [{"question": "q", "answer": "a"}])
+    result = plait_cmd("optimize", "tests.cli.fixtures:QA", "--trainset", str(train), "--optimizer", "mipro",
+                       "--out", str(tmp_path / "o.json"))
+    assert result.returncode == 2 and "--optimizer mipro needs --metric MODULE:FUNC" in result.stderr

