@@ -8,6 +8,11 @@ The ops (every node has exactly one):
               instructions, demos, adapter), call the LM, parse the reply into typed outputs.
 - ``STEP``    a plain Python function of its inputs (``@plait.step``); its code version is a hash of
               its normalized source.
+- ``LOOP``    an agent loop (``plait.loop``, ``plait.ReAct``): runs its ``body``, a small Plan of
+              its own, once per iteration until the body says ``done`` (or, with tools, picks the
+              ``finish`` tool) or ``max_iters`` is reached. Each iteration is journaled on its own
+              (iteration i, from 1) and holds only that iteration's new entry; the node's value
+              (iteration 0) is the whole trajectory.
 - ``OUTPUT``  the run's result. One per plan; its inputs are the fields ``forward`` returned; it
               has no outputs.
 
@@ -31,6 +36,7 @@ class Op(str, enum.Enum):
     INPUT = "input"
     PREDICT = "predict"
     STEP = "step"
+    LOOP = "loop"
     OUTPUT = "output"
 
 
@@ -103,12 +109,26 @@ class StepParams:
 
 
 @dataclass(frozen=True)
+class LoopParams:
+    """A LOOP node's body (a Plan whose INPUT takes the loop's inputs and ``trajectory``, and whose
+    OUTPUT is one iteration's entry), its tools (``plait.pipeline.tools.Tool``; the body then
+    proposes ``next_tool_name``/``next_tool_args`` and the loop makes the call), and its limits.
+    ``on_max_iters``: 'error' (the node fails) or 'return' (the node ends, ``finished`` False)."""
+
+    body: Plan
+    tools: tuple[Any, ...] = ()
+    max_iters: int = 10
+    on_max_iters: str = "error"
+    reusable: bool = True
+
+
+@dataclass(frozen=True)
 class Node:
     id: str
     op: Op
     inputs: tuple[Port, ...] = ()
     outputs: tuple[Field, ...] = ()
-    params: PredictParams | StepParams | None = None
+    params: PredictParams | StepParams | LoopParams | None = None
     source: SourceLoc | None = None
     fingerprint: str | None = None  # set by the fingerprint pass
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.compiler.ir import Node, Op, Plan, Port, PredictParams, StepParams
+from plait.compiler.ir import LoopParams, Node, Op, Plan, Port, PredictParams, StepParams
 from plait.compiler.types import type_name
 
 
@@ -32,6 +32,8 @@ def _call(node: Node) -> str:
         return f"predict {sig.__name__}"
     if isinstance(node.params, StepParams):
         return f"step {node.params.path}"
+    if isinstance(node.params, LoopParams) and node.params.tools:
+        return f"loop[tools: {', '.join(t.name for t in node.params.tools)}]"
     return node.op.value
 
 
@@ -47,6 +49,9 @@ def _details(node: Node) -> list[str]:
     p = node.params
     if isinstance(p, StepParams):
         return [f"version: {p.version}"]
+    if isinstance(p, LoopParams):
+        body = [line for n in p.body.nodes if n.op is not Op.INPUT for line in format_node(n)]
+        return [f"max_iters: {p.max_iters}, on_max_iters: {p.on_max_iters!r}", "body:", *body]
     if not isinstance(p, PredictParams):
         return []
     lines = [f"instructions: {p.instructions!r}"]

@@ -11,7 +11,7 @@ from typing import Any
 import dspy
 from pydantic_core import to_jsonable_python
 
-from plait.compiler.ir import Field, Node, Op, Plan, Port, PredictParams, Ref, SourceLoc, StepParams
+from plait.compiler.ir import Field, LoopParams, Node, Op, Plan, Port, PredictParams, Ref, SourceLoc, StepParams
 from plait.compiler.types import import_qualified, type_from_json, type_to_json
 from plait.errors import PlanLoadError
 
@@ -60,7 +60,25 @@ def params_to_json(params: Any) -> dict[str, Any] | None:
         }
     if isinstance(params, StepParams):
         return {"path": params.path, "version": params.version, "reusable": params.reusable}
+    if isinstance(params, LoopParams):
+        return loop_params_to_json(params)
     return None
+
+
+def loop_params_to_json(params: LoopParams) -> dict[str, Any]:
+    return {
+        "body": {"name": params.body.name, "nodes": [node_to_json(n) for n in params.body.nodes]},
+        "tools": [{"path": t.path, "version": t.version} for t in params.tools],
+        "max_iters": params.max_iters, "on_max_iters": params.on_max_iters, "reusable": params.reusable,
+    }
+
+
+def loop_params_from_json(data: dict[str, Any]) -> LoopParams:
+    from plait.pipeline.tools import Tool
+
+    body = Plan(data["body"]["name"], [node_from_json(n) for n in data["body"]["nodes"]])
+    tools = tuple(Tool(import_qualified(t["path"])) for t in data["tools"])  # the current code decides
+    return LoopParams(body, tools, data["max_iters"], data["on_max_iters"], data["reusable"])
 
 
 def params_from_json(op: Op, data: dict[str, Any] | None) -> Any:
@@ -75,6 +93,8 @@ def params_from_json(op: Op, data: dict[str, Any] | None) -> Any:
         # The current code decides the version: a step edited since the save gets a new key.
         version = getattr(obj, "version", None) or data["version"]
         return StepParams(getattr(obj, "func", obj), data["path"], version, data["reusable"])
+    if op is Op.LOOP:
+        return loop_params_from_json(data)
     return None
 
 
