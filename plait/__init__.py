@@ -40,9 +40,11 @@ from plait.lm.protocol import LM, LMError, LMRequest, LMResponse, Usage
 from plait.lm.scripted import ScriptedLM
 from plait.optimizers.evaluate import Evaluation, evaluate
 from plait.optimizers.fewshot import BootstrapFewShot, LabeledFewShot
+from plait.pipeline.loop import loop
 from plait.pipeline.module import Module
 from plait.pipeline.predict import ChainOfThought, Predict
 from plait.pipeline.prediction import Prediction
+from plait.pipeline.react import ReAct
 from plait.pipeline.signature import InputField, OutputField, Signature
 from plait.pipeline.step import step
 from plait.runtime import events
@@ -58,6 +60,7 @@ __all__ = [
     "__version__",
     # declaring
     "Signature", "InputField", "OutputField", "Module", "Predict", "ChainOfThought", "step", "Prediction",
+    "ReAct", "loop",
     # compiling and optimizing
     "compile", "CompiledPipeline", "evaluate", "Evaluation", "LabeledFewShot", "BootstrapFewShot",
     # running
