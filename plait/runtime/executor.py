@@ -39,6 +39,7 @@ from plait.runtime import events as ev
 from plait.runtime.budget import BudgetReached
 from plait.runtime.calls import NodeCall, reason
 from plait.runtime.clock import REAL_CLOCK, Clock
+from plait.runtime.loops import LoopRunner
 from plait.runtime.nodes import NodeRunner, Outcome
 
 log = logging.getLogger("plait")
@@ -79,6 +80,7 @@ class Executor:
         self.successors = {n.id: plan.successors(n.id) for n in plan.nodes}
         self.value_fields = {n.id: value_fields(n) for n in plan.nodes}
         self._seq = itertools.count()
+        self.loops = LoopRunner(self)
 
     async def run(self, items: list[ItemState]) -> None:
         """Run every item to done or failed. Store errors (and bugs) abort the run and propagate."""
@@ -203,7 +205,10 @@ class Executor:
             call = self._node_call(item, node, key)
             self.emit(ev.NodeStarted(self.run_id, item.item_id, node.id))
         try:
-            outcome = await self._run(node, inputs, call)
+            if node.op is Op.LOOP:
+                outcome = await self.loops.run(item, node, inputs)
+            else:
+                outcome = await self._run(node, inputs, call)
         except PlaitError as exc:
             self._fail(item, node, key, exc, call)
             return None
