@@ -87,10 +87,10 @@ def as_tools(funcs: Any) -> tuple[Tool, ...]:
 
 
 def _check_importable(func: Any) -> None:
-    name = getattr(func, "__qualname__", None)
-    if not callable(func) or name is None or "<lambda>" in name or "<locals>" in name:
+    qualname, name = getattr(func, "__qualname__", None), getattr(func, "__name__", repr(func)[:60])
+    if not callable(func) or qualname is None or "<lambda>" in qualname or "<locals>" in qualname:
         raise TraceError(
-            f"tool {name or repr(func)[:60]} is not a module-level function", field=str(name), field_kind="tool",
+            f"tool {name} is not a module-level function", field=name, field_kind="tool",
             source=user_source(), expected="a function defined at the top level of a module",
             found=repr(func)[:100],
             fix="define the tool with def at module level: a saved plan and a resumed run import it by "
