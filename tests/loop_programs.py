@@ -8,6 +8,7 @@ file, one line per call appended to it (the crash tests count calls across proce
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import plait
@@ -47,6 +48,13 @@ def deposit(amount: int, idempotency_key: str) -> int:
 def tick(n: int) -> int:
     """Count one up: a cheap tool for long loops."""
     _log("tick", n=n)
+    return n + 1
+
+
+def keyed_tick(n: int, idempotency_key: str) -> int:
+    """Count one up, logging the idempotency key: the crash tests check repeated calls share it."""
+    _log("keyed_tick", n=n, key=idempotency_key)
+    time.sleep(float(os.environ.get("PLAIT_TOOL_LATENCY", "0")))  # a slow side effect: kills land inside it
     return n + 1
 
 
@@ -96,12 +104,12 @@ class Writer(plait.Module):
         return {"final": plait.loop(self.critic, max_iters=5, topic=topic).last}
 
 
-def ticking_agent(iterations: int) -> plait.ReAct:
+def ticking_agent(iterations: int, tool=tick) -> plait.ReAct:
     """A ReAct agent whose scripted LM (``ticking_answer``) ticks ``iterations - 1`` times, then finishes."""
-    return plait.ReAct("question -> answer: int", tools=[tick], max_iters=iterations + 1)
+    return plait.ReAct("question -> answer: int", tools=[tool], max_iters=iterations + 1)
 
 
-def ticking_answer(iterations: int):
+def ticking_answer(iterations: int, tool: str = "tick"):
     """Call tick with the last observation until ``iterations - 1`` observations exist, then finish."""
 
     def answer(task):
@@ -112,7 +120,7 @@ def ticking_answer(iterations: int):
         if done >= iterations - 1:
             return {"next_thought": "enough", "next_tool_name": "finish", "next_tool_args": {}}
         last = int(trajectory.rsplit("observation_", 1)[1].split(": ", 1)[1].split("\n")[0]) if done else 0
-        return {"next_thought": f"tick {done}", "next_tool_name": "tick", "next_tool_args": {"n": last}}
+        return {"next_thought": f"tick {done}", "next_tool_name": tool, "next_tool_args": {"n": last}}
 
     return answer
 
