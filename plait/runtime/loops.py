@@ -10,10 +10,12 @@ not in it: raising max_iters keeps the recorded iterations.
 Per iteration:
   1. this run's journal has it under the same key        -> replay it: no LM call, no tool call
   2. the store has a value for that key (node reusable)  -> reuse it, record
-  3. otherwise run the body's nodes (LM calls through the node's guard), call the proposed tool,
-     and record the entry in one transaction.
+  3. otherwise run the body's nodes (LM calls through the node's guard); with tools, record the
+     agent's decision (a 'proposed' row), call the tool, and record the entry with its observation.
 
-A crash loses at most the iteration in flight; resume replays the recorded ones and goes on.
+A crash loses at most the call in flight: resume replays the recorded iterations, and an iteration
+killed inside its tool call resumes from its recorded decision (the LM is not asked again; the
+tool is called again with the same idempotency key).
 """
 
 from __future__ import annotations
@@ -106,20 +108,37 @@ class LoopRunner:
     # --- 3: run the body and the tool, record -------------------------------------------------
     async def _iterate(self, item: ItemState, node: Node, i: int, link: str, inputs: dict[str, Any],
                        entries: list[dict], total: Iteration) -> tuple[dict, str]:
-        cost = Iteration()
-        entry = await self._run_body(item, node, _body_inputs(node, inputs, entries), cost)
+        entry, cost, counted = self._proposed(item, node, i, link)
+        if entry is None:
+            entry = await self._run_body(item, node, _body_inputs(node, inputs, entries), cost)
+            if node.params.tools:  # the agent's decision is durable before its tool call starts
+                entry, counted = self._record(item, node, i, link, entry, cost, "proposed")[0], True
         if node.params.tools:
             entry["observation"] = await self._call_tool(item, node, i, entry)
-        data = json.dumps(to_jsonable_python(entry), sort_keys=True, ensure_ascii=False).encode()
-        value_hash = sha256_hex(data)
-        row = JournalRow(self.ex.run_id, item.item_id, node.id, i, link, value_hash, "ok",
-                         "lm" if cost.attempts else "step", lm=cost.lm, usage=cost.usage.to_json(),
-                         attempts=cost.attempts)
-        self.ex.store.record(row, data, cache=self.ex._reusable(node), item_status=None, owner=self.ex.owner)
-        self.ex.emit(ev.LoopIteration(self.ex.run_id, item.item_id, node.id, i, row.source))
+        entry, value_hash = self._record(item, node, i, link, entry, cost, "ok", counted)
+        self.ex.emit(ev.LoopIteration(self.ex.run_id, item.item_id, node.id, i, _source(cost)))
         total.usage, total.attempts = total.usage + cost.usage, total.attempts + cost.attempts
         total.lm = cost.lm or total.lm
-        return json.loads(data), value_hash  # the entry as replay will see it: JSON, exactly
+        return entry, value_hash
+
+    def _proposed(self, item: ItemState, node: Node, i: int, link: str) -> tuple[dict | None, Iteration, bool]:
+        """A decision the agent made before a crash, whose tool call did not finish: it is not asked again."""
+        row = self.ex.journal.get((item.item_id, node.id, i))
+        if row is None or row.status != "proposed" or row.content_key != link or node.id in self.ex.force:
+            return None, Iteration(), False
+        cost = Iteration(Usage(**(row.usage or {})), row.attempts, row.lm)
+        return json.loads(self.ex.store.read_value(row.value_hash)), cost, True
+
+    def _record(self, item: ItemState, node: Node, i: int, link: str, entry: dict, cost: Iteration, status: str,
+                counted: bool = False) -> tuple[dict, str]:
+        """Record the entry; returns it as replay will see it (JSON, exactly) and its hash.
+        ``counted``: a 'proposed' row already holds this iteration's attempts (the store adds them up)."""
+        data = json.dumps(to_jsonable_python(entry), sort_keys=True, ensure_ascii=False).encode()
+        row = JournalRow(self.ex.run_id, item.item_id, node.id, i, link, sha256_hex(data), status, _source(cost),
+                         lm=cost.lm, usage=cost.usage.to_json(), attempts=0 if counted else cost.attempts)
+        cache = status == "ok" and self.ex._reusable(node)
+        self.ex.store.record(row, data, cache=cache, item_status=None, owner=self.ex.owner)
+        return json.loads(data), row.value_hash
 
     async def _run_body(self, item: ItemState, node: Node, inputs: dict[str, Any], cost: Iteration) -> dict:
         env: dict[str, dict[str, Any]] = {BODY_INPUT: inputs}
@@ -179,6 +198,10 @@ def _entry(node: Node, values: dict[str, Any]) -> dict[str, Any]:
             found=repr(entry)[:300],
             fix="return {'done': <bool>, ...} from the body (True ends the loop); then resume the run")
     return entry
+
+
+def _source(cost: Iteration) -> str:
+    return "lm" if cost.attempts else "step"
 
 
 def _is_done(node: Node, entry: dict[str, Any]) -> bool:

@@ -100,8 +100,9 @@ def lines(path: Path) -> int:
         return 0
 
 
-def recorded(store: Path, tmp: Path, name: str, run_id: str) -> tuple[int, int]:
-    """(iterations recorded, extraction recorded) in a copy of the store as the kill left it."""
+def recorded(store: Path, tmp: Path, name: str, run_id: str) -> tuple[int, int, int]:
+    """In a copy of the store as the kill left it: (iterations recorded, iterations whose decision
+    is recorded but not their tool's observation, extraction recorded)."""
     target = tmp / name
     target.mkdir()
     for suffix in ("", "-wal", "-shm"):
@@ -109,13 +110,15 @@ def recorded(store: Path, tmp: Path, name: str, run_id: str) -> tuple[int, int]:
             shutil.copy(f"{store}{suffix}", target / f"runs.db{suffix}")
     conn = sqlite3.connect(target / "runs.db")
     try:
-        rows = conn.execute("SELECT node_id, iteration, attempts FROM journal WHERE run_id=? AND status='ok'",
+        rows = conn.execute("SELECT node_id, iteration, attempts, status FROM journal WHERE run_id=?",
                             (run_id,)).fetchall()
     finally:
         conn.close()
     iterations = [r for r in rows if r[0] == "re_act" and r[1] >= 1]
-    assert all(r[2] == 1 for r in iterations)  # one LM call per recorded iteration
-    return len(iterations), sum(1 for r in rows if r[0] == "re_act.extract")
+    assert all(r[2] == 1 for r in iterations)  # one LM call per recorded iteration (or decision)
+    done = sum(1 for r in iterations if r[3] == "ok")
+    proposed = sum(1 for r in iterations if r[3] == "proposed")
+    return done, proposed, sum(1 for r in rows if r[0] == "re_act.extract" and r[3] == "ok")
 
 
 @pytest.mark.parametrize("name", ["first-and-last", "random-a", "random-b", "inside-tools"])
@@ -130,8 +133,8 @@ def test_sigkill_in_a_loop_then_resume_repeats_only_calls_in_flight(name, tmp_pa
     for k, point in enumerate(points):
         child.kill_at(watched, point)
         run_id = run_id or child.lines("RUN ")[0]
-        iterations, extracted = recorded(store, tmp_path, f"kill-{k}", run_id)
-        lm_in_flight = lines(calls) - iterations - extracted - lm_repeats
+        iterations, proposed, extracted = recorded(store, tmp_path, f"kill-{k}", run_id)
+        lm_in_flight = lines(calls) - iterations - proposed - extracted - lm_repeats
         tool_in_flight = lines(tools) - min(iterations, job.TOOL_CALLS) - tool_repeats
         assert lm_in_flight in (0, 1) and tool_in_flight in (0, 1), (point, lm_in_flight, tool_in_flight)
         lm_repeats, tool_repeats = lm_repeats + lm_in_flight, tool_repeats + tool_in_flight
@@ -145,8 +148,8 @@ def test_sigkill_in_a_loop_then_resume_repeats_only_calls_in_flight(name, tmp_pa
     assert lines(tools) == job.TOOL_CALLS + tool_repeats
     keys = Counter(line.split()[1] for line in tools.read_text().splitlines())
     assert len(keys) == job.TOOL_CALLS  # a repeated call got the key of its first attempt
-    if name == "inside-tools":
-        assert tool_repeats == 2 and sorted(keys.values())[-2:] == [2, 2]
+    if name == "inside-tools":  # killed inside a tool call: the tool repeats, the LM call does not
+        assert tool_repeats == 2 and sorted(keys.values())[-2:] == [2, 2] and lm_repeats == 0
     again = Child(tmp_path, "again", "resume", str(store), str(calls), run_id)
     children.append(again)
     assert again.finish()["status"] == "done" and lines(calls) == job.LM_CALLS + lm_repeats  # nothing left to call
