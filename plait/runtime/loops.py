@@ -30,7 +30,7 @@ from plait.checkpoints.keys import content_key
 from plait.checkpoints.protocol import JournalRow
 from plait.compiler.ir import Node, Op, Plan
 from plait.compiler.passes.fingerprint import loop_body_fingerprint
-from plait.errors import NodeError
+from plait.errors import NodeError, OutputParseError
 from plait.hashing import sha256_hex, stable_hash
 from plait.lm.protocol import Usage
 from plait.pipeline.loop import BODY_INPUT, TRAJECTORY
@@ -38,6 +38,8 @@ from plait.pipeline.tools import FINISH
 from plait.runtime import events as ev
 from plait.runtime.calls import NodeCall, reason
 from plait.runtime.nodes import Outcome
+
+UNPARSED = "unparsed"  # an agent entry whose reply could not be parsed: the loop ends there
 
 if TYPE_CHECKING:
     from plait.runtime.executor import Executor, ItemState
@@ -84,6 +86,8 @@ class LoopRunner:
             entries.append(entry)
             if _is_done(node, entry):
                 return _outcome(entries, True, total)
+            if UNPARSED in entry:  # the agent's reply could not be read: end it, as DSPy's ReAct does
+                return _outcome(entries, False, total)
             link = next_link(link, value_hash)
         if params.on_max_iters == "error":
             raise max_iters_error(node, entries)
@@ -110,16 +114,27 @@ class LoopRunner:
                        entries: list[dict], total: Iteration) -> tuple[dict, str]:
         entry, cost, counted = self._proposed(item, node, i, link)
         if entry is None:
-            entry = await self._run_body(item, node, _body_inputs(node, inputs, entries), cost)
-            if node.params.tools:  # the agent's decision is durable before its tool call starts
+            entry = await self._decide(item, node, inputs, entries, cost)
+            if node.params.tools and UNPARSED not in entry:  # the decision is durable before the tool runs
                 entry, counted = self._record(item, node, i, link, entry, cost, "proposed")[0], True
-        if node.params.tools:
+        if node.params.tools and UNPARSED not in entry:
             entry["observation"] = await self._call_tool(item, node, i, entry)
         entry, value_hash = self._record(item, node, i, link, entry, cost, "ok", counted)
         self.ex.emit(ev.LoopIteration(self.ex.run_id, item.item_id, node.id, i, _source(cost)))
         total.usage, total.attempts = total.usage + cost.usage, total.attempts + cost.attempts
         total.lm = cost.lm or total.lm
         return entry, value_hash
+
+    async def _decide(self, item: ItemState, node: Node, inputs: dict[str, Any], entries: list[dict],
+                      cost: Iteration) -> dict[str, Any]:
+        """The body's entry. An agent's reply that does not parse even after the re-asks becomes an
+        entry that ends the loop (its raw text kept); a user loop's body fails the node instead."""
+        try:
+            return await self._run_body(item, node, _body_inputs(node, inputs, entries), cost)
+        except OutputParseError as exc:
+            if not node.params.tools:
+                raise
+            return {UNPARSED: exc.summary, "raw": (exc.raw_attempts or [exc.raw or ""])[-1]}
 
     def _proposed(self, item: ItemState, node: Node, i: int, link: str) -> tuple[dict | None, Iteration, bool]:
         """A decision the agent made before a crash, whose tool call did not finish: it is not asked again."""
@@ -153,9 +168,11 @@ class LoopRunner:
 
     async def _run_inner(self, item: ItemState, inner: Node, values: dict[str, Any], cost: Iteration) -> dict:
         call = NodeCall(inner, item.item_id, on_retry=self._retrying) if inner.op is Op.PREDICT else None
-        outcome = await self.ex.runner.run(inner, values, call)
+        try:
+            outcome = await self.ex.runner.run(inner, values, call)
+        finally:
+            cost.attempts += call.made if call is not None else 0  # failed attempts count too (budgets)
         if call is not None:
-            cost.attempts += call.made
             cost.usage, cost.lm = cost.usage + (outcome.usage or Usage()), outcome.lm
         usage = outcome.usage.to_json() if outcome.usage else None
         self.ex.emit(ev.NodeFinished(self.ex.run_id, item.item_id, inner.id, outcome.source, usage=usage))

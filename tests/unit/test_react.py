@@ -129,3 +129,27 @@ def test_the_agent_is_callable_eagerly():
     plait.configure(lm=scripted([("add", {"a": 2, "b": 2})], answer=4))
     agent = plait.ReAct("question -> answer: int", tools=[lp.add], max_iters=3)
     assert agent(question="2 + 2?").answer == 4
+
+
+def test_an_agent_reply_that_never_parses_ends_the_loop_and_keeps_the_raw_text(store_path):
+    def reply(task):
+        if "answer" in task.output_fields:
+            return {"answer": 1}
+        if "observation_0" in task.inputs["trajectory"]:
+            return "I will not answer in the format"  # raw text: every re-ask fails to parse too
+        return {"next_thought": "add", "next_tool_name": "add", "next_tool_args": {"a": 0, "b": 1}}
+
+    lm = plait.ScriptedLM(reply)
+    agent = plait.ReAct("question -> answer: int", tools=[lp.add], max_iters=5)
+    run = plait.compile(agent).run([{"question": "?"}], store=store_path, lm=lm, progress=False)
+    assert run.status == "done" and run.items[0].outputs.answer == 1
+    assert lm.calls == 1 + 3 + 1  # a turn, the unparseable turn and its two re-asks, the extraction
+    store = plait.SQLiteStore(store_path)
+    import json
+
+    rows = {k[2]: r for k, r in store.journal(run.id).items() if k[1] == "re_act"}
+    value = json.loads(store.read_value(rows[0].value_hash))
+    store.close()
+    assert value["iterations"] == 2 and value["finished"] is False
+    assert value["last"]["raw"] == "I will not answer in the format"
+    assert "cannot be parsed" in value["last"]["unparsed"] and rows[2].attempts == 3
