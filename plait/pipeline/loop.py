@@ -109,6 +109,12 @@ def _check_limits(node_id: str, max_iters: Any, on_max_iters: str) -> None:
 
 def _check_entry(node_id: str, body: Plan, tools: tuple) -> None:
     """The body's entry must say when to stop: a ``done`` field (a single dict output is checked at run time)."""
+    inner = next((n for n in body.nodes if n.op is Op.LOOP), None)
+    if inner is not None:
+        raise TraceError(f"loop '{inner.id}' is inside the body of loop '{node_id}'", node=node_id,
+                         source=inner.source, expected="a body of LM calls and steps", found=f"the loop '{inner.id}'",
+                         fix="run the inner loop as its own loop before or after this one, or fold its work into "
+                         "the outer body's iterations")
     names = [p.name for p in body.of_op(Op.OUTPUT)[0].inputs]
     needed = ["next_tool_name", "next_tool_args"] if tools else ["done"]
     if names == ["output"] and not tools:

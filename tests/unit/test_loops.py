@@ -155,3 +155,23 @@ def test_editing_the_body_changes_the_loop_fingerprint():
     edited.critic.draft = plait.Predict("topic, trajectory -> draft", temperature=0.5)
     second = plait.compile(edited)
     assert first.plan.node("writer.critic").fingerprint != second.plan.node("writer.critic").fingerprint
+
+
+def test_a_loop_inside_a_loop_body_is_a_trace_error():
+    class Inner(plait.Module):
+        def forward(self, start: int, trajectory: list[dict]):
+            return {"done": plait.loop(lp.count_up, max_iters=3, start=start).finished}
+
+    class Outer(plait.Module):
+        def __init__(self):
+            self.inner = Inner()
+
+        def forward(self, start: int):
+            return plait.loop(self.inner, max_iters=3, start=start).last
+
+    with pytest.raises(plait.TraceError) as info:
+        plait.compile(Outer())
+    text = str(info.value)
+    assert "loop 'outer.inner.loop' is inside the body of loop 'outer.inner'" in text
+    assert f"test_loops.py:{line_of(Inner.forward, 'plait.loop(')}" in text
+    assert "fix: run the inner loop as its own loop" in text
