@@ -114,7 +114,7 @@ class LoopRunner:
                        entries: list[dict], total: Iteration) -> tuple[dict, str]:
         entry, cost, counted = self._proposed(item, node, i, link)
         if entry is None:
-            entry = await self._decide(item, node, inputs, entries, cost)
+            entry = await self._decide(item, node, i, inputs, entries, cost)
             if node.params.tools and UNPARSED not in entry:  # the decision is durable before the tool runs
                 entry, counted = self._record(item, node, i, link, entry, cost, "proposed")[0], True
         if node.params.tools and UNPARSED not in entry:
@@ -125,12 +125,12 @@ class LoopRunner:
         total.lm = cost.lm or total.lm
         return entry, value_hash
 
-    async def _decide(self, item: ItemState, node: Node, inputs: dict[str, Any], entries: list[dict],
+    async def _decide(self, item: ItemState, node: Node, i: int, inputs: dict[str, Any], entries: list[dict],
                       cost: Iteration) -> dict[str, Any]:
         """The body's entry. An agent's reply that does not parse even after the re-asks becomes an
         entry that ends the loop (its raw text kept); a user loop's body fails the node instead."""
         try:
-            return await self._run_body(item, node, _body_inputs(node, inputs, entries), cost)
+            return await self._run_body(item, node, i, _body_inputs(node, inputs, entries), cost)
         except OutputParseError as exc:
             if not node.params.tools:
                 raise
@@ -155,7 +155,7 @@ class LoopRunner:
         self.ex.store.record(row, data, cache=cache, item_status=None, owner=self.ex.owner)
         return json.loads(data), row.value_hash
 
-    async def _run_body(self, item: ItemState, node: Node, inputs: dict[str, Any], cost: Iteration) -> dict:
+    async def _run_body(self, item: ItemState, node: Node, i: int, inputs: dict[str, Any], cost: Iteration) -> dict:
         env: dict[str, dict[str, Any]] = {BODY_INPUT: inputs}
         for inner in node.params.body.nodes:
             if inner.op is Op.INPUT:
@@ -163,11 +163,12 @@ class LoopRunner:
             values = {p.name: env[p.ref.node][p.ref.field] if p.ref else p.const for p in inner.inputs}
             if inner.op is Op.OUTPUT:
                 return _entry(node, values)
-            env[inner.id] = await self._run_inner(item, inner, values, cost)
+            env[inner.id] = await self._run_inner(item, inner, i, values, cost)
         raise AssertionError(f"the body of loop '{node.id}' has no OUTPUT node")  # the verifier forbids it
 
-    async def _run_inner(self, item: ItemState, inner: Node, values: dict[str, Any], cost: Iteration) -> dict:
-        call = NodeCall(inner, item.item_id, on_retry=self._retrying) if inner.op is Op.PREDICT else None
+    async def _run_inner(self, item: ItemState, inner: Node, i: int, values: dict[str, Any], cost: Iteration) -> dict:
+        # the call carries the iteration: a node that keys its own state (a human question) by it
+        call = None if inner.op is Op.STEP else NodeCall(inner, item.item_id, on_retry=self._retrying, iteration=i)
         try:
             outcome = await self.ex.runner.run(inner, values, call)
         finally:
