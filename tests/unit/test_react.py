@@ -153,3 +153,32 @@ def test_an_agent_reply_that_never_parses_ends_the_loop_and_keeps_the_raw_text(s
     assert value["iterations"] == 2 and value["finished"] is False
     assert value["last"]["raw"] == "I will not answer in the format"
     assert "cannot be parsed" in value["last"]["unparsed"] and rows[2].attempts == 3
+
+
+def test_lm_calls_inside_the_loop_go_through_the_node_guard(store_path):
+    """Transient errors are retried under the inner node's own RetryPolicy; the budget counts every attempt."""
+    clock = plait.FakeClock()
+    lm = plait.Faulty(scripted([("add", {"a": i, "b": 1}) for i in range(3)]), error_rate=0.4, seed=3, clock=clock)
+    retried: list[ev.NodeRetried] = []
+    agent = plait.ReAct("question -> answer: int", tools=[lp.add], max_iters=6)
+    run = plait.compile(agent).run(
+        [{"question": "?"}], store=store_path, lm=lm, progress=False, clock=clock,
+        retry={"re_act.react": plait.RetryPolicy(max_attempts=10)},
+        on_event=lambda e: retried.append(e) if isinstance(e, ev.NodeRetried) else None)
+    assert run.status == "done" and run.items[0].outputs.answer == 5
+    assert lm.injected["error"] > 0 and {e.node_id for e in retried} >= {"re_act.react"}
+    assert len(lp.TOOL_LOG) == 3  # retries repeat LM calls, never tool calls
+    store = plait.SQLiteStore(store_path)
+    rows = [r for k, r in store.journal(run.id).items() if k[1] == "re_act" and k[2] >= 1]
+    store.close()
+    react_retries = sum(1 for e in retried if e.node_id == "re_act.react")
+    assert sum(r.attempts for r in rows) == 4 + react_retries  # four turns, plus their failed attempts
+
+
+def test_run_options_keyed_by_an_inner_node_reach_it(store_path):
+    """Guards are resolved for the predictors inside loop bodies too: a bad option for one is reported."""
+    agent = plait.ReAct("question -> answer: int", tools=[lp.add], max_iters=6)
+    lm = scripted([("add", {"a": 1, "b": 1})] * 3)
+    with pytest.raises(plait.PlaitError, match="retry= for node 're_act.react' is not a RetryPolicy"):
+        plait.compile(agent).run([{"question": "?"}], store=store_path, lm=lm, progress=False,
+                                 retry={"re_act.react": 3})
