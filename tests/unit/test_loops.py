@@ -175,3 +175,13 @@ def test_a_loop_inside_a_loop_body_is_a_trace_error():
     assert "loop 'outer.inner.loop' is inside the body of loop 'outer.inner'" in text
     assert f"test_loops.py:{line_of(Inner.forward, 'plait.loop(')}" in text
     assert "fix: run the inner loop as its own loop" in text
+
+
+def test_a_plan_diff_shows_what_changed_inside_a_loop_body():
+    before = plait.compile(plait.ReAct("question -> answer", tools=[lp.add], max_iters=3))
+    edited = plait.ReAct("question -> answer", tools=[lp.add], max_iters=4)
+    edited.react.demos = [{"question": "q", "trajectory": "", "next_thought": "t", "next_tool_name": "finish",
+                           "next_tool_args": {}}]
+    text = before.diff(plait.compile(edited))
+    assert "~ node re_act\n" in text and "    max_iters: 3 -> 4" in text
+    assert "    body:\n      ~ node re_act.react\n" in text and "          demos: 0 -> 1" in text
