@@ -128,3 +128,10 @@ def ticking_answer(iterations: int, tool: str = "tick"):
 @plait.step
 def add_step_without_done(start: int, trajectory: list[dict]) -> dict:
     return {"n": start + 1}
+
+
+@plait.step
+def fragile(start: int, trajectory: list[dict]) -> dict:
+    if start < 0:
+        raise ValueError(f"cannot count from {start}")
+    return {"n": start + len(trajectory), "done": len(trajectory) >= 1}

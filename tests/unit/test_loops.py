@@ -185,3 +185,11 @@ def test_a_plan_diff_shows_what_changed_inside_a_loop_body():
     text = before.diff(plait.compile(edited))
     assert "~ node re_act\n" in text and "    max_iters: 3 -> 4" in text
     assert "    body:\n      ~ node re_act.react\n" in text and "          demos: 0 -> 1" in text
+
+
+def test_a_failing_body_fails_its_item_only(store_path):
+    run = plait.compile(lp.Counter(lp.fragile)).run([{"start": 1}, {"start": -1}], store=store_path, progress=False)
+    good, bad = run.items
+    assert good.status == "done" and dict(good.outputs)["iterations"] == 2
+    assert bad.status == "failed"
+    assert "step 'counter.fragile' raised ValueError: cannot count from -1" in bad.error
