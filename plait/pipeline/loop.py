@@ -46,7 +46,10 @@ def loop(body: Any, *, max_iters: int, on_max_iters: str = "error", reusable: bo
 
         class Counter(plait.Module):
             def forward(self, start: int):
-                return {"n": plait.loop(count, max_iters=10, start=start).last}
+                counted = plait.loop(count, max_iters=10, start=start)
+                return {"last": counted.last, "iterations": counted.iterations}
+
+        plait.compile(Counter())(start=2)  # last={'done': True, 'n': 5}, iterations=4
     """
     tracer = current_tracer()
     if tracer is None:
