@@ -132,9 +132,19 @@ class LoopRunner:
         try:
             return await self._run_body(item, node, i, _body_inputs(node, inputs, entries), cost)
         except OutputParseError as exc:
-            if not node.params.tools:
-                raise
-            return {UNPARSED: exc.summary, "raw": (exc.raw_attempts or [exc.raw or ""])[-1]}
+            if node.params.tools:
+                return {UNPARSED: exc.summary, "raw": (exc.raw_attempts or [exc.raw or ""])[-1]}
+            self._record_failure(item, node, i, cost, exc)
+            raise
+        except NodeError as exc:
+            self._record_failure(item, node, i, cost, exc)
+            raise
+
+    def _record_failure(self, item: ItemState, node: Node, i: int, cost: Iteration, exc: NodeError) -> None:
+        """The failed iteration's row keeps its LM attempts: budgets count them across resumes."""
+        row = JournalRow(self.ex.run_id, item.item_id, node.id, i, "", None, "failed", _source(cost),
+                         error=str(exc), lm=cost.lm, attempts=cost.attempts)
+        self.ex.store.record(row, None, cache=False, item_status=None, owner=self.ex.owner)
 
     def _proposed(self, item: ItemState, node: Node, i: int, link: str) -> tuple[dict | None, Iteration, bool]:
         """A decision the agent made before a crash, whose tool call did not finish: it is not asked again."""

@@ -193,3 +193,15 @@ def test_a_failing_body_fails_its_item_only(store_path):
     assert good.status == "done" and dict(good.outputs)["iterations"] == 2
     assert bad.status == "failed"
     assert "step 'counter.fragile' raised ValueError: cannot count from -1" in bad.error
+
+
+def test_a_failed_iteration_keeps_its_lm_attempts_in_the_journal(store_path):
+    lm = plait.ScriptedLM(lambda task: "not in the format")  # every reply and re-ask fails to parse
+    run = plait.compile(lp.Writer()).run([{"topic": "loops"}], store=store_path, lm=lm, progress=False)
+    assert run.status == "failed" and "cannot be parsed" in run.items[0].error
+    store = SQLiteStore(store_path)
+    try:
+        row = store.journal(run.id)[(run.items[0].item_id, "writer.critic", 1)]
+    finally:
+        store.close()
+    assert (row.status, row.source, row.attempts) == ("failed", "lm", 3) and lm.calls == 3
