@@ -50,9 +50,11 @@ from plait.optimizers.proposer import ProposeInstructions
 from plait.optimizers.random_search import RandomSearch
 from plait.pipeline.approval import approve, ask
 from plait.pipeline.human import HumanInput
+from plait.pipeline.loop import loop
 from plait.pipeline.module import Module
 from plait.pipeline.predict import ChainOfThought, Predict
 from plait.pipeline.prediction import Prediction
+from plait.pipeline.react import ReAct
 from plait.pipeline.retrieve import Retrieve
 from plait.pipeline.signature import InputField, OutputField, Signature
 from plait.pipeline.step import step
@@ -70,7 +72,7 @@ __all__ = [
     "__version__",
     # declaring
     "Signature", "InputField", "OutputField", "Module", "Predict", "ChainOfThought", "step", "Prediction",
-    "Retrieve",
+    "Retrieve", "ReAct", "loop",
     # compiling and optimizing
     "compile", "CompiledPipeline", "evaluate", "Evaluation", "LabeledFewShot", "BootstrapFewShot",
     "Score", "RandomSearch", "ProposeInstructions", "MIPRO", "GEPA",

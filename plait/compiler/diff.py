@@ -6,7 +6,7 @@ import difflib
 import json
 from typing import Any
 
-from plait.compiler.ir import Node, Plan
+from plait.compiler.ir import LoopParams, Node, Plan
 from plait.compiler.serialize import node_to_json
 
 
@@ -29,12 +29,21 @@ def diff_plans(old: Plan, new: Plan) -> str:
 def _node_changes(old: Node, new: Node) -> list[str]:
     a, b = _comparable(old), _comparable(new)
     changed = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-    if not changed:
+    body = _body_changes(old, new)
+    if not changed and not body:
         return []
     lines = [f"~ node {new.id}"]
     for key in changed:
         lines.extend(f"    {line}" for line in _field_diff(key, a.get(key), b.get(key)))
-    return lines
+    return lines + [f"    {line}" for line in body]
+
+
+def _body_changes(old: Node, new: Node) -> list[str]:
+    """A loop's body, diffed node by node like a plan of its own."""
+    if not (isinstance(old.params, LoopParams) and isinstance(new.params, LoopParams)):
+        return []
+    text = diff_plans(old.params.body, new.params.body)
+    return [] if text == "no changes" else ["body:", *(f"  {line}" for line in text.splitlines())]
 
 
 def _comparable(node: Node) -> dict[str, Any]:
@@ -42,7 +51,7 @@ def _comparable(node: Node) -> dict[str, Any]:
     params = data.pop("params") or {}
     data.pop("source")
     data.pop("id")
-    flat = {**data, **{k: v for k, v in params.items() if k != "signature"}}
+    flat = {**data, **{k: v for k, v in params.items() if k not in ("signature", "body")}}
     if "signature" in params:
         sig = params["signature"]
         flat["instructions"] = sig["instructions"]

@@ -10,6 +10,11 @@ The ops (every node has exactly one):
               its normalized source.
 - ``HUMAN``   a question to a person (``plait.HumanInput``): its inputs are the context shown,
               its outputs the typed answer. The item waits, durably, until someone answers.
+- ``LOOP``    an agent loop (``plait.loop``, ``plait.ReAct``): runs its ``body``, a small Plan of
+              its own, once per iteration until the body says ``done`` (or, with tools, picks the
+              ``finish`` tool) or ``max_iters`` is reached. Each iteration is journaled on its own
+              (iteration i, from 1) and holds only that iteration's new entry; the node's value
+              (iteration 0) is the whole trajectory.
 - ``OUTPUT``  the run's result. One per plan; its inputs are the fields ``forward`` returned; it
               has no outputs.
 
@@ -34,6 +39,7 @@ class Op(str, enum.Enum):
     PREDICT = "predict"
     STEP = "step"
     HUMAN = "human"
+    LOOP = "loop"
     OUTPUT = "output"
 
 
@@ -119,6 +125,17 @@ class HumanParams:
     @property
     def question(self) -> str:
         return self.signature.instructions
+class LoopParams:
+    """A LOOP node's body (a Plan whose INPUT takes the loop's inputs and ``trajectory``, and whose
+    OUTPUT is one iteration's entry), its tools (``plait.pipeline.tools.Tool``; the body then
+    proposes ``next_tool_name``/``next_tool_args`` and the loop makes the call), and its limits.
+    ``on_max_iters``: 'error' (the node fails) or 'return' (the node ends, ``finished`` False)."""
+
+    body: Plan
+    tools: tuple[Any, ...] = ()
+    max_iters: int = 10
+    on_max_iters: str = "error"
+    reusable: bool = True
 
 
 @dataclass(frozen=True)
@@ -127,7 +144,7 @@ class Node:
     op: Op
     inputs: tuple[Port, ...] = ()
     outputs: tuple[Field, ...] = ()
-    params: PredictParams | StepParams | HumanParams | None = None
+    params: PredictParams | StepParams | HumanParams | LoopParams | None = None
     source: SourceLoc | None = None
     fingerprint: str | None = None  # set by the fingerprint pass
 

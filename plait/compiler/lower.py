@@ -34,7 +34,7 @@ def lower(program: Module, name: str | None = None) -> Plan:
 
 
 def _input_node(program: Module) -> Node:
-    if isinstance(program, Predict):
+    if isinstance(program, Predict) or getattr(program, "inputs_from_signature", False):
         fields = tuple(Field(n, f.annotation) for n, f in program.signature.input_fields.items())
         return Node(INPUT_ID, Op.INPUT, outputs=fields, source=user_source())
     forward = type(program).forward

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.compiler.ir import HumanParams, Node, Op, Plan, Port, PredictParams, StepParams
+from plait.compiler.ir import HumanParams, LoopParams, Node, Op, Plan, Port, PredictParams, StepParams
 from plait.compiler.types import type_name
 
 
@@ -34,6 +34,8 @@ def _call(node: Node) -> str:
         return f"step {node.params.path}"
     if isinstance(node.params, HumanParams):
         return _signature_call("human", node.params.signature)
+    if isinstance(node.params, LoopParams) and node.params.tools:
+        return f"loop[tools: {', '.join(t.name for t in node.params.tools)}]"
     return node.op.value
 
 
@@ -57,6 +59,9 @@ def _details(node: Node) -> list[str]:
         return [f"version: {p.version}"]
     if isinstance(p, HumanParams):
         return _human_details(p)
+    if isinstance(p, LoopParams):
+        body = [line for n in p.body.nodes if n.op is not Op.INPUT for line in format_node(n)]
+        return [f"max_iters: {p.max_iters}, on_max_iters: {p.on_max_iters!r}", "body:", *body]
     if not isinstance(p, PredictParams):
         return []
     lines = [f"instructions: {p.instructions!r}"]

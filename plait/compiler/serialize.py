@@ -12,7 +12,7 @@ from typing import Any
 import dspy
 from pydantic_core import to_jsonable_python
 
-from plait.compiler.ir import Field, HumanParams, Node, Op, Plan, Port, PredictParams, Ref, SourceLoc, StepParams
+from plait.compiler.ir import Field, HumanParams, LoopParams, Node, Op, Plan, Port, PredictParams, Ref, SourceLoc, StepParams
 from plait.compiler.types import import_qualified, type_from_json, type_to_json
 from plait.errors import PlanLoadError
 
@@ -67,7 +67,26 @@ def params_to_json(params: Any) -> dict[str, Any] | None:
     if isinstance(params, HumanParams):
         return {"signature": signature_to_json(params.signature), "timeout": params.timeout,
                 "default": to_jsonable_python(params.default), "reusable": params.reusable}
+        return {"path": params.path, "version": params.version, "reusable": params.reusable}
+    if isinstance(params, LoopParams):
+        return loop_params_to_json(params)
     return None
+
+
+def loop_params_to_json(params: LoopParams) -> dict[str, Any]:
+    return {
+        "body": {"name": params.body.name, "nodes": [node_to_json(n) for n in params.body.nodes]},
+        "tools": [{"path": t.path, "version": t.version} for t in params.tools],
+        "max_iters": params.max_iters, "on_max_iters": params.on_max_iters, "reusable": params.reusable,
+    }
+
+
+def loop_params_from_json(data: dict[str, Any]) -> LoopParams:
+    from plait.pipeline.tools import Tool
+
+    body = Plan(data["body"]["name"], [node_from_json(n) for n in data["body"]["nodes"]])
+    tools = tuple(Tool(import_qualified(t["path"])) for t in data["tools"])  # the current code decides
+    return LoopParams(body, tools, data["max_iters"], data["on_max_iters"], data["reusable"])
 
 
 def params_from_json(op: Op, data: dict[str, Any] | None) -> Any:
@@ -86,6 +105,8 @@ def params_from_json(op: Op, data: dict[str, Any] | None) -> Any:
         return StepParams(getattr(obj, "func", obj), data["path"], version, data["reusable"])
     if op is Op.HUMAN:
         return HumanParams(signature_from_json(data["signature"]), data["timeout"], data["default"], data["reusable"])
+    if op is Op.LOOP:
+        return loop_params_from_json(data)
     return None
 
 

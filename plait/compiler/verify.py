@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import difflib
 
-from plait.compiler.ir import HumanParams, Node, Op, Plan, PredictParams, StepParams
+from plait.compiler.ir import HumanParams, LoopParams, Node, Op, Plan, PredictParams, StepParams
 from plait.errors import PlanError
 
-_PARAMS = {Op.PREDICT: PredictParams, Op.STEP: StepParams, Op.HUMAN: HumanParams}
+_PARAMS = {Op.PREDICT: PredictParams, Op.STEP: StepParams, Op.HUMAN: HumanParams, Op.LOOP: LoopParams}
 
 
 def verify(plan: Plan) -> Plan:
@@ -23,6 +23,8 @@ def verify(plan: Plan) -> Plan:
     for node in plan.nodes:
         _check_params(node)
         _check_wires(plan, node)
+        if node.op is Op.LOOP:
+            verify(node.params.body)  # a loop's body is a plan of its own
     _check_inputs_used(plan)
     if plan.meta.get("fingerprinted"):
         for node in plan.nodes:

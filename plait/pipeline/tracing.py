@@ -62,6 +62,12 @@ class Tracer:
         self._used[base] = count + 1
         return base if count == 0 else f"{base}#{count}"
 
+    def child(self) -> Tracer:
+        """A tracer for a loop's body: its own node list, the same module paths, scope and id counts."""
+        inner = Tracer(self._paths)
+        inner._scopes, inner._used = list(self._scopes), self._used
+        return inner
+
     def record(self, node: Node) -> Node:
         self.nodes.append(node)
         return node

@@ -32,6 +32,7 @@ from plait.runtime.calls import LMCaller
 from plait.runtime.clock import REAL_CLOCK, Clock
 from plait.runtime.executor import Executor, ItemState
 from plait.runtime.items import as_items, item_states
+from plait.runtime.loops import lm_nodes, loop_lm_hashes
 from plait.runtime.nodes import NodeRunner
 from plait.runtime.policies import resolve_guards
 from plait.runtime.progress import ProgressBar
@@ -202,7 +203,8 @@ def _executor(plan: Plan, store: Store, run_id: str, own: dict, options: RunOpti
               force: frozenset, emit: Callable[[ev.Event], None], owner: str | None) -> Executor:
     named = named_lms(options, own)
     lms, adapters, hashes = resolve_lms(plan, options, own, named)
-    guards = resolve_guards(plan.of_op(Op.PREDICT), lms, hashes, options, named)
+    guards = resolve_guards(lm_nodes(plan), lms, hashes, options, named)
+    hashes.update(loop_lm_hashes(plan, hashes, adapters))
     clock = options.clock or REAL_CLOCK
     meter = None
     if options.budget is not None:
@@ -225,7 +227,7 @@ def resolve_lms(plan: Plan, options: RunOptions, own: dict[str, Any],
     named = named if named is not None else named_lms(options, own)
     default = as_lm(options.lm if options.lm is not None else settings.lm)  # a plain dspy.LM works too
     lms, adapters, hashes = {}, {}, {}
-    for node in plan.of_op(Op.PREDICT):
+    for node in lm_nodes(plan):
         lm = named.get(node.params.lm) if node.params.lm else default
         if lm is None:
             raise _no_lm_error(node, node.params.lm)

@@ -38,6 +38,7 @@ class NodeCall:
     journaled: int = 0
     last_error: str | None = None
     on_retry: Callable[[NodeCall, BaseException, float], None] | None = None
+    iteration: int = 0  # inside a loop's body: the loop iteration (from 1) this call belongs to
 
     @property
     def attempts(self) -> int:

@@ -42,6 +42,17 @@ class NodeFinished(Event):
 
 
 @dataclass(frozen=True)
+class LoopIteration(Event):
+    """Iteration ``iteration`` (from 1) of LOOP node ``node_id`` is recorded. ``source``: 'lm' or
+    'step' (run now), 'replay' (this run's journal), 'cache' (another run's identical iteration)."""
+
+    item_id: str
+    node_id: str
+    iteration: int
+    source: str
+
+
+@dataclass(frozen=True)
 class NodeRetried(Event):
     """Attempt ``attempt`` (counted across resumes) failed transiently; the next one comes after
     ``delay`` seconds."""

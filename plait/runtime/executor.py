@@ -40,6 +40,7 @@ from plait.runtime.budget import BudgetReached
 from plait.runtime.calls import NodeCall, reason
 from plait.runtime.clock import REAL_CLOCK, Clock
 from plait.runtime.asking import AskBook, HumanWait
+from plait.runtime.loops import LoopRunner
 from plait.runtime.nodes import NodeRunner, Outcome
 
 log = logging.getLogger("plait")
@@ -83,6 +84,7 @@ class Executor:
         self.value_fields = {n.id: value_fields(n) for n in plan.nodes}
         self._seq = itertools.count()
         self.asks = AskBook(store, run_id, owner)
+        self.loops = LoopRunner(self)
 
     async def run(self, items: list[ItemState]) -> None:
         """Run every item to done or failed. Store errors (and bugs) abort the run and propagate."""
@@ -215,7 +217,10 @@ class Executor:
             self.emit(ev.NodeStarted(self.run_id, item.item_id, node.id))
         try:
             with self.asks.scope(item.item_id, node.id, inputs) as asking:
-                outcome = await self._run(node, inputs, call)
+                if node.op is Op.LOOP:
+                    outcome = await self.loops.run(item, node, inputs)
+                else:
+                    outcome = await self._run(node, inputs, call)
         except PlaitError as exc:
             self._fail(item, node, key, exc, call)
             return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from plait.compiler.ir import Node, Plan, Port
+from plait.compiler.ir import Node, Op, Plan, Port
 from plait.compiler.types import is_assignable, type_name
 from plait.errors import PlanError
 
@@ -13,6 +13,8 @@ def check_types(plan: Plan) -> Plan:
         for port in node.inputs:
             if port.ref is not None:
                 _check_port(plan, node, port)
+        if node.op is Op.LOOP:
+            check_types(node.params.body)
     return plan
 
 

@@ -1,0 +1,274 @@
+"""Running a LOOP node: iteration by iteration, check-else-run-and-record (DESIGN.md contract 7).
+
+Iteration i (from 1) is journaled as its own row (run, item, node, i) holding only that
+iteration's entry, so the history is stored as appended deltas and the trajectory is rebuilt by
+concatenating the rows. Each iteration's content key chains the previous one with the previous
+entry's hash (a Merkle chain from the body's fingerprint, its LMs and the loop's inputs), so it
+covers every earlier entry without hashing the whole history again. The limits (max_iters) are
+not in it: raising max_iters keeps the recorded iterations.
+
+Per iteration:
+  1. this run's journal has it under the same key        -> replay it: no LM call, no tool call
+  2. the store has a value for that key (node reusable)  -> reuse it, record
+  3. otherwise run the body's nodes (LM calls through the node's guard); with tools, record the
+     agent's decision (a 'proposed' row), call the tool, and record the entry with its observation.
+
+A crash loses at most the call in flight: resume replays the recorded iterations, and an iteration
+killed inside its tool call resumes from its recorded decision (the LM is not asked again; the
+tool is called again with the same idempotency key).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic_core import to_jsonable_python
+
+from plait.checkpoints.keys import content_key
+from plait.checkpoints.protocol import JournalRow
+from plait.compiler.ir import Node, Op, Plan
+from plait.compiler.passes.fingerprint import loop_body_fingerprint
+from plait.errors import NodeError, OutputParseError
+from plait.hashing import sha256_hex, stable_hash
+from plait.lm.protocol import Usage
+from plait.pipeline.loop import BODY_INPUT, TRAJECTORY
+from plait.pipeline.tools import FINISH
+from plait.runtime import events as ev
+from plait.runtime.calls import NodeCall, reason
+from plait.runtime.nodes import Outcome
+
+UNPARSED = "unparsed"  # an agent entry whose reply could not be parsed: the loop ends there
+
+if TYPE_CHECKING:
+    from plait.runtime.executor import Executor, ItemState
+
+
+@dataclass
+class Iteration:
+    """What one iteration's body cost: its LM attempts, tokens, and the LM that answered."""
+
+    usage: Usage = field(default_factory=Usage)
+    attempts: int = 0
+    lm: str | None = None
+    asked: int = 0  # questions to people: an iteration shaped by an answer is this run's own
+
+
+def idempotency_key(run_id: str, item_id: str, node_id: str, iteration: int) -> str:
+    """The key a tool receives: the same for a call repeated after a crash, new for a new run."""
+    return sha256_hex(f"{run_id}|{item_id}|{node_id}|{iteration}")[:32]
+
+
+def first_link(node: Node, lm_hash: str, inputs: dict[str, Any]) -> str:
+    """The first iteration's key: the body, the tools, the LMs and the loop's input values."""
+    return content_key(loop_body_fingerprint(node.params), lm_hash, "iteration|1", inputs)
+
+
+def next_link(link: str, value_hash: str) -> str:
+    return sha256_hex(f"{link}|{value_hash}")
+
+
+class LoopRunner:
+    """Runs the LOOP nodes of one executor's run, sharing its store, journal, runner and events."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.ex = executor
+
+    async def run(self, item: ItemState, node: Node, inputs: dict[str, Any]) -> Outcome:
+        params, total = node.params, Iteration()
+        entries: list[dict[str, Any]] = []
+        link = first_link(node, self.ex.lm_hashes.get(node.id, ""), inputs)
+        for i in range(1, params.max_iters + 1):
+            found = self._recorded(item, node, i, link)
+            if found is None:
+                found = await self._iterate(item, node, i, link, inputs, entries, total)
+            entry, value_hash = found
+            entries.append(entry)
+            if _is_done(node, entry):
+                return _outcome(entries, True, total)
+            if UNPARSED in entry:  # the agent's reply could not be read: end it, as DSPy's ReAct does
+                return _outcome(entries, False, total)
+            link = next_link(link, value_hash)
+        if params.on_max_iters == "error":
+            raise max_iters_error(node, entries)
+        return _outcome(entries, False, total)
+
+    # --- 1 and 2: replay or reuse -------------------------------------------------------------
+    def _recorded(self, item: ItemState, node: Node, i: int, link: str) -> tuple[dict, str] | None:
+        ex = self.ex
+        row = ex.journal.get((item.item_id, node.id, i))
+        if row is not None and row.status == "ok" and row.content_key == link and node.id not in ex.force:
+            source, value_hash = "replay", row.value_hash
+        elif ex._reusable(node) and (value_hash := ex.store.lookup(link)) is not None:
+            source = "cache"
+            ex.store.record(JournalRow(ex.run_id, item.item_id, node.id, i, link, value_hash, "ok", "cache",
+                                       attempts=0), None, cache=False, item_status=None, owner=ex.owner)
+        else:
+            return None
+        entry = json.loads(ex.store.read_value(value_hash))
+        ex.emit(ev.LoopIteration(ex.run_id, item.item_id, node.id, i, source))
+        return entry, value_hash
+
+    # --- 3: run the body and the tool, record -------------------------------------------------
+    async def _iterate(self, item: ItemState, node: Node, i: int, link: str, inputs: dict[str, Any],
+                       entries: list[dict], total: Iteration) -> tuple[dict, str]:
+        entry, cost, counted = self._proposed(item, node, i, link)
+        if entry is None:
+            with self.ex.asks.scope(item.item_id, node.id, inputs, iteration=i) as asking:  # keyed by iteration
+                entry = await self._decide(item, node, i, inputs, entries, cost)
+            cost.asked = asking.asked
+            if node.params.tools and UNPARSED not in entry:  # the decision is durable before the tool runs
+                entry, counted = self._record(item, node, i, link, entry, cost, "proposed")[0], True
+        if node.params.tools and UNPARSED not in entry:
+            entry["observation"] = await self._call_tool(item, node, i, entry)
+        entry, value_hash = self._record(item, node, i, link, entry, cost, "ok", counted)
+        self.ex.emit(ev.LoopIteration(self.ex.run_id, item.item_id, node.id, i, _source(cost)))
+        total.usage, total.attempts = total.usage + cost.usage, total.attempts + cost.attempts
+        total.lm, total.asked = cost.lm or total.lm, total.asked + cost.asked
+        return entry, value_hash
+
+    async def _decide(self, item: ItemState, node: Node, i: int, inputs: dict[str, Any], entries: list[dict],
+                      cost: Iteration) -> dict[str, Any]:
+        """The body's entry. An agent's reply that does not parse even after the re-asks becomes an
+        entry that ends the loop (its raw text kept); a user loop's body fails the node instead."""
+        try:
+            return await self._run_body(item, node, i, _body_inputs(node, inputs, entries), cost)
+        except OutputParseError as exc:
+            if node.params.tools:
+                return {UNPARSED: exc.summary, "raw": (exc.raw_attempts or [exc.raw or ""])[-1]}
+            self._record_failure(item, node, i, cost, exc)
+            raise
+        except NodeError as exc:
+            self._record_failure(item, node, i, cost, exc)
+            raise
+
+    def _record_failure(self, item: ItemState, node: Node, i: int, cost: Iteration, exc: NodeError) -> None:
+        """The failed iteration's row keeps its LM attempts: budgets count them across resumes."""
+        row = JournalRow(self.ex.run_id, item.item_id, node.id, i, "", None, "failed", _source(cost),
+                         error=str(exc), lm=cost.lm, attempts=cost.attempts)
+        self.ex.store.record(row, None, cache=False, item_status=None, owner=self.ex.owner)
+
+    def _proposed(self, item: ItemState, node: Node, i: int, link: str) -> tuple[dict | None, Iteration, bool]:
+        """A decision the agent made before a crash, whose tool call did not finish: it is not asked again."""
+        row = self.ex.journal.get((item.item_id, node.id, i))
+        if row is None or row.status != "proposed" or row.content_key != link or node.id in self.ex.force:
+            return None, Iteration(), False
+        cost = Iteration(Usage(**(row.usage or {})), row.attempts, row.lm)
+        return json.loads(self.ex.store.read_value(row.value_hash)), cost, True
+
+    def _record(self, item: ItemState, node: Node, i: int, link: str, entry: dict, cost: Iteration, status: str,
+                counted: bool = False) -> tuple[dict, str]:
+        """Record the entry; returns it as replay will see it (JSON, exactly) and its hash.
+        ``counted``: a 'proposed' row already holds this iteration's attempts (the store adds them up)."""
+        data = json.dumps(to_jsonable_python(entry), sort_keys=True, ensure_ascii=False).encode()
+        row = JournalRow(self.ex.run_id, item.item_id, node.id, i, link, sha256_hex(data), status, _source(cost),
+                         lm=cost.lm, usage=cost.usage.to_json(), attempts=0 if counted else cost.attempts)
+        cache = status == "ok" and self.ex._reusable(node) and not cost.asked
+        self.ex.store.record(row, data, cache=cache, item_status=None, owner=self.ex.owner)
+        return json.loads(data), row.value_hash
+
+    async def _run_body(self, item: ItemState, node: Node, i: int, inputs: dict[str, Any], cost: Iteration) -> dict:
+        env: dict[str, dict[str, Any]] = {BODY_INPUT: inputs}
+        for inner in node.params.body.nodes:
+            if inner.op is Op.INPUT:
+                continue
+            values = {p.name: env[p.ref.node][p.ref.field] if p.ref else p.const for p in inner.inputs}
+            if inner.op is Op.OUTPUT:
+                return _entry(node, values)
+            env[inner.id] = await self._run_inner(item, inner, i, values, cost)
+        raise AssertionError(f"the body of loop '{node.id}' has no OUTPUT node")  # the verifier forbids it
+
+    async def _run_inner(self, item: ItemState, inner: Node, i: int, values: dict[str, Any], cost: Iteration) -> dict:
+        # the call carries the iteration: a node that keys its own state (a human question) by it
+        call = None if inner.op is Op.STEP else NodeCall(inner, item.item_id, on_retry=self._retrying, iteration=i)
+        try:
+            outcome = await self.ex.runner.run(inner, values, call)
+        finally:
+            cost.attempts += call.made if call is not None else 0  # failed attempts count too (budgets)
+        if call is not None:
+            cost.usage, cost.lm = cost.usage + (outcome.usage or Usage()), outcome.lm
+        usage = outcome.usage.to_json() if outcome.usage else None
+        self.ex.emit(ev.NodeFinished(self.ex.run_id, item.item_id, inner.id, outcome.source, usage=usage))
+        return outcome.value
+
+    def _retrying(self, call: NodeCall, exc: BaseException, delay: float) -> None:
+        self.ex.emit(ev.NodeRetried(self.ex.run_id, call.item_id, call.node.id, call.attempts, reason(exc), delay))
+
+    async def _call_tool(self, item: ItemState, node: Node, i: int, entry: dict[str, Any]) -> Any:
+        """The observation. What the agent got wrong (a tool that does not exist, bad arguments, a
+        tool that raised) is told to it as the observation, so that it can try again."""
+        name = entry.get("next_tool_name")
+        if name == FINISH:
+            return "Completed."
+        tools = {t.name: t for t in node.params.tools}
+        tool = tools.get(name)
+        if tool is None:
+            return f"Unknown tool {name!r}. Use one of: {', '.join([*tools, FINISH])}."
+        key = idempotency_key(self.ex.run_id, item.item_id, node.id, i)
+        return await tool.call(entry.get("next_tool_args"), key)
+
+
+def _body_inputs(node: Node, inputs: dict[str, Any], entries: list[dict]) -> dict[str, Any]:
+    (start,) = node.params.body.of_op(Op.INPUT)
+    values = {f.name: inputs[f.name] for f in start.outputs if f.name != TRAJECTORY}
+    if start.output(TRAJECTORY) is not None:
+        values[TRAJECTORY] = list(entries)
+    return values
+
+
+def _entry(node: Node, values: dict[str, Any]) -> dict[str, Any]:
+    """One iteration's entry: the body's outputs, or the dict its single step returned."""
+    if list(values) == ["output"] and isinstance(values["output"], dict):
+        values = values["output"]
+    entry = dict(values)
+    if not node.params.tools and not isinstance(entry.get("done"), bool):
+        raise NodeError(
+            f"the body of loop '{node.id}' returned an entry without a bool 'done'", node=node.id, field="done",
+            field_kind="body output", source=node.source, expected="an entry with 'done': True or False",
+            found=repr(entry)[:300],
+            fix="return {'done': <bool>, ...} from the body (True ends the loop); then resume the run")
+    return entry
+
+
+def _source(cost: Iteration) -> str:
+    return "lm" if cost.attempts else "step"
+
+
+def _is_done(node: Node, entry: dict[str, Any]) -> bool:
+    if node.params.tools:
+        return entry.get("next_tool_name") == FINISH
+    return entry.get("done") is True
+
+
+def _outcome(entries: list[dict], finished: bool, total: Iteration) -> Outcome:
+    value = {TRAJECTORY: entries, "last": entries[-1], "iterations": len(entries), "finished": finished}
+    return Outcome(value, "loop", lm=total.lm, usage=total.usage, attempts=total.attempts,
+                   cacheable=not total.asked)
+
+
+def max_iters_error(node: Node, entries: list[dict]) -> NodeError:
+    limit = node.params.max_iters
+    return NodeError(
+        f"loop '{node.id}' did not finish within max_iters={limit}", node=node.id, field="done",
+        field_kind="body output", source=node.source, expected=f"an entry with done=True within {limit} iterations",
+        found=f"done=False after {len(entries)} iterations; the last entry: {json.dumps(entries[-1], default=str)[:200]}",
+        fix="raise max_iters (the recorded iterations are kept: resume runs only the new ones), make the body "
+        "reach done, or pass on_max_iters='return' to end with finished=False")
+
+
+def lm_nodes(plan: Plan) -> list[Node]:
+    """The plan's PREDICT nodes, those inside loop bodies included: each gets an LM and a guard."""
+    found = []
+    for node in plan.nodes:
+        if node.op is Op.PREDICT:
+            found.append(node)
+        elif node.op is Op.LOOP:
+            found.extend(lm_nodes(node.params.body))
+    return found
+
+
+def loop_lm_hashes(plan: Plan, hashes: dict[str, str], adapters: dict[str, str]) -> dict[str, str]:
+    """Per LOOP node, one hash of its body's LMs and adapters: it enters the loop's content keys."""
+    return {node.id: stable_hash([[hashes[n.id], adapters[n.id]] for n in lm_nodes(node.params.body)])
+            for node in plan.of_op(Op.LOOP)}
