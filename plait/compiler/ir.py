@@ -125,6 +125,9 @@ class HumanParams:
     @property
     def question(self) -> str:
         return self.signature.instructions
+
+
+@dataclass(frozen=True)
 class LoopParams:
     """A LOOP node's body (a Plan whose INPUT takes the loop's inputs and ``trajectory``, and whose
     OUTPUT is one iteration's entry), its tools (``plait.pipeline.tools.Tool``; the body then

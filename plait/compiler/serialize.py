@@ -12,7 +12,8 @@ from typing import Any
 import dspy
 from pydantic_core import to_jsonable_python
 
-from plait.compiler.ir import Field, HumanParams, LoopParams, Node, Op, Plan, Port, PredictParams, Ref, SourceLoc, StepParams
+from plait.compiler.ir import (Field, HumanParams, LoopParams, Node, Op, Plan, Port, PredictParams, Ref, SourceLoc,
+                               StepParams)
 from plait.compiler.types import import_qualified, type_from_json, type_to_json
 from plait.errors import PlanLoadError
 
@@ -67,7 +68,6 @@ def params_to_json(params: Any) -> dict[str, Any] | None:
     if isinstance(params, HumanParams):
         return {"signature": signature_to_json(params.signature), "timeout": params.timeout,
                 "default": to_jsonable_python(params.default), "reusable": params.reusable}
-        return {"path": params.path, "version": params.version, "reusable": params.reusable}
     if isinstance(params, LoopParams):
         return loop_params_to_json(params)
     return None
