@@ -81,7 +81,7 @@ class BootstrapFewShot:
             raise ValueError("BootstrapFewShot needs a metric: compile(..., metric=lambda ex, pred: ...)")
         teacher = LabeledFewShot(self.teacher_demos, self.seed).compile(compiled, trainset=trainset) \
             if self.teacher_demos else compiled
-        run = teacher.run(trainset, store=store, **run_options)
+        run = teacher.run(trainset, store=store, **{"label": "BootstrapFewShot", **run_options})
         passed = self._passing_items(metric, trainset, run)
         traces = item_traces(run.id, teacher.plan, store) if passed else {}
         return self._write_demos(compiled, trainset, passed, traces)
