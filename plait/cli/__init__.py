@@ -1,7 +1,7 @@
 """The ``plait`` command: run pipelines over datasets and inspect, resume and clean the store.
 
 One file per group of subcommands: ``runs.py`` (run, resume, rerun, runs, show), ``plans.py``
-(plan, diff, optimize), ``gc.py`` (gc); ``targets.py`` resolves what the command line names and
+(plan, diff, optimize), ``gc.py`` (gc), ``graph.py`` (graph); ``targets.py`` resolves what the command line names and
 ``common.py`` holds the shared options, exit codes and output helpers.
 """
 
@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from plait.cli import gc, plans, runs
+from plait.cli import gc, graph, plans, runs
 from plait.cli.common import PlaitGroup
 
 
@@ -26,6 +26,7 @@ Examples:
   plait rerun latest --from pipeline.classify
   plait plan app:Pipeline --out plan.json
   plait diff plan.json app:Pipeline
+  plait graph latest -o run.svg
   plait gc --older-than 7d --dry-run
 \b
 The store is --store, else $PLAIT_STORE, else .plait/runs.db. Every command
@@ -38,7 +39,7 @@ def cli() -> None:
 
 
 for command in (runs.run, runs.resume, runs.rerun, runs.runs, runs.show, plans.plan, plans.diff,
-                plans.optimize, gc.gc):
+                plans.optimize, gc.gc, graph.graph):
     cli.add_command(command)
 
 
