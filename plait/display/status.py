@@ -46,7 +46,12 @@ class NodeStatus:
         return min(present, key=_urgency)
 
     def summary(self) -> str:
-        return ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items(), key=lambda c: _urgency(c[0])) if n)
+        return ", ".join(f"{self.counts[s]} {s}" for s in by_urgency(self.counts) if self.counts[s])
+
+
+def by_urgency(statuses: Iterable[str]) -> list[str]:
+    """Most urgent first (failed before done); ties, such as two unknown statuses, alphabetically."""
+    return sorted(statuses, key=lambda s: (_urgency(s), s))
 
 
 def _urgency(status: str) -> float:

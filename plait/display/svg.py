@@ -13,7 +13,7 @@ from pathlib import Path
 from plait.compiler.ir import Node, Op, PredictParams, StepParams
 from plait.compiler.types import type_name
 from plait.display.layout import MARGIN, Box, canvas, layout
-from plait.display.status import NodeStatus, colour_of
+from plait.display.status import NodeStatus, by_urgency, colour_of
 
 CHAR_WIDTH, LINE_HEIGHT, PAD = 7.2, 16.0, 8.0  # 12px monospace: every glyph is ~0.6em wide
 MAX_CHARS = 56
@@ -47,7 +47,7 @@ def plan_svg(plan, statuses: dict[str, NodeStatus] | None = None) -> str:
     legend = _legend(statuses) if statuses else []
     boxes = layout(plan, widths, height, top=MARGIN + (LINE_HEIGHT + 4 if legend else 0))
     width, full_height = canvas(boxes)
-    width = max(width, len(" ".join(legend)) * CHAR_WIDTH + 2 * MARGIN + 20 * len(legend))
+    width = max(width, MARGIN + sum(_LEGEND_STEP + len(s) * CHAR_WIDTH for s in legend))
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="plait-graph" width="{width:.0f}" '
              f'height="{full_height:.0f}" viewBox="0 0 {width:.0f} {full_height:.0f}" style="{FONT}">',
              f"<title>{_esc(f'plan {plan.name}')}</title>"]
@@ -110,8 +110,10 @@ def _edge(source: Box, target: Box, source_id: str, target_id: str) -> str:
 
 
 def _legend(statuses: dict[str, NodeStatus]) -> list[str]:
-    seen = {s.status for s in statuses.values()}
-    return sorted(seen)
+    return by_urgency({s.status for s in statuses.values()})
+
+
+_LEGEND_STEP = 36.0  # a swatch, its gap to the word, and the space before the next one
 
 
 def _legend_svg(legend: list[str]) -> list[str]:
@@ -119,7 +121,7 @@ def _legend_svg(legend: list[str]) -> list[str]:
     for status in legend:
         parts.append(f'<rect x="{x:.1f}" y="{MARGIN - 10:.1f}" width="12" height="12" rx="2" fill="{colour_of(status)}" '
                      f'stroke="#455a64"/><text x="{x + 16:.1f}" y="{MARGIN:.1f}" fill="#212121">{_esc(status)}</text>')
-        x += 16 + len(status) * CHAR_WIDTH + 20
+        x += _LEGEND_STEP + len(status) * CHAR_WIDTH
     return parts
 
 
