@@ -19,6 +19,7 @@ from plait.compiler.ir import Plan
 
 DONE, FAILED, NOT_REACHED = "done", "failed", "not reached"
 _READ_AS = {"ok": DONE, "retrying": "running"}  # journal words -> what a reader calls them
+_IN_PROGRESS = {"running", "retrying"}  # true only while the item still runs; after, the item's status says
 # The colour a node takes is that of the most urgent status among its items; unknown ones rank
 # just before 'done', so that something new is never hidden behind green.
 _URGENCY = ("failed", "waiting", "running", "interrupted", "stopped", "done", "not reached")
@@ -75,14 +76,14 @@ def item_cells(plan: Plan, records: Mapping[tuple[str, str], str], item_id: str,
     for node in plan.nodes:
         recorded = records.get((item_id, node.id))
         preds = plan.predecessors(node.id)
-        if recorded is not None:
+        if recorded is not None and not (recorded in _IN_PROGRESS and item_status != "running"):
             cells[node.id] = _READ_AS.get(recorded, recorded)
         elif item_status == DONE:
             cells[node.id] = DONE
         elif not preds:  # the item's own fields: there unless they failed validation (no node ran)
             cells[node.id] = FAILED if item_status == FAILED and not started else DONE
-        elif all(cells[p] == DONE for p in preds) and item_status != FAILED:
-            cells[node.id] = item_status  # where the unfinished item stands now
+        elif all(cells[p] == DONE for p in preds):
+            cells[node.id] = item_status if item_status != FAILED else NOT_REACHED  # where the item stands
         else:
             cells[node.id] = NOT_REACHED
     return cells

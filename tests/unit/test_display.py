@@ -78,13 +78,15 @@ def test_status_counts_over_items_and_unfinished_items_stand_at_their_frontier()
     plan = plait.compile(Diamond()).plan
     records = {("a", "diamond.root"): "ok", ("a", "diamond.left"): "ok", ("a", "diamond.right"): "retrying",
                ("b", "diamond.root"): "failed"}
-    cells = item_cells(plan, records, "a", "interrupted")
+    cells = item_cells(plan, records, "a", "running")
     assert cells["diamond.right"] == "running" and cells["diamond.join"] == "not reached"
     statuses = node_statuses(plan, records, [("a", "interrupted"), ("b", "failed"), ("c", "done")])
     assert statuses["diamond.root"].counts == {"done": 2, "failed": 1}
     assert statuses["diamond.root"].status == "failed"
     assert statuses["diamond.left"].counts == {"done": 2, "not reached": 1}
     assert statuses["inputs"].counts == {"done": 3}
+    stopped = item_cells(plan, {("s", "diamond.root"): "ok", ("s", "diamond.left"): "running"}, "s", "interrupted")
+    assert stopped["diamond.left"] == stopped["diamond.right"] == "interrupted"  # the run is no longer running it
     waiting = item_cells(plan, {("w", "diamond.root"): "ok"}, "w", "waiting")
     assert waiting["diamond.left"] == waiting["diamond.right"] == "waiting"
 
@@ -138,3 +140,13 @@ def test_to_pandas_without_pandas_says_how_to_install_it(monkeypatch):
     message = str(caught.value)
     assert message.startswith("run.to_pandas() needs pandas, which is not installed")
     assert "pip install 'plait[notebook]'" in message and "run.items" in message
+
+
+def test_a_run_stopped_by_its_budget_shows_where_each_item_stopped():
+    compiled = plait.compile(Diamond())
+    run = compiled.run([{"question": f"q{i}"} for i in range(4)], store=False, lm=plait.ScriptedLM(echo_answer),
+                       budget=plait.Budget(lm_calls=7), concurrency=1)
+    assert run.status == "stopped"
+    statuses = drawn_nodes(str(run.graph()))
+    assert statuses["diamond.root"] == "interrupted" and "running" not in statuses.values()
+    assert "the run&#x27;s budget of 7 lm calls is reached" in run._repr_html_()
