@@ -83,6 +83,7 @@ class Run:
         run = compiled.run(dataset, store="runs.db")
         run.outputs[0].answer, run.failed, run.stats.lm_calls
         plait.resume(run.id, store="runs.db")
+        run.to_pandas(); run.node_table(); run.graph().save("run.svg")   # in Jupyter, `run` displays itself
     """
 
     id: str
@@ -91,8 +92,8 @@ class Run:
     items: list[ItemResult]
     stats: RunStats
     stop_reason: str | None = None
-    plan: Any = field(default=None, repr=False)  # the Plan it ran: what displays draw
-    tally: Any = field(default=None, repr=False)  # a NodeTally: per node counts from the events
+    plan: Any = field(default=None, repr=False, compare=False)  # the Plan it ran: what displays draw
+    tally: Any = field(default=None, repr=False, compare=False)  # a NodeTally: per node counts from events
 
     @property
     def outputs(self) -> list[Prediction | None]:
