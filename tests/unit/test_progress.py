@@ -23,7 +23,8 @@ def test_a_bar_counts_items_when_asked(capsys):
     assert "plait: 100%" in err and "3/3" in err and "lm=3" in err
 
 
-def test_no_bar_by_default_off_a_terminal(capsys):
+def test_no_bar_by_default_off_a_terminal(capsys, monkeypatch):
+    monkeypatch.delenv("PLAIT_PROGRESS", raising=False)
     assert run_and_capture(capsys) == ""
     assert show_progress(None, 1) is False  # one item never gets a bar
 
