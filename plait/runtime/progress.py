@@ -25,7 +25,14 @@ def show_progress(requested: bool | None, items: int) -> bool:
     env = os.environ.get("PLAIT_PROGRESS", "").strip().lower()
     if env in _OFF or env in _ON:
         return env in _ON
-    return items > 1 and (sys.stderr.isatty() or "ipykernel" in sys.modules)
+    return items > 1 and (sys.stderr.isatty() or _in_jupyter())
+
+
+def _in_jupyter() -> bool:
+    """A Jupyter kernel is running this code (merely importing ipykernel, as nbclient may, is not)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 class ProgressBar:

@@ -41,6 +41,8 @@ def test_the_sync_api_and_the_displays_inside_a_running_kernel(tmp_path):
     assert [o for out in outputs for o in out if o.output_type == "error"] == []
     pipeline_html = outputs[0][-1]["data"]["text/html"]
     assert 'class="plait-graph"' in pipeline_html and 'data-node="pair.join"' in pipeline_html
+    bars = [o for o in outputs[1] if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(bars) == 1 and "plait" in bars[0]["data"]["text/plain"]  # tqdm.auto's widget, on by default here
     run_html = outputs[1][-1]["data"]["text/html"]
     assert ": done</div>" in run_html and 'data-status="done"' in run_html
     assert "[2, 2, 2]" in outputs[2][-1]["text"]
