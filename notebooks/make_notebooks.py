@@ -95,6 +95,111 @@ print(loaded.plan.node("people_qa.answer").params.demos[0])"""),
 ]
 
 
+OPTIMIZE = [
+    ("md", """# Optimizing prompts with plait
+
+Compile the demo pipeline with `BootstrapFewShot` on the embedded SmolLM2-135M model, compare the
+evaluations before and after, see exactly what changed in the plan, and look at the notebook
+displays of a compiled pipeline and of a run."""),
+    ("code", """import plait
+from plait.demo.data import load
+from plait.demo.pipeline import PeopleQA, exact_match
+
+plait.configure(lm=plait.LocalLM())
+STORE = "optimize.db"
+data = load()
+train, dev = data[:8], data[-8:]"""),
+    ("md", """## The uncompiled pipeline
+
+A compiled pipeline displays itself: its DAG (each node with its op, id and types), every node's
+prompt state (instructions, demos, adapter, LM, where the demos came from) and its text form."""),
+    ("code", """baseline = plait.compile(PeopleQA())
+baseline"""),
+    ("code", """before = plait.evaluate(baseline, dev, exact_match, store=STORE, parse_retries=1)
+before"""),
+    ("md", """## Compile with BootstrapFewShot
+
+The optimizer runs the pipeline on the training items (a checkpointed run, with its own progress
+bar), keeps the items whose answer is right, and turns each node's inputs and outputs in them into
+that node's demos."""),
+    ("code", """optimized = plait.compile(PeopleQA(), optimizer=plait.BootstrapFewShot(max_bootstrapped_demos=3, teacher_demos=3),
+                          trainset=train, metric=exact_match, store=STORE, parse_retries=1)
+optimized"""),
+    ("md", "## What changed\n\n`diff` lists, node by node, the instructions, demos, types and settings that differ."),
+    ("code", """print(baseline.diff(optimized)[:2000])"""),
+    ("md", "## Compare the evaluations\n\nEach score comes with a 95% bootstrap interval; a failed item scores 0 and keeps its error."),
+    ("code", """after = plait.evaluate(optimized, dev, exact_match, store=STORE, parse_retries=1)
+print("uncompiled:", before)
+print("optimized: ", after)
+print("intervals overlap:", before.overlaps(after))"""),
+    ("md", """## The run behind an evaluation
+
+A run displays its counts (items by status, LM calls, tokens, cost, wall time) and its graph
+coloured by status. `to_pandas()` gives one row per item, `node_table()` one row per node."""),
+    ("code", """after.run"""),
+    ("code", """after.run.to_pandas().head()"""),
+    ("code", """table = after.run.node_table()
+assert table["lm_calls"].sum() == after.run.stats.lm_calls
+table"""),
+]
+
+DURABLE = [
+    ("md", """# Durable runs: stop, resume, edit, rerun
+
+Every node output of every run is recorded in a SQLite store. A run that stops part-way (here: its
+LM-call budget runs out; a crash or a Ctrl-C is the same) is finished by `plait.resume` without
+repeating recorded work, and after you edit one prompt only that node calls the LM again."""),
+    ("code", """import plait
+from plait.demo.data import load
+from plait.demo.pipeline import PeopleQA
+
+plait.configure(lm=plait.LocalLM())
+STORE = "durable.db"
+items = load()[:3]
+compiled = plait.compile(PeopleQA())"""),
+    ("md", """## 1. A run that stops part-way
+
+A budget of 4 LM calls covers fewer than 2 of the 3 items (3 calls each). The run stops cleanly:
+the calls in flight finish and are recorded, unfinished items are `interrupted`, and the graph
+shows where each node stands."""),
+    ("code", """stopped = compiled.run(items, store=STORE, budget=plait.Budget(lm_calls=4))
+assert stopped.status == "stopped"
+stopped"""),
+    ("md", "## 2. Resume\n\nRecorded nodes replay from the journal; only the missing ones call the LM."),
+    ("code", """resumed = plait.resume(stopped.id, store=STORE)
+assert resumed.status in ("done", "failed") and stopped.stats.lm_calls + resumed.stats.lm_calls <= 3 * len(items)
+print(f"first attempt: {stopped.stats.lm_calls} LM calls; resume: {resumed.stats.lm_calls} LM calls, "
+      f"{resumed.stats.replayed} node results replayed")
+resumed.node_table()"""),
+    ("md", """## 3. Edit one prompt and rerun
+
+Change the instructions of the last node. Its content key changes, so it recomputes; the two
+nodes above it have the same keys and inputs, so their recorded outputs are reused."""),
+    ("code", """edited = compiled.update("people_qa.answer", instructions="Reply with the single word from the fact that answers the question.")
+print(compiled.diff(edited))
+rerun = edited.run(items, store=STORE)
+table = rerun.node_table().set_index("node")
+upstream = table.loc[["people_qa.find_person", "people_qa.find_fact"]]
+assert upstream["lm_calls"].sum() == 0 and (upstream["cache_hits"] == len(items)).all()
+assert table.loc["people_qa.answer", ["lm_calls", "failures"]].sum() == len(items)  # one call each; a reply may not parse
+table"""),
+    ("code", """rerun"""),
+    ("code", """rerun.to_pandas()"""),
+    ("md", """## 4. Inside Jupyter's own event loop
+
+The cells above called the synchronous API while this kernel's event loop is running: plait runs
+the work on a fresh loop in a worker thread, so nothing patches the notebook's loop and no
+`nest_asyncio` is needed. Async code can `await` the same runs."""),
+    ("code", """import asyncio, sys
+loop = asyncio.get_running_loop()
+assert "nest_asyncio" not in sys.modules and not hasattr(loop, "_nest_patched")
+finished = [item for item, result in zip(items, rerun.items) if result.status == "done"]
+again = await edited.arun(finished, store=STORE)
+assert again.stats.lm_calls == 0 and again.outputs == [r.outputs for r in rerun.items if r.status == "done"]
+again.stats"""),
+]
+
+
 def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     nb = new_notebook()
     nb.cells = [new_markdown_cell(text) if kind == "md" else new_code_cell(text) for kind, text in cells]
@@ -104,3 +209,5 @@ def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
 
 if __name__ == "__main__":
     nbformat.write(build(QUICKSTART), HERE / "quickstart.ipynb")
+    nbformat.write(build(OPTIMIZE), HERE / "optimize.ipynb")
+    nbformat.write(build(DURABLE), HERE / "durable.ipynb")

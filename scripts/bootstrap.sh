@@ -5,6 +5,12 @@
 # x86-64 machine with AVX2, and pip's wheel cache makes later installs take seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The display test renders HTML in headless Chromium (Debian's `chromium` package). Install it
+# when missing and we may (root with apt-get); otherwise that one test is skipped and says why.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "plait: installing chromium for the display test (apt-get)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 PY="${PYTHON:-python3}"
 STAMP=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ -f "$STAMP" ]; then exit 0; fi

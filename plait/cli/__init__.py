@@ -1,8 +1,8 @@
 """The ``plait`` command: run pipelines over datasets and inspect, resume and clean the store.
 
 One file per group of subcommands: ``runs.py`` (run, resume, rerun, runs, show), ``plans.py``
-(plan, diff, optimize), ``gc.py`` (gc), ``answer.py`` (answer); ``targets.py`` resolves what the command line names and
-``common.py`` holds the shared options, exit codes and output helpers.
+(plan, diff, optimize), ``gc.py`` (gc), ``answer.py`` (answer), ``graph.py`` (graph);
+``targets.py`` resolves what the command line names and ``common.py`` holds the shared options, exit codes and output helpers.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from plait.cli import answer, gc, plans, runs
+from plait.cli import answer, gc, graph, plans, runs
 from plait.cli.common import PlaitGroup
 
 
@@ -27,6 +27,7 @@ Examples:
   plait answer latest --list
   plait plan app:Pipeline --out plan.json
   plait diff plan.json app:Pipeline
+  plait graph latest -o run.svg
   plait gc --older-than 7d --dry-run
 \b
 The store is --store, else $PLAIT_STORE, else .plait/runs.db. Every command
@@ -39,7 +40,7 @@ def cli() -> None:
 
 
 for command in (runs.run, runs.resume, runs.rerun, runs.runs, runs.show, plans.plan, plans.diff,
-                plans.optimize, gc.gc, answer.answer):
+                plans.optimize, gc.gc, answer.answer, graph.graph):
     cli.add_command(command)
 
 

@@ -120,6 +120,18 @@ class CompiledPipeline:
     def __repr__(self) -> str:
         return format_plan(self.plan)
 
+    def graph(self) -> Any:
+        """The plan drawn as SVG (shows itself in Jupyter; ``.save("plan.svg")``)."""
+        from plait.display.svg import Graph, plan_svg
+
+        return Graph(plan_svg(self.plan))
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: the DAG, each node's prompt state, and the text form."""
+        from plait.display.html import pipeline_html
+
+        return pipeline_html(self.plan)
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CompiledPipeline) and self.to_json()["nodes"] == other.to_json()["nodes"]
 

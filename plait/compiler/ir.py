@@ -215,6 +215,11 @@ class Plan:
     def descendants(self, node_id: str) -> set[str]:
         return set(nx.descendants(self._graph, node_id))
 
+    def layers(self) -> list[list[str]]:
+        """Node ids by topological generation (producers above consumers), for drawing the plan."""
+        rank = {nid: i for i, nid in enumerate(n.id for n in self.nodes)}
+        return [sorted(layer, key=rank.__getitem__) for layer in nx.topological_generations(self._graph)]
+
     def is_acyclic(self) -> bool:
         return nx.is_directed_acyclic_graph(self._graph)
 

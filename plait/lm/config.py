@@ -18,28 +18,32 @@ class Settings:
     lm: Any = None
     lms: Mapping[str, Any] = field(default_factory=dict)
     adapter: str | None = None
+    progress: bool | None = None  # None: bars when interactive (or as $PLAIT_PROGRESS says)
 
 
 _default = Settings()
 _override: ContextVar[Settings | None] = ContextVar("plait_settings", default=None)
 
 
-def configure(*, lm: Any = None, lms: Mapping[str, Any] | None = None, adapter: str | None = None) -> None:
-    """Set the process-wide defaults.
+def configure(*, lm: Any = None, lms: Mapping[str, Any] | None = None, adapter: str | None = None,
+              progress: bool | None = None) -> None:
+    """Set the process-wide defaults. ``progress=False`` hides every progress bar (quiet mode).
 
     Example::
 
         plait.configure(lm=plait.LocalLM())
+        plait.configure(progress=False)
         plait.configure(lm=plait.DSPyLM("openai/gpt-4o-mini"), lms={"judge": plait.DSPyLM("openai/gpt-4o")})
     """
     global _default
-    _default = _merge(_default, lm, lms, adapter)
+    _default = _merge(_default, lm, lms, adapter, progress)
 
 
 @contextmanager
-def context(*, lm: Any = None, lms: Mapping[str, Any] | None = None, adapter: str | None = None) -> Iterator[Settings]:
+def context(*, lm: Any = None, lms: Mapping[str, Any] | None = None, adapter: str | None = None,
+            progress: bool | None = None) -> Iterator[Settings]:
     """Override the defaults inside a ``with`` block (per task and thread; safe with asyncio)."""
-    token = _override.set(_merge(current(), lm, lms, adapter))
+    token = _override.set(_merge(current(), lm, lms, adapter, progress))
     try:
         yield current()
     finally:
@@ -50,8 +54,10 @@ def current() -> Settings:
     return _override.get() or _default
 
 
-def _merge(base: Settings, lm: Any, lms: Mapping[str, Any] | None, adapter: str | None) -> Settings:
+def _merge(base: Settings, lm: Any, lms: Mapping[str, Any] | None, adapter: str | None,
+           progress: bool | None = None) -> Settings:
     merged = dict(base.lms)
     merged.update(lms or {})
     return replace(base, lm=lm if lm is not None else base.lm, lms=merged,
-                   adapter=adapter if adapter is not None else base.adapter)
+                   adapter=adapter if adapter is not None else base.adapter,
+                   progress=progress if progress is not None else base.progress)

@@ -98,7 +98,7 @@ def evaluate(compiled: Any, devset: list[Any], metric: Metric, *, store: Any = N
     ``dspy.Prediction(score=, feedback=)``); a failed item scores 0. Run options are those of
     ``CompiledPipeline.run`` (``lm``, ``concurrency``, ``progress``, ...).
     """
-    run = compiled.run(devset, store=store, **run_options)
+    run = compiled.run(devset, store=store, **{"label": "evaluate", **run_options})
     score_of = _caller(metric)
     items = [_item_score(score_of, ex, r) for ex, r in zip(devset, run.items)]
     scores = np.array([i.score for i in items], dtype=float)

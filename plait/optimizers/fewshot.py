@@ -79,6 +79,7 @@ class BootstrapFewShot:
                 valset: Any = None, **run_options: Any) -> Any:
         if metric is None:
             raise ValueError("BootstrapFewShot needs a metric: compile(..., metric=lambda ex, pred: ...)")
+        run_options = {"label": "BootstrapFewShot", **run_options}
         run = self.teacher(compiled, trainset).run(trainset, store=store, **run_options)
         passed, traces = self.passing_traces(compiled, trainset, metric, run, store)
         return self.write_demos(compiled, trainset, passed, traces)

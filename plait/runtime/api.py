@@ -35,8 +35,9 @@ from plait.runtime.items import as_items, item_states
 from plait.runtime.loops import lm_nodes, loop_lm_hashes
 from plait.runtime.nodes import NodeRunner
 from plait.runtime.policies import resolve_guards
-from plait.runtime.progress import ProgressBar
+from plait.runtime.progress import ProgressBar, show_progress
 from plait.runtime.run import ItemResult, Run, RunStats
+from plait.runtime.tally import NodeTally
 
 log = logging.getLogger("plait")
 DEFAULT_STORE = ".plait/runs.db"
@@ -60,7 +61,8 @@ class RunOptions:
     lm: Any = None
     lms: dict[str, Any] | None = None
     concurrency: int = 32
-    progress: bool | None = None
+    progress: bool | None = None  # None: plait.configure(progress=...), else $PLAIT_PROGRESS, else when interactive
+    label: str | None = None  # the progress bar's label ('plait'; evaluate and optimizers name theirs)
     on_event: Callable[[ev.Event], None] | None = None
     parse_retries: int = 2
     retry: Any = None
@@ -178,8 +180,8 @@ async def _fork(run_id: str, from_node: str, store: Store, plan: Plan | None, ow
 async def _execute(plan: Plan, store: Store, run_id: str, states: list[ItemState], own_lms: dict | None,
                    options: RunOptions, journal: dict | None = None, force: frozenset = frozenset(),
                    resumed: bool = False, owner: str | None = None) -> Run:
-    stats = RunStats()
-    emit = _fanout(stats, options, len(states))
+    stats, tally = RunStats(), NodeTally()
+    emit = _fanout(stats, options, len(states), tally)
     executor = _executor(plan, store, run_id, own_lms or {}, options, journal, force, emit, owner)
     started = time.perf_counter()
     emit(ev.RunStarted(run_id, len(states), len(plan), resumed))
@@ -196,7 +198,8 @@ async def _execute(plan: Plan, store: Store, run_id: str, states: list[ItemState
             store.set_run(run_id, status=status)
         emit(ev.RunFinished(run_id, status, stats.as_dict()))
     reason = str(executor.stopped) if status == "stopped" else None
-    return Run(run_id, getattr(store, "path", None), status, [_result(s) for s in states], stats, reason)
+    return Run(run_id, getattr(store, "path", None), status, [_result(s) for s in states], stats, reason,
+               plan=plan, tally=tally)
 
 
 def _executor(plan: Plan, store: Store, run_id: str, own: dict, options: RunOptions, journal: dict | None,
@@ -245,11 +248,10 @@ def _no_lm_error(node, name: str | None) -> PlaitError:
                       source=node.source, fix=fix)
 
 
-def _fanout(stats: RunStats, options: RunOptions, items: int) -> Callable[[ev.Event], None]:
-    consumers: list[Callable] = [stats]
-    show = options.progress if options.progress is not None else items > 1 and _interactive()
-    if show:
-        consumers.append(ProgressBar(items))
+def _fanout(stats: RunStats, options: RunOptions, items: int, *more: Callable) -> Callable[[ev.Event], None]:
+    consumers: list[Callable] = [stats, *more]
+    if show_progress(options.progress, items):
+        consumers.append(ProgressBar(items, options.label or "plait"))
     if options.on_event is not None:
         consumers.append(options.on_event)
 
@@ -261,12 +263,6 @@ def _fanout(stats: RunStats, options: RunOptions, items: int) -> Callable[[ev.Ev
                 log.exception("plait: an event consumer raised on %s", type(event).__name__)
 
     return emit
-
-
-def _interactive() -> bool:
-    import sys
-
-    return sys.stderr.isatty() or "ipykernel" in sys.modules
 
 
 def _stored_items(store: Store, run_id: str, plan: Plan) -> list[ItemState]:

@@ -88,6 +88,7 @@ class Run:
         run = compiled.run(dataset, store="runs.db")
         run.outputs[0].answer, run.failed, run.stats.lm_calls
         plait.resume(run.id, store="runs.db")
+        run.to_pandas(); run.node_table(); run.graph().save("run.svg")   # in Jupyter, `run` displays itself
     """
 
     id: str
@@ -96,6 +97,8 @@ class Run:
     items: list[ItemResult]
     stats: RunStats
     stop_reason: str | None = None
+    plan: Any = field(default=None, repr=False, compare=False)  # the Plan it ran: what displays draw
+    tally: Any = field(default=None, repr=False, compare=False)  # a NodeTally: per node counts from events
 
     @property
     def outputs(self) -> list[Prediction | None]:
@@ -119,6 +122,30 @@ class Run:
 
     def __getitem__(self, index: int) -> ItemResult:
         return self.items[index]
+
+    # --- notebook displays (plait/display) ------------------------------------------------------
+    def to_pandas(self) -> Any:
+        """One row per item: ``item``, ``status``, ``error`` and a column per output field (needs pandas)."""
+        from plait.display.tables import items_frame
+
+        return items_frame(self)
+
+    def node_table(self) -> Any:
+        """One row per node: op, LM calls, steps, cache hits, replays, failures, retries, tokens, seconds."""
+        from plait.display.tables import nodes_frame
+
+        return nodes_frame(self)
+
+    def graph(self) -> Any:
+        """The plan drawn as SVG, each node coloured by its status over the items."""
+        from plait.display.html import run_graph
+
+        return run_graph(self)
+
+    def _repr_html_(self) -> str:
+        from plait.display.html import run_html
+
+        return run_html(self)
 
     def __repr__(self) -> str:
         done = sum(r.status == "done" for r in self.items)

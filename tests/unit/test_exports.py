@@ -5,7 +5,7 @@ import plait
 
 def test_all_matches_the_exported_members():
     exported = {name for name in dir(plait) if not name.startswith("_")}
-    modules = {"checkpoints", "compiler", "errors", "hashing", "lm", "pipeline", "runtime", "optimizers", "cli", "demo"}
+    modules = {"checkpoints", "compiler", "errors", "hashing", "lm", "pipeline", "runtime", "optimizers", "cli", "demo", "display"}
     assert exported - modules == set(plait.__all__) - {"__version__"}
 
 

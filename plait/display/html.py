@@ -1,0 +1,128 @@
+"""Jupyter's HTML displays of a compiled pipeline and of a run.
+
+A pipeline shows its DAG, each node's prompt state and its text form; a run shows its counts
+(items by status, LM calls, tokens, cost, wall time), its DAG coloured by status, its nodes and
+its failed items. Every user string (ids, instructions, demos, outputs, errors) is escaped:
+nothing from a pipeline or an LM reply can inject markup or script.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from typing import Any
+
+from plait.compiler.ir import Plan, PredictParams, StepParams
+from plait.compiler.printer import format_plan
+from plait.display.status import node_statuses
+from plait.display.svg import Graph, plan_svg
+from plait.display.tables import item_rows, node_rows
+
+CELL = "padding:2px 8px;text-align:left;vertical-align:top;border-bottom:1px solid #e0e0e0"
+SHOWN_ITEMS = 10
+
+
+def pipeline_html(plan: Plan) -> str:
+    return _section(f"plan {plan.name} ({len(plan)} nodes)", [
+        plan_svg(plan),
+        _heading("prompt state"), table_html(PROMPT_HEADERS, prompt_rows(plan)),
+        f"<details><summary>text form</summary><pre>{_esc(format_plan(plan))}</pre></details>"])
+
+
+PROMPT_HEADERS = ["node", "op", "instructions", "demos", "adapter", "lm", "settings", "provenance"]
+
+
+def prompt_rows(plan: Plan) -> list[list[Any]]:
+    """Per node: its prompt state (PREDICT) or its function and version (STEP)."""
+    rows = []
+    for node in plan.nodes:
+        op, p = getattr(node.op, "value", str(node.op)), node.params
+        if isinstance(p, PredictParams):
+            settings = ", ".join(f"{k}={v!r}" for k, v in p.settings.items())
+            provenance = ", ".join(f"{k}={v}" for k, v in p.provenance.items())
+            rows.append([node.id, op, p.instructions, len(p.demos), p.adapter or "(the LM's)", p.lm or "(default)",
+                         settings, provenance])
+        elif isinstance(p, StepParams):
+            rows.append([node.id, op, f"{p.path} (version {p.version})", "", "", "", "", ""])
+        else:
+            rows.append([node.id, op, "", "", "", "", "", ""])
+    return rows
+
+
+def run_statuses(run: Any) -> dict | None:
+    if run.plan is None:
+        return None
+    records = run.tally.cells if run.tally is not None else {}
+    return node_statuses(run.plan, records, [(r.item_id, r.status) for r in run.items])
+
+
+def run_graph(run: Any) -> Graph | None:
+    statuses = run_statuses(run)
+    return Graph(plan_svg(run.plan, statuses)) if statuses is not None else None
+
+
+def run_html(run: Any) -> str:
+    parts = [table_html(["", ""], summary_rows(run))]
+    graph = run_graph(run)
+    if graph is not None:
+        parts += [_heading("graph"), graph.svg]
+    nodes = node_rows(run)
+    if nodes:
+        parts += [_heading("nodes"), table_html(list(nodes[0]), [_rounded(row.values()) for row in nodes])]
+    parts += _items_parts(run)
+    return _section(f"run {run.id}: {run.status}", parts)
+
+
+def summary_rows(run: Any) -> list[list[Any]]:
+    s, statuses = run.stats, Counter(r.status for r in run.items)
+    by_status = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+    rows = [["items", f"{len(run.items)} ({by_status or 'none'})"],
+            ["LM calls", s.lm_calls], ["reused", f"{s.reused} ({s.cache_hits} cache hits, {s.replayed} replayed)"],
+            ["tokens", f"{s.prompt_tokens + s.completion_tokens} ({s.prompt_tokens} prompt, {s.completion_tokens} completion)"],
+            ["cost", f"{s.cost:.4f}" if s.cost is not None else "-"], ["wall time", f"{s.seconds:.2f} s"],
+            ["store", run.store or "none"]]
+    if run.stop_reason:
+        rows.append(["stopped", run.stop_reason])
+    return rows
+
+
+def _items_parts(run: Any) -> list[str]:
+    rows = item_rows(run)
+    shown = rows[:SHOWN_ITEMS]
+    parts = [_heading(f"items (first {len(shown)} of {len(rows)})" if len(rows) > len(shown) else "items")]
+    if shown:
+        parts.append(table_html(list(shown[0]), [list(r.values()) for r in shown]))
+    failed = [r for r in rows if r["error"]][:SHOWN_ITEMS]
+    for r in failed:
+        parts.append(f"<details><summary>error of item {_esc(r['item'])}</summary><pre>{_esc(r['error'])}</pre></details>")
+    return parts
+
+
+def table_html(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f'<th style="{CELL}">{_esc(h)}</th>' for h in headers)
+    body = "".join("<tr>" + "".join(f'<td style="{CELL}">{_cell(c)}</td>' for c in row) + "</tr>" for row in rows)
+    return f'<table style="border-collapse:collapse;font-size:12px"><tr>{head}</tr>{body}</table>'
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    text = str(value)
+    return _esc(text if len(text) <= 300 else text[:297] + "...")
+
+
+def _rounded(values: Any) -> list[Any]:
+    return [f"{v:.2f}" if isinstance(v, float) else v for v in values]
+
+
+def _heading(text: str) -> str:
+    return f'<div style="font-weight:bold;margin:8px 0 2px">{_esc(text)}</div>'
+
+
+def _section(title: str, parts: list[str]) -> str:
+    return (f'<div class="plait-display"><div style="font-weight:bold;font-size:14px">{_esc(title)}</div>'
+            + "\n".join(parts) + "</div>")
+
+
+def _esc(text: Any) -> str:
+    return html.escape(str(text), quote=True)

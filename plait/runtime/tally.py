@@ -1,0 +1,66 @@
+"""Per node counts of a run, from its event stream: what ``run.node_table()`` and the run's
+graph show. (RunStats holds the run's totals; this holds them node by node.)"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from plait.runtime import events as ev
+
+
+@dataclass
+class NodeCounts:
+    """One node's executions in a run, over all its items. ``lm_calls`` counts finished calls
+    (a call's re-asks are one), ``seconds`` the time spent computing (not replaying)."""
+
+    lm_calls: int = 0
+    steps: int = 0
+    cache_hits: int = 0
+    replays: int = 0
+    failures: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_SOURCE_FIELD = {"lm": "lm_calls", "step": "steps", "cache": "cache_hits", "replay": "replays"}
+
+
+class NodeTally:
+    """Consumes a run's events: per node counts, and per (item, node) the last status seen, in the
+    journal's words ('running', 'retrying', 'ok', 'failed')."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, NodeCounts] = {}
+        self.cells: dict[tuple[str, str], str] = {}
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.NodeFinished):
+            self._finished(event)
+        elif isinstance(event, ev.NodeFailed):
+            self._node(event.node_id).failures += 1
+            self.cells[(event.item_id, event.node_id)] = "failed"
+        elif isinstance(event, ev.NodeRetried):
+            self._node(event.node_id).retries += 1
+            self.cells[(event.item_id, event.node_id)] = "retrying"
+        elif isinstance(event, ev.NodeStarted):
+            self.cells[(event.item_id, event.node_id)] = "running"
+
+    def _finished(self, event: ev.NodeFinished) -> None:
+        counts = self._node(event.node_id)
+        name = _SOURCE_FIELD.get(event.source)
+        if name is not None:
+            setattr(counts, name, getattr(counts, name) + 1)
+        usage = event.usage or {}
+        counts.prompt_tokens += usage.get("prompt_tokens", 0)
+        counts.completion_tokens += usage.get("completion_tokens", 0)
+        counts.seconds += event.seconds
+        self.cells[(event.item_id, event.node_id)] = "ok"
+
+    def _node(self, node_id: str) -> NodeCounts:
+        return self.nodes.setdefault(node_id, NodeCounts())
