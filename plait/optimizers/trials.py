@@ -21,7 +21,8 @@ from plait.hashing import stable_hash
 from plait.optimizers.evaluate import Evaluation, evaluate
 from plait.pipeline.tracing import user_source
 from plait.runtime import events as ev
-from plait.runtime.api import _interactive, open_store
+from plait.runtime.api import open_store
+from plait.runtime.progress import show_progress
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,7 @@ class Search:
             self._user_event(event)
 
     def _progress_bar(self, progress: bool | None, total: int | None) -> Any:
-        if progress is False or (progress is None and not _interactive()):
+        if not show_progress(progress, items=2):  # quiet mode as for runs; a search always has several trials
             return None
         return tqdm(total=total, desc=self.optimizer, unit="trial", dynamic_ncols=True, leave=True)
 
