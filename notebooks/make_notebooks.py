@@ -197,12 +197,46 @@ finished = [item for item, result in zip(items, rerun.items) if result.status ==
 again = await edited.arun(finished, store=STORE)
 assert again.stats.lm_calls == 0 and again.outputs == [r.outputs for r in rerun.items if r.status == "done"]
 again.stats"""),
+    ("md", """## 5. A person in the loop
+
+A `plait.HumanInput` node asks a person, typed by a signature like any LM node. The item waits,
+durably: this kernel could exit, and the answer could come hours later from `plait answer` in a
+terminal. Resuming after the answer replays the LM nodes: none of them is called again."""),
+    ("code", """class Review(plait.Signature):
+    \"\"\"Is this answer right?\"\"\"
+
+    question: str = plait.InputField()
+    answer: str = plait.InputField()
+    approved: bool = plait.OutputField()
+
+
+class Reviewed(plait.Module):
+    def __init__(self):
+        self.qa = PeopleQA()
+        self.review = plait.HumanInput(Review)
+
+    def forward(self, context: str, question: str):
+        answer = self.qa(context=context, question=question).answer
+        return {"answer": answer, "approved": self.review(question=question, answer=answer).approved}
+
+
+answered = [item for item, result in zip(items, resumed.items) if result.status == "done"][:1]
+waiting = plait.compile(Reviewed()).run(answered, store=STORE)
+assert waiting.status == "waiting"
+waiting.pending()"""),
+    ("code", """question = waiting.pending()[0]
+plait.answer(waiting.id, question.item_id, question.node_id, {"approved": True}, store=STORE)
+reviewed = plait.resume(waiting.id, store=STORE)
+assert reviewed.status == "done" and reviewed.stats.lm_calls == 0
+reviewed.outputs[0]"""),
 ]
 
 
 def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     nb = new_notebook()
     nb.cells = [new_markdown_cell(text) if kind == "md" else new_code_cell(text) for kind, text in cells]
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i}"  # stable ids: regenerating a notebook changes only what was edited
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
 
