@@ -24,6 +24,7 @@ from plait.errors import (
     InputError,
     LeaseHeld,
     NodeError,
+    OptimizerError,
     OutputParseError,
     PlaitError,
     PlanError,
@@ -38,8 +39,12 @@ from plait.lm.faulty import Faulty
 from plait.lm.local import LocalLM
 from plait.lm.protocol import LM, LMError, LMRequest, LMResponse, Usage
 from plait.lm.scripted import ScriptedLM
-from plait.optimizers.evaluate import Evaluation, evaluate
+from plait.optimizers.evaluate import Evaluation, Score, evaluate
 from plait.optimizers.fewshot import BootstrapFewShot, LabeledFewShot
+from plait.optimizers.gepa import GEPA
+from plait.optimizers.mipro import MIPRO
+from plait.optimizers.proposer import ProposeInstructions
+from plait.optimizers.random_search import RandomSearch
 from plait.pipeline.module import Module
 from plait.pipeline.predict import ChainOfThought, Predict
 from plait.pipeline.prediction import Prediction
@@ -60,6 +65,7 @@ __all__ = [
     "Signature", "InputField", "OutputField", "Module", "Predict", "ChainOfThought", "step", "Prediction",
     # compiling and optimizing
     "compile", "CompiledPipeline", "evaluate", "Evaluation", "LabeledFewShot", "BootstrapFewShot",
+    "Score", "RandomSearch", "ProposeInstructions", "MIPRO", "GEPA",
     # running
     "Run", "RunStats", "ItemResult", "resume", "aresume", "rerun", "arerun", "events", "SQLiteStore",
     # surviving the real world
@@ -68,5 +74,5 @@ __all__ = [
     "configure", "context", "LM", "LMRequest", "LMResponse", "LMError", "Usage", "ScriptedLM", "DSPyLM", "LocalLM",
     # errors
     "PlaitError", "TraceError", "PlanError", "PlanLoadError", "StoreError", "NodeError",
-    "OutputParseError", "InputError", "RunNotFound", "LeaseHeld",
+    "OutputParseError", "InputError", "RunNotFound", "LeaseHeld", "OptimizerError",
 ]

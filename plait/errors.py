@@ -20,6 +20,7 @@ Tree:
         OutputParseError    the LM's text does not parse into the signature's types
       InputError            a run item does not match the pipeline's inputs
       RunNotFound           no run with that id in the store
+      OptimizerError        an optimizer cannot start (no metric, an empty valset, a bad budget)
 """
 
 from __future__ import annotations
@@ -120,3 +121,7 @@ class InputError(PlaitError):
 
 class RunNotFound(PlaitError):
     """No run with the given id exists in the store."""
+
+
+class OptimizerError(PlaitError):
+    """An optimizer was given what it cannot work with: no metric, an empty dataset, a bad budget."""

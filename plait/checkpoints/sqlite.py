@@ -182,6 +182,9 @@ class SQLiteStore:
                 row.attempts, now))
             if cache and row.status == "ok":
                 self._conn.execute("INSERT OR IGNORE INTO cache VALUES (?, ?)", (row.content_key, row.value_hash))
+            elif cache and row.status == "failed" and row.value_hash:  # a parse failure, under a derived key
+                self._conn.execute("INSERT OR REPLACE INTO cache VALUES (?, ?)",
+                                   (row.content_key + ":failed", row.value_hash))
             if item_status is not None:
                 self._conn.execute("UPDATE items SET status=?, error=? WHERE run_id=? AND item_id=?",
                                    (item_status, row.error if item_status == "failed" else None,

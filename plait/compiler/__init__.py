@@ -13,11 +13,12 @@ from plait.pipeline.module import Module
 
 
 def compile(program: Module, *, name: str | None = None, optimizer: Any = None, trainset: Any = None,
-            metric: Any = None, **optimizer_options: Any) -> CompiledPipeline:
+            metric: Any = None, valset: Any = None, **optimizer_options: Any) -> CompiledPipeline:
     """Trace ``program`` into a typed plan, verify it, type-check, prune and fingerprint it.
 
     With ``optimizer=`` (e.g. ``plait.BootstrapFewShot()``), the optimizer runs as a last pass
-    over ``trainset`` with ``metric`` and writes each node's demos or instructions.
+    over ``trainset`` with ``metric`` and writes each node's demos or instructions; search
+    optimizers (``plait.RandomSearch``, ``plait.MIPRO``, ``plait.GEPA``) score candidates on ``valset``.
 
     Example::
 
@@ -26,6 +27,8 @@ def compile(program: Module, *, name: str | None = None, optimizer: Any = None, 
     """
     plan = run_passes(lower(program, name))
     compiled = CompiledPipeline(plan, _module_lms(program))
+    if valset is not None:
+        optimizer_options["valset"] = valset
     if optimizer is not None:
         compiled = optimizer.compile(compiled, trainset=trainset, metric=metric, **optimizer_options)
     return compiled

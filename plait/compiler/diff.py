@@ -53,6 +53,8 @@ def _comparable(node: Node) -> dict[str, Any]:
 def _field_diff(key: str, old: Any, new: Any) -> list[str]:
     if key == "demos":
         return _demo_diff(old or [], new or [])
+    if key == "provenance":
+        return _provenance_diff(old or {}, new or {})
     if isinstance(old, str) and isinstance(new, str) and key == "instructions":
         return [f"{key}:", *(f"  {l}" for l in difflib.ndiff([old], [new]) if not l.startswith("?"))]
     return [f"{key}: {_short(old)} -> {_short(new)}"]
@@ -64,6 +66,16 @@ def _demo_diff(old: list, new: list) -> list[str]:
     new_keys = {json.dumps(d, sort_keys=True) for d in new}
     lines += [f"  + {_short(json.loads(k))}" for k in sorted(new_keys - old_keys)]
     lines += [f"  - {_short(json.loads(k))}" for k in sorted(old_keys - new_keys)]
+    return lines
+
+
+def _provenance_diff(old: dict, new: dict) -> list[str]:
+    """Which optimizer set the node, and, for a search, what it chose and the scores behind it."""
+    lines = [f"optimized by: {old.get('optimizer') or '(none)'} -> {new.get('optimizer') or '(none)'}"]
+    if new.get("chosen") is not None:
+        lines.append(f"  chosen: {new['chosen']} (score {new.get('score')} on {new.get('items')} items, "
+                     f"{new.get('trials')} trials, {new.get('lm_calls')} LM calls)")
+        lines += [f"  candidate {label}: {score}" for label, score in (new.get("candidates") or {}).items()]
     return lines
 
 

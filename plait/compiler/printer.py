@@ -53,6 +53,10 @@ def _details(node: Node) -> list[str]:
     if p.demos:
         source = f" (from {p.provenance['optimizer']})" if p.provenance.get("optimizer") else ""
         lines.append(f"demos: {len(p.demos)}{source}")
+    if p.provenance.get("chosen") is not None:  # a search optimizer: what it kept, and why
+        prov = p.provenance
+        lines.append(f"chosen by {prov['optimizer']}: {prov['chosen']} (score {prov['score']:.3f} on "
+                     f"{prov.get('items', '?')} items, {prov.get('trials', '?')} trials)")
     extras: dict[str, Any] = {"lm": p.lm, "adapter": p.adapter, **p.settings}
     if not p.reusable:
         extras["reusable"] = False

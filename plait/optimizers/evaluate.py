@@ -8,6 +8,7 @@ malformed output never sinks an evaluation.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -20,11 +21,30 @@ Metric = Callable[..., Any]
 
 
 @dataclass(frozen=True)
+class Score:
+    """A metric's score with textual feedback, for optimizers that read why an item failed (GEPA).
+
+    Example::
+
+        def metric(example, pred):
+            ok = example["answer"] == pred.answer
+            return plait.Score(float(ok), feedback="" if ok else f"expected {example['answer']}")
+    """
+
+    score: float
+    feedback: str | None = None
+
+    def __float__(self) -> float:
+        return float(self.score)
+
+
+@dataclass(frozen=True)
 class ItemScore:
     item_id: str
     score: float
     outputs: Prediction | None
     error: str | None = None
+    feedback: str | None = None
 
 
 @dataclass
@@ -74,7 +94,8 @@ def evaluate(compiled: Any, devset: list[Any], metric: Metric, *, store: Any = N
     """Run ``compiled`` over ``devset`` and score every item with ``metric(example, prediction)``.
 
     ``metric`` may also take a third ``trace`` argument (DSPy's convention; plait passes None).
-    It returns a bool or a number; a failed item scores 0. Run options are those of
+    It returns a bool, a number, or a score with feedback (:class:`Score`, ``(score, feedback)``,
+    ``dspy.Prediction(score=, feedback=)``); a failed item scores 0. Run options are those of
     ``CompiledPipeline.run`` (``lm``, ``concurrency``, ``progress``, ...).
     """
     run = compiled.run(devset, store=store, **run_options)
@@ -109,9 +130,22 @@ def _item_score(score_of: Callable, example: Any, result: Any) -> ItemScore:
     if result.status != "done":
         return ItemScore(result.item_id, 0.0, None, result.error or result.status)
     try:
-        value = score_of(example, result.outputs)
+        score, feedback = score_and_feedback(score_of(example, result.outputs))
     except Exception as exc:  # a metric bug on one item scores it 0 and says so; the rest still count
         return ItemScore(result.item_id, 0.0, result.outputs, f"the metric raised {type(exc).__name__}: {exc}")
-    if isinstance(value, tuple):  # (score, feedback): metrics that explain themselves
-        value = value[0]
-    return ItemScore(result.item_id, float(value), result.outputs)
+    return ItemScore(result.item_id, score, result.outputs, feedback=feedback)
+
+
+def score_and_feedback(value: Any) -> tuple[float, str | None]:
+    """A metric's return value as (score, feedback): a bool or number, a :class:`Score`, a
+    (score, feedback) tuple, a mapping or an object with ``score`` and ``feedback`` (dspy.Prediction)."""
+    if isinstance(value, tuple):
+        feedback = value[1] if len(value) > 1 else None
+    elif isinstance(value, Mapping):
+        value, feedback = value["score"], value.get("feedback")
+    elif hasattr(value, "score") and not isinstance(value, (bool, int, float)):
+        value, feedback = value.score, getattr(value, "feedback", None)
+    else:
+        feedback = None
+    score = value[0] if isinstance(value, tuple) else value
+    return float(score), (str(feedback) if feedback else None)

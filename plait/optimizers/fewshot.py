@@ -44,7 +44,7 @@ class LabeledFewShot:
     k: int = 4
     seed: int = 0
 
-    def compile(self, compiled: Any, *, trainset: list[Any], metric: Any = None, **_: Any) -> Any:
+    def compile(self, compiled: Any, *, trainset: list[Any], metric: Any = None, valset: Any = None, **_: Any) -> Any:
         rng = random.Random(self.seed)
         for node in compiled.plan.of_op(Op.PREDICT):
             demos = labeled_demos(node.params, trainset, self.k, rng)
@@ -76,15 +76,24 @@ class BootstrapFewShot:
     seed: int = 0
 
     def compile(self, compiled: Any, *, trainset: list[Any], metric: Callable[..., Any], store: Any = None,
-                **run_options: Any) -> Any:
+                valset: Any = None, **run_options: Any) -> Any:
         if metric is None:
             raise ValueError("BootstrapFewShot needs a metric: compile(..., metric=lambda ex, pred: ...)")
-        teacher = LabeledFewShot(self.teacher_demos, self.seed).compile(compiled, trainset=trainset) \
-            if self.teacher_demos else compiled
-        run = teacher.run(trainset, store=store, **run_options)
+        run = self.teacher(compiled, trainset).run(trainset, store=store, **run_options)
+        passed, traces = self.passing_traces(compiled, trainset, metric, run, store)
+        return self.write_demos(compiled, trainset, passed, traces)
+
+    def teacher(self, compiled: Any, trainset: list[Any]) -> Any:
+        """The program that runs the trainset: the student, with ``teacher_demos`` labeled demos."""
+        if not self.teacher_demos:
+            return compiled
+        return LabeledFewShot(self.teacher_demos, self.seed).compile(compiled, trainset=trainset)
+
+    def passing_traces(self, compiled: Any, trainset: list[Any], metric: Callable, run: Any,
+                       store: Any) -> tuple[list[str], dict]:
+        """(ids of the items of ``run`` that pass ``metric``, their per-node traces)."""
         passed = self._passing_items(metric, trainset, run)
-        traces = item_traces(run.id, teacher.plan, store) if passed else {}
-        return self._write_demos(compiled, trainset, passed, traces)
+        return passed, (item_traces(run.id, self.teacher(compiled, trainset).plan, store) if passed else {})
 
     def _passing_items(self, metric: Callable, trainset: list[Any], run: Any) -> list[str]:
         score_of = _caller(metric)
@@ -93,7 +102,8 @@ class BootstrapFewShot:
         return [s.item_id for s in scores if s.error is None
                 and (s.score >= threshold if threshold is not None else bool(s.score))]
 
-    def _write_demos(self, compiled: Any, trainset: list[Any], passed: list[str], traces: dict) -> Any:
+    def write_demos(self, compiled: Any, trainset: list[Any], passed: list[str], traces: dict) -> Any:
+        """Each node's demos from the passing traces, in an order shuffled by ``seed``."""
         rng = random.Random(self.seed)
         order = rng.sample(passed, len(passed))
         for node in compiled.plan.of_op(Op.PREDICT):

@@ -108,3 +108,30 @@ class RunFinished(Event):
 
     status: str
     stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrialFinished(Event):
+    """An optimizer scored one candidate. ``run_id``: the optimization's id; ``evaluation``: the
+    run that scored it; ``lm_calls``: LM calls the optimization has needed so far (counted by
+    content key, so a resumed optimization reports what an uninterrupted one would)."""
+
+    optimizer: str
+    trial: int
+    candidate: str
+    score: float
+    items: int
+    best: float
+    lm_calls: int
+    evaluation: str = ""
+
+
+@dataclass(frozen=True)
+class OptimizationFinished(Event):
+    """An optimizer chose ``chosen`` (score ``best``) after ``trials`` trials and ``lm_calls`` LM calls."""
+
+    optimizer: str
+    trials: int
+    chosen: str
+    best: float
+    lm_calls: int

@@ -33,7 +33,7 @@ from plait.checkpoints.codec import codec_for
 from plait.checkpoints.keys import content_key
 from plait.checkpoints.protocol import JournalRow, Store
 from plait.compiler.ir import Field, Node, Op, Plan, Port
-from plait.errors import NodeError, PlaitError
+from plait.errors import NodeError, OutputParseError, PlaitError
 from plait.hashing import sha256_hex
 from plait.runtime import events as ev
 from plait.runtime.budget import BudgetReached
@@ -198,6 +198,9 @@ class Executor:
             self._record(item, node, key, value, Outcome(value, "cache", attempts=0))
             self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, "cache"))
             return value
+        if (failure := self._cached_failure(node, key)) is not None:  # it never parsed: don't ask again
+            self._fail(item, node, key, failure)
+            return None
         started, call = time.perf_counter(), None
         if node.op is Op.PREDICT:
             call = self._node_call(item, node, key)
@@ -245,6 +248,26 @@ class Executor:
         call.journaled = call.made
         self.emit(ev.NodeRetried(self.run_id, call.item_id, call.node.id, call.attempts, reason(exc), delay))
 
+    # A reply that never parsed, after every re-ask, is deterministic enough to remember: the store
+    # keeps it under the derived key '<content key>:failed' (see SQLiteStore.record), and a later run
+    # replays the failure instead of asking again, unless it allows more re-asks than were made.
+    # Transient failures (provider errors, timeouts) are never cached.
+    def _cacheable_failure(self, node: Node, exc: PlaitError) -> bool:
+        return node.op is Op.PREDICT and isinstance(exc, OutputParseError) and self._reusable(node)
+
+    def _cached_failure(self, node: Node, key: str) -> OutputParseError | None:
+        if node.op is not Op.PREDICT or not self._reusable(node):
+            return None
+        value_hash = self.store.lookup(key + FAILED_SUFFIX)
+        if value_hash is None:
+            return None
+        failure = json.loads(self.store.read_value(value_hash)).get("failure") or {}
+        if failure.get("parse_retries", -1) < self.runner.parse_retries:
+            return None
+        exc = OutputParseError(failure["summary"], **{k: failure.get(k) for k in _FAILURE_FIELDS})
+        exc.from_cache = True
+        return exc
+
     def _reusable(self, node: Node) -> bool:
         if node.op is Op.OUTPUT or node.id in self.force:
             return False
@@ -266,14 +289,28 @@ class Executor:
 
     def _fail(self, item: ItemState, node: Node, key: str, exc: PlaitError, call: NodeCall | None = None) -> None:
         raw = getattr(exc, "raw_attempts", None) or ([exc.raw] if getattr(exc, "raw", None) else None)
-        data = json.dumps({"raw": raw}).encode() if raw else None
+        cached = getattr(exc, "from_cache", False)
+        failure = self._cacheable_failure(node, exc) and not cached
+        record = {"raw": raw, **({"failure": failure_record(exc, self.runner.parse_retries)} if failure else {})}
+        data = json.dumps(record).encode() if raw else None
         row = JournalRow(self.run_id, item.item_id, node.id, 0, key, sha256_hex(data) if data else None,
-                         "failed", "lm" if node.op is Op.PREDICT else "step", error=str(exc),
-                         attempts=call.unrecorded if call is not None else 1)
-        self.store.record(row, data, cache=False, item_status="failed", owner=self.owner)
+                         "failed", "cache" if cached else "lm" if node.op is Op.PREDICT else "step", error=str(exc),
+                         attempts=0 if cached else call.unrecorded if call is not None else 1)
+        self.store.record(row, data, cache=failure and data is not None, item_status="failed", owner=self.owner)
         item.status, item.error = "failed", exc
         self.emit(ev.NodeFailed(self.run_id, item.item_id, node.id, str(exc)))
         self._item_done(item)
+
+
+FAILED_SUFFIX = ":failed"
+_FAILURE_FIELDS = ("raw", "node", "field", "field_kind", "source", "expected", "found", "fix")
+
+
+def failure_record(exc: OutputParseError, parse_retries: int) -> dict[str, Any]:
+    """What replays a parse failure: its message parts and how many re-asks it was given."""
+    data = {k: getattr(exc, k, None) for k in _FAILURE_FIELDS}
+    return {**data, "source": str(exc.source) if exc.source else None, "summary": exc.summary,
+            "parse_retries": parse_retries}
 
 
 def value_fields(node: Node) -> tuple[Field, ...]:

@@ -1,0 +1,114 @@
+"""RandomSearch: DSPy's BootstrapFewShotWithRandomSearch as a compile pass.
+
+Candidates, in a fixed order: zero-shot, labeled-only, bootstrapped, then ``num_candidates``
+bootstrapped sets shuffled and sized at random (seeded). Each is scored on the valset by an
+ordinary checkpointed evaluation; the best is kept (ties go to the earlier, simpler candidate).
+The teacher runs the trainset once; every bootstrapped candidate is drawn from its traces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from plait.compiler.ir import Op
+from plait.optimizers.fewshot import BootstrapFewShot, LabeledFewShot
+from plait.optimizers.trials import Search, check_setup
+from plait.runtime.items import item_fields
+
+Candidate = tuple[str, Callable[[], Any]]
+
+
+@dataclass
+class RandomSearch:
+    """Search over demo sets, scored on a validation set.
+
+    ``max_lm_calls`` (LM calls, counted by content key) and ``max_trials`` bound the search; the
+    search stops before the candidate that would exceed them (a started trial always finishes).
+
+    Example::
+
+        compiled = plait.compile(QA(), optimizer=plait.RandomSearch(num_candidates=6, seed=0),
+                                 trainset=train, valset=val, metric=exact_match, store="runs.db")
+        print(compiled)        # demos: 3 (from RandomSearch); chosen by RandomSearch: shuffled #2 ...
+    """
+
+    num_candidates: int = 8
+    max_bootstrapped_demos: int = 4
+    max_labeled_demos: int = 4
+    teacher_demos: int = 0
+    metric_threshold: float | None = None
+    max_lm_calls: int | None = None
+    max_trials: int | None = None
+    seed: int = 0
+
+    def compile(self, compiled: Any, *, trainset: list[Any], metric: Callable[..., Any] | None = None,
+                valset: list[Any] | None = None, store: Any = None, **run_options: Any) -> Any:
+        check_setup("RandomSearch", trainset=trainset, valset=valset, metric=metric,
+                    budgets={"max_lm_calls": self.max_lm_calls, "max_trials": self.max_trials})
+        valset = list(valset if valset is not None else trainset)
+        with Search("RandomSearch", metric=metric, store=store, run_options=run_options,
+                    identity=search_identity(self, compiled, trainset, valset), lm_nodes=lm_node_ids(compiled),
+                    max_lm_calls=self.max_lm_calls, max_trials=self.max_trials,
+                    planned=self.num_candidates + 2 + bool(self.max_labeled_demos)) as search:
+            for label, make in self.candidates(compiled, list(trainset), metric, search):
+                if search.exhausted():
+                    break
+                search.trial(label, make(), valset)
+            chosen = search.best
+            search.finish(chosen)
+            return search.annotate(chosen.candidate, chosen, valset=len(valset), seed=self.seed)
+
+    def candidates(self, compiled: Any, trainset: list[Any], metric: Callable, search: Search) -> Iterator[Candidate]:
+        """(label, build) pairs; ``build`` runs the teacher only when a bootstrapped one is first needed."""
+        yield "zero-shot", lambda: without_demos(compiled)
+        if self.max_labeled_demos:
+            yield (f"labeled ({self.max_labeled_demos})",
+                   lambda: LabeledFewShot(self.max_labeled_demos, self.seed).compile(compiled, trainset=trainset))
+        traces: list = []
+
+        def bootstrapped(size: int, seed: int) -> Any:
+            if not traces:
+                traces.append(self._bootstrap(compiled, trainset, metric, search))
+            boot = dataclasses.replace(self._booter(), max_bootstrapped_demos=size, seed=seed)
+            return boot.write_demos(compiled, trainset, *traces[0])
+
+        yield f"bootstrapped ({self.max_bootstrapped_demos})", lambda: bootstrapped(self.max_bootstrapped_demos, self.seed)
+        for i in range(self.num_candidates):
+            size = random.Random(f"{self.seed}/size/{i}").randint(1, max(1, self.max_bootstrapped_demos))
+            yield f"shuffled #{i + 1} ({size})", lambda size=size, i=i: bootstrapped(size, self.seed + i + 1)
+
+    def _booter(self) -> BootstrapFewShot:
+        return BootstrapFewShot(self.max_bootstrapped_demos, 0, self.metric_threshold, self.teacher_demos, self.seed)
+
+    def _bootstrap(self, compiled: Any, trainset: list[Any], metric: Callable, search: Search) -> tuple[list, dict]:
+        boot = self._booter()
+        run = search.run(boot.teacher(compiled, trainset), trainset)
+        return boot.passing_traces(compiled, trainset, metric, run, search.store)
+
+
+def without_demos(compiled: Any) -> Any:
+    for node in compiled.plan.of_op(Op.PREDICT):
+        if node.params.demos:
+            compiled = compiled.update(node.id, demos=[])
+    return compiled
+
+
+def lm_node_ids(compiled: Any) -> set[str]:
+    return {n.id for n in compiled.plan.of_op(Op.PREDICT)}
+
+
+def search_identity(optimizer: Any, compiled: Any, trainset: list[Any], valset: list[Any]) -> dict[str, Any]:
+    """What makes two optimizations the same one: the optimizer's settings, the plan, the data."""
+    return {"optimizer": type(optimizer).__name__, "settings": repr(optimizer),
+            "plan": [n.fingerprint for n in compiled.plan.nodes],
+            "trainset": [_fields(x) for x in trainset], "valset": [_fields(x) for x in valset]}
+
+
+def _fields(item: Any) -> Any:
+    try:
+        return item_fields(item)
+    except TypeError:
+        return repr(item)
