@@ -31,7 +31,6 @@ from optimizer_arms import DSPyPeopleQA, DSPySide, PlaitSide, Row, dspy_examples
 import plait  # noqa: E402
 from plait.demo.data import load  # noqa: E402
 
-DEMOS = 4  # bootstrapped demos per node, both frameworks
 
 
 def splits(train: int, val: int, test: int) -> dict[str, list[dict]]:
@@ -43,19 +42,19 @@ def splits(train: int, val: int, test: int) -> dict[str, list[dict]]:
 def dspy_rows(split: dict[str, list[dict]], args: argparse.Namespace) -> dict[str, Callable[[], Any]]:
     """Each DSPy optimizer, as a thunk returning the compiled program."""
     train, val = dspy_examples(split["train"]), dspy_examples(split["val"])
-    tp = dspy.teleprompt
+    tp, demos = dspy.teleprompt, args.demos
     return {
         "zero-shot (no optimizer)": lambda: DSPyPeopleQA(),
         "BootstrapFewShot": lambda: tp.BootstrapFewShot(
-            metric=dspy_metric, max_bootstrapped_demos=DEMOS, max_labeled_demos=DEMOS).compile(
+            metric=dspy_metric, max_bootstrapped_demos=demos, max_labeled_demos=demos).compile(
             DSPyPeopleQA(), trainset=train),
         "RandomSearch": lambda: tp.BootstrapFewShotWithRandomSearch(
-            metric=dspy_metric, max_bootstrapped_demos=DEMOS, max_labeled_demos=DEMOS,
+            metric=dspy_metric, max_bootstrapped_demos=demos, max_labeled_demos=demos,
             num_candidate_programs=args.candidates, num_threads=args.threads).compile(
             DSPyPeopleQA(), trainset=train, valset=val),
         "MIPRO": lambda: tp.MIPROv2(
-            metric=dspy_metric, auto=None, num_candidates=args.candidates, max_bootstrapped_demos=DEMOS,
-            max_labeled_demos=DEMOS, num_threads=args.threads, seed=0, verbose=False).compile(
+            metric=dspy_metric, auto=None, num_candidates=args.candidates, max_bootstrapped_demos=demos,
+            max_labeled_demos=demos, num_threads=args.threads, seed=0, verbose=False).compile(
             DSPyPeopleQA(), trainset=train, valset=val, num_trials=args.trials, minibatch_size=args.minibatch,
             minibatch_full_eval_steps=args.full_every),
     }
@@ -63,17 +62,18 @@ def dspy_rows(split: dict[str, list[dict]], args: argparse.Namespace) -> dict[st
 
 def plait_rows(args: argparse.Namespace) -> dict[str, Any]:
     """Each plait optimizer (None: no optimizer); a row whose optimizer plait lacks is skipped."""
+    demos = args.demos
     rows: dict[str, Any] = {
         "zero-shot (no optimizer)": None,
-        "BootstrapFewShot": plait.BootstrapFewShot(max_bootstrapped_demos=DEMOS, teacher_demos=DEMOS),
+        "BootstrapFewShot": plait.BootstrapFewShot(max_bootstrapped_demos=demos, teacher_demos=demos),
     }
     if hasattr(plait, "RandomSearch"):
         rows["RandomSearch"] = plait.RandomSearch(
-            num_candidates=args.candidates, max_bootstrapped_demos=DEMOS, max_labeled_demos=DEMOS,
-            teacher_demos=DEMOS, seed=0)
+            num_candidates=args.candidates, max_bootstrapped_demos=demos, max_labeled_demos=demos,
+            teacher_demos=demos, seed=0)
     if hasattr(plait, "MIPRO"):
         rows["MIPRO"] = plait.MIPRO(
-            num_instructions=args.candidates, num_demo_sets=args.candidates, max_bootstrapped_demos=DEMOS,
+            num_instructions=args.candidates, num_demo_sets=args.candidates, max_bootstrapped_demos=demos,
             num_trials=args.trials, minibatch_size=args.minibatch, full_eval_every=args.full_every, seed=0)
     return rows
 
@@ -119,6 +119,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--train", type=int, default=40)
     parser.add_argument("--val", type=int, default=20)
     parser.add_argument("--test", type=int, default=60)
+    parser.add_argument("--demos", type=int, default=4, help="demos per node (bootstrapped, and labeled)")
     parser.add_argument("--candidates", type=int, default=3, help="candidate programs / instructions")
     parser.add_argument("--trials", type=int, default=6, help="MIPRO trials")
     parser.add_argument("--minibatch", type=int, default=10, help="MIPRO minibatch size")
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=1))
     print(machine_line())
     print(f"\nOptimizers on PeopleQA, embedded SmolLM2-135M: {args.train} train / {args.val} val / "
-          f"{args.test} held-out items; {DEMOS} demos per node; {args.candidates} candidates; MIPRO "
+          f"{args.test} held-out items; {args.demos} demos per node; {args.candidates} candidates; MIPRO "
           f"{args.trials} trials, minibatch {args.minibatch}, full evaluation every {args.full_every} trials; "
           f"{args.threads} threads.\n")
     print(table(rows))
