@@ -131,6 +131,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows", nargs="*", help="only rows whose optimizer name contains one of these")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     parser.add_argument("--jsonl", type=Path, help="append each row to this file as it is measured")
+    parser.add_argument("--table", type=Path, help="only print the table of the rows in this --jsonl file")
     args = parser.parse_args(argv)
     if args.quick:
         (args.train, args.val, args.test, args.candidates, args.trials, args.minibatch,
@@ -140,6 +141,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.table:  # rows measured by several processes (one per row, to use both cores), as one table
+        print(table([Row(**json.loads(line)) for line in args.table.read_text().splitlines() if line.strip()]))
+        return
     split = splits(args.train, args.val, args.test)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as folder:
