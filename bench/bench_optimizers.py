@@ -7,7 +7,7 @@ LM calls are counted at the engine for both frameworks; DSPy's cache is off and 
 starts from an empty store. Intervals are the 95% percentile bootstrap of the mean (plait.evaluate's,
 computed the same way for DSPy's per-item scores).
 
-    .venv/bin/python bench/bench_optimizers.py              # 40 train / 20 val / 60 held-out (~30 min)
+    .venv/bin/python bench/bench_optimizers.py              # 40 train / 20 val / 60 held-out (hours on 2 busy cores)
     .venv/bin/python bench/bench_optimizers.py --quick      # 8 / 6 / 10, a smoke run
     .venv/bin/python bench/bench_optimizers.py --only dspy  # one framework; --rows MIPRO to pick rows
 """
