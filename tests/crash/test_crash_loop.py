@@ -10,14 +10,10 @@ an uninterrupted run's.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,10 +22,10 @@ import pytest
 
 import plait
 from tests.crash import loop_job as job
+from tests.crash.child import Child, count_calls
 
 JOB = Path(job.__file__)
 ROOT = JOB.parents[2]
-TIMEOUT = 60.0
 SEED = int(os.environ.get("PLAIT_CRASH_SEED", time.time_ns() % 1_000_000))
 
 
@@ -54,50 +50,10 @@ def reference(tmp_path_factory) -> dict:
     return {r.item_id: dict(r.outputs) for r in run.items}
 
 
-class Child:
-    def __init__(self, tmp: Path, name: str, *args: str, tool_latency: float = 0.0) -> None:
-        self.out, self.err = tmp / f"{name}.out", tmp / f"{name}.err"
-        env = {**os.environ, "PLAIT_TOOL_LOG": str(tmp / "tools.txt"), "PLAIT_TOOL_LATENCY": str(tool_latency),
-               "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-        with open(self.out, "wb") as out, open(self.err, "wb") as err:
-            self.proc = subprocess.Popen([sys.executable, str(JOB), *args], stdout=out, stderr=err, cwd=tmp, env=env)
-
-    def lines(self, prefix: str) -> list[str]:
-        return [line[len(prefix):].strip() for line in self.out.read_text().splitlines() if line.startswith(prefix)]
-
-    def kill_at(self, calls_file: Path, threshold: int) -> None:
-        deadline = time.monotonic() + TIMEOUT
-        while lines(calls_file) < threshold:
-            assert self.proc.poll() is None, f"the child exited before {threshold} calls:\n{self.err.read_text()}"
-            assert time.monotonic() < deadline, f"no {threshold} calls within {TIMEOUT}s"
-            time.sleep(0.0005)
-        os.kill(self.proc.pid, signal.SIGKILL)
-        assert self.proc.wait(TIMEOUT) == -signal.SIGKILL
-
-    def finish(self) -> dict:
-        assert self.proc.wait(TIMEOUT) == 0, self.err.read_text()
-        (result,) = self.lines("RESULT ")
-        return json.loads(result)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-@pytest.fixture
-def children():
-    started: list[Child] = []
-    yield started
-    for child in started:
-        child.stop()
-
-
-def lines(path: Path) -> int:
-    try:
-        return path.read_bytes().count(b"\n")
-    except FileNotFoundError:
-        return 0
+def loop_child(tmp: Path, name: str, *args: str, tool_latency: float = 0.0) -> Child:
+    env = {**os.environ, "PLAIT_TOOL_LOG": str(tmp / "tools.txt"), "PLAIT_TOOL_LATENCY": str(tool_latency),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    return Child(JOB, tmp, name, *args, env=env)
 
 
 def recorded(store: Path, tmp: Path, name: str, run_id: str) -> tuple[int, int, int]:
@@ -128,28 +84,28 @@ def test_sigkill_in_a_loop_then_resume_repeats_only_calls_in_flight(name, tmp_pa
     points, latency = kill_points(name), 0.05 if name == "inside-tools" else 0.0
     watched = tools if name == "inside-tools" else calls
     print(f"kills at {points} calls of {watched.name} (PLAIT_CRASH_SEED={SEED})")
-    children.append(child := Child(tmp_path, "run", "run", str(store), str(calls), tool_latency=latency))
+    children.append(child := loop_child(tmp_path, "run", "run", str(store), str(calls), tool_latency=latency))
     run_id, lm_repeats, tool_repeats = None, 0, 0
     for k, point in enumerate(points):
         child.kill_at(watched, point)
         run_id = run_id or child.lines("RUN ")[0]
         iterations, proposed, extracted = recorded(store, tmp_path, f"kill-{k}", run_id)
-        lm_in_flight = lines(calls) - iterations - proposed - extracted - lm_repeats
-        tool_in_flight = lines(tools) - min(iterations, job.TOOL_CALLS) - tool_repeats
+        lm_in_flight = count_calls(calls) - iterations - proposed - extracted - lm_repeats
+        tool_in_flight = count_calls(tools) - min(iterations, job.TOOL_CALLS) - tool_repeats
         assert lm_in_flight in (0, 1) and tool_in_flight in (0, 1), (point, lm_in_flight, tool_in_flight)
         lm_repeats, tool_repeats = lm_repeats + lm_in_flight, tool_repeats + tool_in_flight
-        children.append(child := Child(tmp_path, f"resume-{k}", "resume", str(store), str(calls), run_id,
+        children.append(child := loop_child(tmp_path, f"resume-{k}", "resume", str(store), str(calls), run_id,
                                        tool_latency=latency))
     result = child.finish()
-    print({"kills": points, "lm_calls": lines(calls), "tool_calls": lines(tools), "lm_repeated": lm_repeats,
+    print({"kills": points, "lm_calls": count_calls(calls), "tool_calls": count_calls(tools), "lm_repeated": lm_repeats,
            "tool_repeated": tool_repeats})
     assert result["status"] == "done" and result["outputs"] == reference
-    assert lines(calls) == job.LM_CALLS + lm_repeats
-    assert lines(tools) == job.TOOL_CALLS + tool_repeats
+    assert count_calls(calls) == job.LM_CALLS + lm_repeats
+    assert count_calls(tools) == job.TOOL_CALLS + tool_repeats
     keys = Counter(line.split()[1] for line in tools.read_text().splitlines())
     assert len(keys) == job.TOOL_CALLS  # a repeated call got the key of its first attempt
     if name == "inside-tools":  # killed inside a tool call: the tool repeats, the LM call does not
         assert tool_repeats == 2 and sorted(keys.values())[-2:] == [2, 2] and lm_repeats == 0
-    again = Child(tmp_path, "again", "resume", str(store), str(calls), run_id)
+    again = loop_child(tmp_path, "again", "resume", str(store), str(calls), run_id)
     children.append(again)
-    assert again.finish()["status"] == "done" and lines(calls) == job.LM_CALLS + lm_repeats  # nothing left to call
+    assert again.finish()["status"] == "done" and count_calls(calls) == job.LM_CALLS + lm_repeats  # nothing left to call

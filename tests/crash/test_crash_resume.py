@@ -11,14 +11,10 @@ counted in the file minus the LM rows the store recorded as ok.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -27,12 +23,12 @@ import pytest
 
 import plait
 from tests.crash import pipeline_job as job
+from tests.crash.child import Child, count_calls
 
 JOB = Path(job.__file__)
 ITEMS = 200
 LM_NODES = ("diamond.root", "diamond.left", "diamond.right", "diamond.final")
 TOTAL_CALLS = ITEMS * len(LM_NODES)  # 800: an uninterrupted run's calls
-TIMEOUT = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -44,57 +40,6 @@ def reference(tmp_path_factory) -> dict:
                                            concurrency=job.CONCURRENCY, progress=False)
     assert run.status == "done" and lm.calls == TOTAL_CALLS
     return job.outputs_of(run)
-
-
-# --- the child process ------------------------------------------------------------------------
-class Child:
-    """One run of pipeline_job.py, its stdout in a file."""
-
-    def __init__(self, tmp: Path, name: str, *args: str) -> None:
-        self.out = tmp / f"{name}.out"
-        self.err = tmp / f"{name}.err"
-        with open(self.out, "wb") as out, open(self.err, "wb") as err:
-            self.proc = subprocess.Popen([sys.executable, str(JOB), *args], stdout=out, stderr=err, cwd=tmp)
-
-    def lines(self, prefix: str) -> list[str]:
-        return [line[len(prefix):].strip() for line in self.out.read_text().splitlines() if line.startswith(prefix)]
-
-    def kill_at(self, calls_file: Path, threshold: int) -> int:
-        """SIGKILL once the calls file has ``threshold`` lines; the count after the process is gone."""
-        deadline = time.monotonic() + TIMEOUT
-        while count_calls(calls_file) < threshold:
-            assert self.proc.poll() is None, f"the child exited before {threshold} calls:\n{self.err.read_text()}"
-            assert time.monotonic() < deadline, f"no {threshold} calls within {TIMEOUT}s"
-            time.sleep(0.0005)
-        os.kill(self.proc.pid, signal.SIGKILL)
-        assert self.proc.wait(TIMEOUT) == -signal.SIGKILL
-        return count_calls(calls_file)
-
-    def finish(self) -> dict:
-        rc = self.proc.wait(TIMEOUT)
-        assert rc == 0, f"the child exited with {rc}:\n{self.err.read_text()}"
-        (result,) = self.lines("RESULT ")
-        return json.loads(result)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-@pytest.fixture
-def children():
-    started: list[Child] = []
-    yield started
-    for child in started:  # a failed assertion must not leave a child running
-        child.stop()
-
-
-def count_calls(calls_file: Path) -> int:
-    try:
-        return calls_file.read_bytes().count(b"\n")
-    except FileNotFoundError:
-        return 0
 
 
 def called_nodes(calls_file: Path, skip: int) -> Counter:
@@ -181,12 +126,12 @@ def test_sigkill_then_resume_repeats_only_calls_in_flight(point, tmp_path, refer
     store, calls_file = tmp_path / "runs.db", tmp_path / "calls.txt"
     print(f"kill point {point}: {KILL_POINTS[point]} calls (PLAIT_CRASH_SEED={SEED})")
     started = time.perf_counter()
-    children.append(run := Child(tmp_path, "run", "run", str(store), str(calls_file), str(ITEMS)))
+    children.append(run := Child(JOB, tmp_path, "run", "run", str(store), str(calls_file), str(ITEMS)))
     run_id, at_kill, after_kill = kill_and_measure(run, store, calls_file, KILL_POINTS[point], tmp_path, "after_kill")
     recorded = lm_rows(after_kill)
     in_flight = at_kill - len(recorded)
 
-    children.append(resume := Child(tmp_path, "resume", "resume", str(store), str(calls_file), str(ITEMS), run_id))
+    children.append(resume := Child(JOB, tmp_path, "resume", "resume", str(store), str(calls_file), str(ITEMS), run_id))
     result = resume.finish()
 
     total = count_calls(calls_file)
@@ -211,20 +156,20 @@ def test_sigkill_then_resume_repeats_only_calls_in_flight(point, tmp_path, refer
 def test_resume_killed_too_then_resumed_again(tmp_path, reference, children, record_property):
     store, calls_file = tmp_path / "runs.db", tmp_path / "calls.txt"
     started = time.perf_counter()
-    children.append(run := Child(tmp_path, "run", "run", str(store), str(calls_file), str(ITEMS)))
+    children.append(run := Child(JOB, tmp_path, "run", "run", str(store), str(calls_file), str(ITEMS)))
     run_id, first_kill, after_first = kill_and_measure(run, store, calls_file, int(0.3 * TOTAL_CALLS),
                                                        tmp_path, "after_first")
 
     first_in_flight = first_kill - len(lm_rows(after_first))
 
-    children.append(resume := Child(tmp_path, "resume1", "resume", str(store), str(calls_file), str(ITEMS), run_id))
+    children.append(resume := Child(JOB, tmp_path, "resume1", "resume", str(store), str(calls_file), str(ITEMS), run_id))
     _, second_kill, after_second = kill_and_measure(resume, store, calls_file, int(0.7 * TOTAL_CALLS), tmp_path,
                                                     "after_second", run_id, repeated_before=first_in_flight)
     assert resume.lines("RUN ") == [run_id]
     assert {k: after_second[k] for k in after_first} == after_first  # the killed resume changed no row
     in_flight = second_kill - len(lm_rows(after_second))  # both kills: calls made minus calls recorded
 
-    children.append(last := Child(tmp_path, "resume2", "resume", str(store), str(calls_file), str(ITEMS), run_id))
+    children.append(last := Child(JOB, tmp_path, "resume2", "resume", str(store), str(calls_file), str(ITEMS), run_id))
     result = last.finish()
 
     total = count_calls(calls_file)

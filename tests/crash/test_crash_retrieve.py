@@ -10,28 +10,17 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import plait
 from tests.crash import retrieve_job as job
-from tests.crash.test_crash_resume import Child, children, count_calls  # noqa: F401 (fixture)
+from tests.crash.child import Child, count_calls
 
 ITEMS = 120
 RETRIEVALS = 2 * ITEMS
 KILL_AT = 80  # LM calls (of 240) before the kill
-
-
-class RetrieveChild(Child):
-    """Child, running retrieve_job.py instead of pipeline_job.py."""
-
-    def __init__(self, tmp: Path, name: str, *args: str) -> None:
-        self.out, self.err = tmp / f"{name}.out", tmp / f"{name}.err"
-        with open(self.out, "wb") as out, open(self.err, "wb") as err:
-            self.proc = subprocess.Popen([sys.executable, job.__file__, *args], stdout=out, stderr=err, cwd=tmp)
 
 
 def recorded_retrievals(store: Path, tmp: Path, run_id: str) -> int:
@@ -51,13 +40,13 @@ def test_sigkill_then_resume_runs_each_retrieval_once_and_reuses_the_index(tmp_p
     reference = plait.compile(job.TwoHop(str(tmp_path / "ref-indexes"))).run(
         job.items(ITEMS), ids=job.item_ids(ITEMS), store=False, lm=plait.ScriptedLM(job.answer), progress=False)
     store, calls, indexes = tmp_path / "runs.db", tmp_path / "calls.txt", str(tmp_path / "indexes")
-    children.append(run := RetrieveChild(tmp_path, "run", "run", str(store), str(calls), indexes, str(ITEMS)))
+    children.append(run := Child(job.__file__, tmp_path, "run", "run", str(store), str(calls), indexes, str(ITEMS)))
     run.kill_at(calls, KILL_AT)
     (run_id,) = run.lines("RUN ")
     recorded = recorded_retrievals(store, tmp_path, run_id)
     assert 0 < recorded < RETRIEVALS
 
-    children.append(resume := RetrieveChild(tmp_path, "resume", "resume", str(store), str(calls), indexes,
+    children.append(resume := Child(job.__file__, tmp_path, "resume", "resume", str(store), str(calls), indexes,
                                             str(ITEMS), run_id))
     result = resume.finish()
     assert result["status"] == "done"
