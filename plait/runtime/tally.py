@@ -33,7 +33,7 @@ _SOURCE_FIELD = {"lm": "lm_calls", "step": "steps", "cache": "cache_hits", "repl
 
 class NodeTally:
     """Consumes a run's events: per node counts, and per (item, node) the last status seen, in the
-    journal's words ('running', 'retrying', 'ok', 'failed')."""
+    journal's words ('running', 'retrying', 'ok', 'failed', 'waiting')."""
 
     def __init__(self) -> None:
         self.nodes: dict[str, NodeCounts] = {}
@@ -50,6 +50,8 @@ class NodeTally:
             self.cells[(event.item_id, event.node_id)] = "retrying"
         elif isinstance(event, ev.NodeStarted):
             self.cells[(event.item_id, event.node_id)] = "running"
+        elif isinstance(event, ev.ItemWaiting):  # the node asked a person and waits for the answer
+            self.cells[(event.item_id, event.node_id)] = "waiting"
 
     def _finished(self, event: ev.NodeFinished) -> None:
         counts = self._node(event.node_id)

@@ -150,3 +150,13 @@ def test_a_run_stopped_by_its_budget_shows_where_each_item_stopped():
     statuses = drawn_nodes(str(run.graph()))
     assert statuses["diamond.root"] == "interrupted" and "running" not in statuses.values()
     assert "the run&#x27;s budget of 7 lm calls is reached" in run._repr_html_()
+
+
+def test_a_run_waiting_on_a_person_shows_the_question_node_waiting(tmp_path):
+    from tests.human_programs import Reviewed, draft_lm
+
+    run = plait.compile(Reviewed()).run([{"topic": "cats"}], store=str(tmp_path / "runs.db"), lm=draft_lm())
+    assert run.status == "waiting"
+    statuses = drawn_nodes(str(run.graph()))
+    assert statuses["reviewed.review"] == "waiting" and statuses["reviewed.write"] == "done"
+    assert "waiting" in run._repr_html_()
