@@ -203,10 +203,10 @@ Examples:
 def runs(statuses: tuple[str, ...], limit: int | None, store: str, as_json: bool) -> None:
     """List the runs in the store, oldest first."""
     with existing_store(store) as opened:
-        records = [r for r in opened.list_runs() if not statuses or r.status in statuses]
-        records = records[-limit:] if limit else records
         counts = opened.item_counts()
-        rows = [_run_row(opened, r, counts.get(r.run_id, {})) for r in records]
+        rows = [_run_row(opened, r, counts.get(r.run_id, {})) for r in opened.list_runs()]
+    rows = [r for r in rows if not statuses or r["status"] in statuses]  # as shown: a killed run is interrupted
+    rows = rows[-limit:] if limit else rows
     if as_json:
         emit_json(rows)
     elif not rows:
@@ -217,11 +217,17 @@ def runs(statuses: tuple[str, ...], limit: int | None, store: str, as_json: bool
                            r["items"]["total"], r["parent"]] for r in rows]))
 
 
+def _status(recorded: str, live: bool) -> str:
+    """A run recorded as running whose process holds no live lease was killed: it is interrupted
+    (``plait resume`` goes on with it)."""
+    return "interrupted" if recorded == "running" and not live else recorded
+
+
 def _run_row(store: Any, record: Any, counts: dict[str, int]) -> dict[str, Any]:
     lease = store.lease(record.run_id) if record.status == "running" else None
     live = is_active(lease)
     return {"run_id": record.run_id, "created": iso(record.created_at), "created_at": record.created_at,
-            "updated_at": record.updated_at, "status": record.status, "parent": record.parent_run,
+            "updated_at": record.updated_at, "status": _status(record.status, live), "parent": record.parent_run,
             "items": {"done": counts.get("done", 0), "failed": counts.get("failed", 0),
                       "waiting": counts.get("waiting", 0), "total": sum(counts.values())},
             "held_by": {"host": lease.host, "pid": lease.pid, "expires_at": lease.expires_at} if live else None}

@@ -152,3 +152,13 @@ def test_resume_with_another_lm_warns_that_lm_nodes_recompute(recorded):
     result = invoke("resume", run_id, "--lm", "scripted:tests.cli.fixtures:other_lm", "--store", store)
     assert result.exit_code == 3
     assert f"run {run_id} called the LM scripted; this uses other, so its LM nodes recompute" in result.stderr
+
+
+def test_a_run_left_running_by_a_killed_process_is_listed_as_interrupted(recorded):
+    store, run_id = recorded
+    opened = plait.SQLiteStore(store)
+    opened.set_run(run_id, status="running")  # what a SIGKILL leaves: status 'running', no live lease
+    opened.close()
+    rows = json.loads(invoke("runs", "--store", store, "--json").output)
+    assert [(r["run_id"], r["status"], r["held_by"]) for r in rows] == [(run_id, "interrupted", None)]
+    assert json.loads(invoke("runs", "--store", store, "--status", "interrupted", "--json").output)[0]["run_id"] == run_id
