@@ -18,3 +18,9 @@ def content_key(fingerprint: str, lm_hash: str, adapter: str | None, inputs: dic
     value, this key is unchanged and the node is reused (early cutoff).
     """
     return sha256_hex(f"{fingerprint}|{lm_hash}|{adapter or ''}|{canonical_json(inputs)}")
+
+
+def failure_key(key: str) -> str:
+    """Where the cache keeps a node's remembered parse failure: beside its content key, never equal
+    to one, so a failure is never read as a value."""
+    return key + ":failed"

@@ -24,6 +24,7 @@ from typing import Sequence
 
 from plait.checkpoints import sqlite_schema as schema
 from plait.checkpoints.asks import SQLiteAsks
+from plait.checkpoints.keys import failure_key
 from plait.checkpoints.lease import is_active, lease_held, this_host
 from plait.checkpoints.protocol import Garbage, ItemRecord, JournalRow, Lease, RunRecord
 from plait.errors import RunNotFound, StoreError
@@ -185,7 +186,7 @@ class SQLiteStore(SQLiteAsks):
                 self._conn.execute("INSERT OR IGNORE INTO cache VALUES (?, ?)", (row.content_key, row.value_hash))
             elif cache and row.status == "failed" and row.value_hash:  # a parse failure, under a derived key
                 self._conn.execute("INSERT OR REPLACE INTO cache VALUES (?, ?)",
-                                   (row.content_key + ":failed", row.value_hash))
+                                   (failure_key(row.content_key), row.value_hash))
             if item_status is not None:
                 self._conn.execute("UPDATE items SET status=?, error=? WHERE run_id=? AND item_id=?",
                                    (item_status, row.error if item_status == "failed" else None,

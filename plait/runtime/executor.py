@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from plait.checkpoints.codec import codec_for
-from plait.checkpoints.keys import content_key
+from plait.checkpoints.keys import content_key, failure_key
 from plait.checkpoints.protocol import JournalRow, Store
 from plait.compiler.ir import Field, Node, Op, Plan, Port
 from plait.errors import NodeError, OutputParseError, PlaitError
@@ -267,7 +267,7 @@ class Executor:
         self.emit(ev.NodeRetried(self.run_id, call.item_id, call.node.id, call.attempts, reason(exc), delay))
 
     # A reply that never parsed, after every re-ask, is deterministic enough to remember: the store
-    # keeps it under the derived key '<content key>:failed' (see SQLiteStore.record), and a later run
+    # keeps it under the derived key failure_key(content key) (see SQLiteStore.record), and a later run
     # replays the failure instead of asking again, unless it allows more re-asks than were made.
     # Transient failures (provider errors, timeouts) are never cached.
     def _cacheable_failure(self, node: Node, exc: PlaitError) -> bool:
@@ -277,7 +277,7 @@ class Executor:
     def _cached_failure(self, node: Node, key: str) -> OutputParseError | None:
         if node.op is not Op.PREDICT or not self._reusable(node):
             return None
-        value_hash = self.store.lookup(key + FAILED_SUFFIX)
+        value_hash = self.store.lookup(failure_key(key))
         if value_hash is None:
             return None
         failure = json.loads(self.store.read_value(value_hash)).get("failure") or {}
@@ -334,7 +334,6 @@ class Executor:
             self._item_done(item)
 
 
-FAILED_SUFFIX = ":failed"
 _FAILURE_FIELDS = ("raw", "node", "field", "field_kind", "source", "expected", "found", "fix")
 
 
