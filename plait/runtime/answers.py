@@ -16,7 +16,7 @@ from pydantic_core import to_jsonable_python
 
 from plait.checkpoints.asks import Question
 from plait.checkpoints.codec import codec_for
-from plait.checkpoints.sqlite import SQLiteStore
+from plait.checkpoints.location import open_location
 from plait.compiler.ir import SourceLoc
 from plait.errors import AnswerError
 from plait.runtime.api import DEFAULT_STORE, open_store
@@ -121,7 +121,7 @@ def _source(store: Any, run_id: str, node_id: str) -> SourceLoc | None:
 def _existing(store: Any) -> Iterator[Any]:
     """An existing store from a path (never created here), a Store, or the default path."""
     store = os.environ.get("PLAIT_STORE", DEFAULT_STORE) if store is None else store
-    opened = SQLiteStore(store, create=False) if isinstance(store, (str, Path)) else open_store(store)
+    opened = open_location(store, create=False) if isinstance(store, (str, Path)) else open_store(store)
     try:
         yield opened
     finally:

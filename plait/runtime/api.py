@@ -17,9 +17,9 @@ from typing import Any, Callable, Iterator, Mapping
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.keys import lm_identity_hash
 from plait.checkpoints.lease import DEFAULT_TTL, LeaseKeeper
+from plait.checkpoints.location import open_location
 from plait.checkpoints.null import NullStore
 from plait.checkpoints.protocol import JournalRow, RunRecord, Store
-from plait.checkpoints.sqlite import SQLiteStore
 from plait.compiler.ir import Op, Plan
 from plait.compiler.serialize import plan_from_json, plan_to_json
 from plait.errors import InputError, LeaseHeld, PlaitError
@@ -90,14 +90,14 @@ def using_store(store: Any) -> Iterator[Store]:
 
 
 def open_store(store: Any) -> Store:
-    """A Store from a path, a Store, None (``$PLAIT_STORE`` or ``.plait/runs.db``) or False (none)."""
+    """A Store from a path or URL (see checkpoints/location.py: an SQLite file, ``sqlite:///path``,
+    ``postgresql://...``), a Store, None (``$PLAIT_STORE`` or ``.plait/runs.db``) or False (none)."""
     if store is False:
         return NullStore()
     if store is None:
         store = os.environ.get("PLAIT_STORE", DEFAULT_STORE)
     if isinstance(store, (str, Path)):
-        Path(store).parent.mkdir(parents=True, exist_ok=True)
-        return SQLiteStore(store)
+        return open_location(store)
     return store
 
 
