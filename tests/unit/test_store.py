@@ -1,6 +1,9 @@
-"""The store contract, run against every store; and clear errors for files that are not usable."""
+"""The store contract, run against every store (the ``store`` fixture: SQLite and PostgreSQL, see
+tests/stores.py); and clear errors for SQLite files that are not usable."""
 
+import base64
 import os
+import random
 import sqlite3
 import subprocess
 import sys
@@ -9,15 +12,10 @@ import time
 import pytest
 
 import plait
+from plait.checkpoints.location import open_location
 from plait.checkpoints.protocol import JournalRow, RunRecord
 from plait.checkpoints.sqlite import SQLiteStore
-
-
-@pytest.fixture(params=["sqlite"])
-def store(request, tmp_path):
-    s = SQLiteStore(tmp_path / "s.db")
-    yield s
-    s.close()
+from tests.stores import execute
 
 
 def _row(status="ok", value_hash="h1", key="k1"):
@@ -58,7 +56,7 @@ def test_values_are_checked_against_their_hash(store, tmp_path):
     good = sha256_hex(b"1")
     store.record(_row(value_hash=good), b"1", cache=True, item_status=None)
     assert store.read_value(good) == b"1"
-    store._conn.execute("UPDATE blobs SET data=? WHERE hash=?", (b"2", good))
+    execute(store, "UPDATE blobs SET data=? WHERE hash=?", b"2", good)
     with pytest.raises(plait.StoreError, match="does not match its hash"):
         store.read_value(good)
 
@@ -83,14 +81,10 @@ def test_another_apps_database_is_refused(tmp_path):
         SQLiteStore(path)
 
 
-def test_a_newer_schema_is_refused(tmp_path):
-    path = tmp_path / "new.db"
-    SQLiteStore(path).close()
-    conn = sqlite3.connect(path)
-    conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
-    conn.commit()
+def test_a_newer_schema_is_refused(store, store_url):
+    execute(store, "UPDATE meta SET value='99' WHERE key='schema_version'")
     with pytest.raises(plait.StoreError) as err:
-        SQLiteStore(path)
+        open_location(store_url)
     assert "written by a newer plait (store schema 99)" in str(err.value)
 
 
@@ -159,10 +153,10 @@ def test_a_dead_holder_on_this_host_is_taken_over_at_once(store):
     os.waitid(os.P_PID, zombie.pid, os.WEXITED | os.WNOWAIT)  # dead, not reaped: its pid still exists
     for pid, run_id in ((reaped.pid, "r1"), (zombie.pid, "r2")):
         store.acquire_lease(run_id, "dead", ttl=600)
-        store._conn.execute("UPDATE leases SET pid=? WHERE run_id=?", (pid, run_id))
+        execute(store, "UPDATE leases SET pid=? WHERE run_id=?", pid, run_id)
         store.acquire_lease(run_id, "next", ttl=60)
         assert store.lease(run_id).owner == "next"
-    store._conn.execute("UPDATE leases SET host='elsewhere' WHERE run_id='r1'")
+    execute(store, "UPDATE leases SET host='elsewhere' WHERE run_id='r1'")
     with pytest.raises(LeaseHeld):  # on another host we cannot tell: the lease must expire
         store.acquire_lease("r1", "third", ttl=60)
     zombie.wait()
@@ -193,9 +187,9 @@ def _recorded_run(store, run_id, value, key):
 
 
 def test_gc_deletes_runs_then_only_the_values_nobody_references(store, monkeypatch):
-    from plait.checkpoints import sqlite
+    from plait.checkpoints import sql_store
 
-    monkeypatch.setattr(sqlite, "PLAN_GRACE", -1.0)  # plans saved just now are collectable
+    monkeypatch.setattr(sql_store, "PLAN_GRACE", -1.0)  # plans saved just now are collectable
     kept = _recorded_run(store, "keep", b'"shared"', "k-keep")
     _recorded_run(store, "old", b'"shared"', "k-old")  # same value, another key
     only_old = _recorded_run(store, "old2", b'"only old2"', "k-old2")
@@ -236,6 +230,7 @@ def test_gc_spares_a_plan_saved_just_now(store):
 
 
 def test_vacuum_gives_the_space_of_collected_values_back(store):
-    _recorded_run(store, "big", b'"' + b"x" * 1_000_000 + b'"', "k-big")
+    noise = base64.b64encode(random.Random(0).randbytes(780_000))  # 1 MB; incompressible, as PostgreSQL compresses
+    _recorded_run(store, "big", b'"' + noise + b'"', "k-big")
     store.collect_garbage(["big"])
     assert store.vacuum() >= 990_000  # whole pages of the 1 MB value

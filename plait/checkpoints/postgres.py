@@ -1,0 +1,166 @@
+"""The PostgreSQL checkpoint store: one database shared by every process and machine of a run.
+
+Same tables, meaning and SQL as the SQLite store (sql_store.py): content-addressed values stored
+once, the journal, the cache, runs, items, plans, leases and questions; one transaction per
+recorded node. The schema is versioned and migrated in place (postgres_schema.py).
+
+Connections come from a psycopg 3 pool. A connection lost mid-transaction (the server restarted,
+the backend was terminated, the network dropped) rolls the transaction back on the server, so a node
+is never half-recorded; the store then runs the whole transaction again on a fresh connection,
+waiting for the server up to ``timeout`` seconds before it raises StoreError. Every write is safe
+to repeat: a value or cache entry is stored once, an 'ok' journal row is final.
+
+Leases hold across machines: every lease decision about a run takes a transaction-level advisory
+lock on it, and expiry is judged by the server's clock. ``record(owner=...)`` checks the holder
+under that lock, in the same transaction as the write.
+
+The URL's password is used to connect and nowhere else: ``store.path`` and every message show
+``postgresql://user:***@host/db``. Prefer leaving it out of the URL: libpq reads ``$PGPASSWORD``
+and ``~/.pgpass``.
+
+Example::
+
+    store = PostgresStore("postgresql://plait@db.internal/plait")
+    store = PostgresStore("postgresql://me@/runs?host=/var/run/postgresql")   # a Unix socket
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any, Callable, Sequence, TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolClosed
+
+from plait.checkpoints import postgres_schema as schema
+from plait.checkpoints.location import HIDDEN, redact
+from plait.checkpoints.sql_store import SQLStore
+from plait.errors import StoreError
+
+T = TypeVar("T")
+_LOST = (psycopg.OperationalError, psycopg.InterfaceError)  # the server or the connection went away
+
+
+class PostgresStore(SQLStore):
+    """A checkpoint store in a PostgreSQL database (its tables created if missing).
+
+    ``timeout``: how long an operation waits for an unreachable server before it raises;
+    ``pool_size``: connections kept open at most (a run uses two: its records and its lease)."""
+
+    def __init__(self, url: str, *, timeout: float = 60.0, pool_size: int = 4, create: bool = True) -> None:
+        self.path = redact(url)
+        self.timeout = timeout
+        self._secrets = _passwords(url)
+        self._connect = {"autocommit": True, "options": f"-c search_path={schema.SCHEMA}", "connect_timeout": 10}
+        self._prepare(url, create)
+        self._pool = ConnectionPool(url, kwargs=self._connect, min_size=1, max_size=pool_size, open=True,
+                                    check=ConnectionPool.check_connection, name="plait-store")
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.path!r})"
+
+    def _prepare(self, url: str, create: bool) -> None:
+        """Check (create, migrate) the schema on a connection of its own: a wrong URL, a server that
+        is down or a database that is not a plait store is reported at once, with the server's words."""
+        try:
+            with psycopg.connect(url, **self._connect) as conn, conn.transaction():
+                schema.prepare(_Tx(conn), self.path, create=create)
+        except psycopg.Error as exc:
+            raise self._error("open", exc, fix="check the URL (user, host or ?host=/socket/dir, port, database) and "
+                                               "that the server runs and lets this user in") from None
+
+    # --- the connection: what SQLStore runs its SQL on ------------------------------------------
+    def _transact(self, work: Callable[[Any], T], *, commit: bool = True) -> T:
+        def attempt(conn: psycopg.Connection) -> T:
+            with conn.transaction(force_rollback=not commit):
+                return work(_Tx(conn))
+
+        return self._retrying("write", attempt)
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        return self._retrying("read", lambda conn: conn.execute(_dialect(sql), args).fetchall())
+
+    def _lock_run(self, tx: Any, run_id: str) -> None:
+        tx.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (schema.LOCKS, run_id))
+
+    def _clock(self, tx: Any) -> float:
+        return tx.execute("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8").fetchone()[0]
+
+    def _retrying(self, what: str, use: Callable[[psycopg.Connection], T]) -> T:
+        """``use(conn)`` on a pooled connection; run again on a fresh one while the server is
+        unreachable, for up to ``timeout`` seconds, then StoreError."""
+        deadline, pause = time.monotonic() + self.timeout, 0.05
+        while True:
+            try:
+                with self._pool.connection(timeout=max(0.1, deadline - time.monotonic())) as conn:
+                    return use(conn)
+            except PoolClosed as exc:
+                raise self._error(what, exc, fix="open the store again: this one was closed") from None
+            except _LOST as exc:
+                if time.monotonic() >= deadline:
+                    raise self._error(what, exc, fix=_FIX_UNREACHABLE.format(self.timeout)) from None
+            except psycopg.Error as exc:
+                raise self._error(what, exc, fix="if the database is damaged or not a plait store, point "
+                                                 "store= at another database") from None
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+    def _error(self, what: str, exc: psycopg.Error, *, fix: str) -> StoreError:
+        found = f"{type(exc).__name__}: {str(exc).strip()}"
+        for secret in self._secrets:  # libpq may quote the connection string back
+            found = found.replace(secret, HIDDEN)
+        return StoreError(f"cannot {what} the checkpoint store {self.path}", found=found, fix=fix)
+
+    # --- maintenance ----------------------------------------------------------------------------
+    def vacuum(self) -> int:
+        """Give the space of deleted rows back (plain VACUUM: other runs keep writing meanwhile);
+        returns the bytes plait's tables shrank by (0 when a first VACUUM's maps outweigh it)."""
+        before = self.size_bytes()
+        tables = ", ".join(("plans", "blobs", "runs", "items", "journal", "cache", "leases", "asks"))
+        self._retrying("vacuum", lambda conn: conn.execute(f"VACUUM {tables}"))
+        return max(0, before - self.size_bytes())
+
+    def size_bytes(self) -> int:
+        """The bytes plait's tables take, their indexes and TOAST included."""
+        rows = self._query("SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c"
+                           " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname=? AND c.relkind='r'",
+                           (schema.SCHEMA,))
+        return int(rows[0][0])
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+_FIX_UNREACHABLE = ("start (or restart) the server, or check the network and the URL; nothing half-recorded "
+                    "is kept, so resume the run once the server answers (`plait resume RUN`), or open the store "
+                    "with a timeout longer than {:.0f} s")
+
+
+class _Tx:
+    """A transaction's connection, taking the shared SQL (``?`` marks) to psycopg (``%s``)."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor:
+        return self._conn.execute(_dialect(sql), args)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> psycopg.Cursor:
+        cursor = self._conn.cursor()
+        cursor.executemany(_dialect(sql), rows)
+        return cursor
+
+
+@functools.lru_cache(maxsize=256)
+def _dialect(sql: str) -> str:
+    # the shared SQL has no '?' or '%' but as parameter marks (no LIKE patterns, no '?' in literals)
+    return sql.replace("?", "%s")
+
+
+def _passwords(url: str) -> list[str]:
+    """The password in ``url`` (userinfo or ``password=``), as written and decoded."""
+    parts = urlsplit(url)
+    found = [parts.password or ""] + [v for k, v in parse_qsl(parts.query) if k.lower() == "password"]
+    return sorted({s for p in found if p for s in (p, unquote(p))}, key=len, reverse=True)
