@@ -27,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from typing import Any, Callable, Sequence, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -41,6 +42,16 @@ from plait.errors import StoreError
 
 T = TypeVar("T")
 _LOST = (psycopg.OperationalError, psycopg.InterfaceError)  # the server or the connection went away
+POOL_NAME = "plait-store"
+log = logging.getLogger("plait")
+
+
+def _not_our_pool(record: logging.LogRecord) -> bool:
+    """psycopg's pool logs every failed connection attempt; plait says once that it waits, instead."""
+    return f"'{POOL_NAME}'" not in record.getMessage()
+
+
+logging.getLogger("psycopg.pool").addFilter(_not_our_pool)
 
 
 class PostgresStore(SQLStore):
@@ -52,20 +63,24 @@ class PostgresStore(SQLStore):
     def __init__(self, url: str, *, timeout: float = 60.0, pool_size: int = 4, create: bool = True) -> None:
         self.path = redact(url)
         self.timeout = timeout
-        self._secrets = _passwords(url)
+        self._url, self._secrets = url, _passwords(url)
         self._connect = {"autocommit": True, "options": f"-c search_path={schema.SCHEMA}", "connect_timeout": 10}
-        self._prepare(url, create)
+        self._prepare(create)
+        # No check on checkout (it would cost a round trip per operation): a connection the server
+        # dropped fails its transaction's first statement, the pool replaces it, and the transaction
+        # runs again on another. reconnect_timeout=0: the pool does not retry connecting on its own
+        # schedule (backing off to minutes); _retrying asks again, at most a second apart.
         self._pool = ConnectionPool(url, kwargs=self._connect, min_size=1, max_size=pool_size, open=True,
-                                    check=ConnectionPool.check_connection, name="plait-store")
+                                    reconnect_timeout=0, name=POOL_NAME)
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.path!r})"
 
-    def _prepare(self, url: str, create: bool) -> None:
+    def _prepare(self, create: bool) -> None:
         """Check (create, migrate) the schema on a connection of its own: a wrong URL, a server that
         is down or a database that is not a plait store is reported at once, with the server's words."""
         try:
-            with psycopg.connect(url, **self._connect) as conn, conn.transaction():
+            with psycopg.connect(self._url, **self._connect) as conn, conn.transaction():
                 schema.prepare(_Tx(conn), self.path, create=create)
         except psycopg.Error as exc:
             raise self._error("open", exc, fix="check the URL (user, host or ?host=/socket/dir, port, database) and "
@@ -89,29 +104,45 @@ class PostgresStore(SQLStore):
         return tx.execute("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8").fetchone()[0]
 
     def _retrying(self, what: str, use: Callable[[psycopg.Connection], T]) -> T:
-        """``use(conn)`` on a pooled connection; run again on a fresh one while the server is
-        unreachable, for up to ``timeout`` seconds, then StoreError."""
-        deadline, pause = time.monotonic() + self.timeout, 0.05
+        """``use(conn)`` on a pooled connection; while the server is unreachable, run it again on a
+        checked connection, backing off, for up to ``timeout`` seconds, then StoreError."""
+        deadline, pause = time.monotonic() + self.timeout, 0.0
         while True:
             try:
-                with self._pool.connection(timeout=max(0.1, deadline - time.monotonic())) as conn:
+                with self._pool.connection(timeout=min(1.0, max(0.05, deadline - time.monotonic()))) as conn:
                     return use(conn)
             except PoolClosed as exc:
                 raise self._error(what, exc, fix="open the store again: this one was closed") from None
             except _LOST as exc:
                 if time.monotonic() >= deadline:
-                    raise self._error(what, exc, fix=_FIX_UNREACHABLE.format(self.timeout)) from None
+                    raise self._error(what, self._why_unreachable(exc),
+                                      fix=_FIX_UNREACHABLE.format(self.timeout)) from None
+                if pause == 0.05:  # the second failure in a row: say so, once
+                    log.warning("plait: lost the store %s (%s); retrying for up to %.0f s", self.path,
+                                self._scrub(_first_line(exc)), self.timeout)
             except psycopg.Error as exc:
                 raise self._error(what, exc, fix="if the database is damaged or not a plait store, point "
                                                  "store= at another database") from None
             time.sleep(pause)
-            pause = min(pause * 2, 1.0)
+            pause = min(max(pause * 2, 0.05), 1.0)
+            self._pool.check()  # drop the connections the server closed while they sat in the pool
+
+    def _why_unreachable(self, exc: psycopg.Error) -> psycopg.Error:
+        """The server's own words, from one more connection attempt (the pool only says it timed out)."""
+        try:
+            psycopg.connect(self._url, **{**self._connect, "connect_timeout": 2}).close()
+        except psycopg.Error as reason:
+            return reason
+        return exc
 
     def _error(self, what: str, exc: psycopg.Error, *, fix: str) -> StoreError:
-        found = f"{type(exc).__name__}: {str(exc).strip()}"
-        for secret in self._secrets:  # libpq may quote the connection string back
-            found = found.replace(secret, HIDDEN)
+        found = self._scrub(f"{type(exc).__name__}: {str(exc).strip()}")
         return StoreError(f"cannot {what} the checkpoint store {self.path}", found=found, fix=fix)
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:  # libpq may quote the connection string back
+            text = text.replace(secret, HIDDEN)
+        return text
 
     # --- maintenance ----------------------------------------------------------------------------
     def vacuum(self) -> int:
@@ -151,6 +182,11 @@ class _Tx:
         cursor = self._conn.cursor()
         cursor.executemany(_dialect(sql), rows)
         return cursor
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 @functools.lru_cache(maxsize=256)
