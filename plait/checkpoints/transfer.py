@@ -89,3 +89,25 @@ def _insert(tx: Any, table: str, columns: str, rows: Sequence[tuple]) -> int:
     marks = ",".join("?" * (columns.count(",") + 1))
     sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
     return sum(tx.execute(sql, row).rowcount for row in rows)
+
+
+@dataclass(frozen=True)
+class Copied:
+    """What copying one run added to the destination: new rows per table (all 0: it was there)."""
+
+    run_id: str
+    added: dict[str, int]
+
+    @property
+    def already_there(self) -> bool:
+        return not any(self.added.values())
+
+
+def copy_runs(source: Any, target: Any, run_ids: Sequence[str]) -> list[Copied]:
+    """Copy ``run_ids`` from ``source`` to ``target`` (any two stores), one transaction per run.
+
+    Example::
+
+        copy_runs(SQLiteStore("runs.db"), open_location("postgresql://me@db/plait"), ["20261124-..."])
+    """
+    return [Copied(run_id, target.import_run(source.export_run(run_id))) for run_id in run_ids]
