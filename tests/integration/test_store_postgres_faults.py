@@ -44,7 +44,7 @@ def _assert_recorded_once_and_whole(store, run_id: str, items: int) -> None:
 
 
 def test_connections_terminated_again_and_again_mid_run(pg_server, pg_url, tmp_path):
-    items = 60
+    items = 40
     store = open_location(pg_url)
     stop, cut = threading.Event(), []
 
@@ -70,7 +70,7 @@ def test_connections_terminated_again_and_again_mid_run(pg_server, pg_url, tmp_p
 
 
 def test_a_server_restarted_mid_run_is_waited_for_and_the_run_finishes(pg_server, pg_url, tmp_path, children):
-    items, calls_file = 200, tmp_path / "calls.txt"
+    items, calls_file = 120, tmp_path / "calls.txt"
     children.append(child := Child(Path(job.__file__), tmp_path, "run", "run", pg_url, str(calls_file), str(items)))
     _wait(lambda: count_calls(calls_file) >= items * LM_NODES // 3, child)
     started = time.monotonic()
