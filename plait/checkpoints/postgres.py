@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import weakref
 from typing import Any, Callable, Sequence, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -72,6 +73,9 @@ class PostgresStore(SQLStore):
         # schedule (backing off to minutes); _retrying asks again, at most a second apart.
         self._pool = ConnectionPool(url, kwargs=self._connect, min_size=1, max_size=pool_size, open=True,
                                     reconnect_timeout=0, name=POOL_NAME)
+        # a store nobody closed closes its pool when it is collected (or at exit), from this side:
+        # the pool's own __del__ may run in its worker thread, which cannot join itself
+        self._close_pool = weakref.finalize(self, self._pool.close)
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.path!r})"
@@ -161,7 +165,7 @@ class PostgresStore(SQLStore):
         return int(rows[0][0])
 
     def close(self) -> None:
-        self._pool.close()
+        self._close_pool()
 
 
 _FIX_UNREACHABLE = ("start (or restart) the server, or check the network and the URL; nothing half-recorded "
