@@ -77,7 +77,7 @@ class Server:
         return result.returncode
 
     def init(self) -> None:
-        self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-sync",
+        self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync",
                   "--no-instructions")
         with open(self.data / "postgresql.conf", "a") as conf:  # socket only, and fast: no fsync
             conf.write(f"\nlisten_addresses = ''\nunix_socket_directories = '{self.root}'\nfsync = off\n"
@@ -147,7 +147,7 @@ def start_server() -> tuple[Server, Path]:
 
 def _cannot(reason: str) -> None:
     if os.environ.get("CI"):
-        pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
+        pytest.fail(f"CI must run the PostgreSQL tests: {reason}", pytrace=False)
     pytest.skip(reason)
 
 

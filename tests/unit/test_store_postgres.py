@@ -11,9 +11,8 @@ import time
 import pytest
 
 import plait
-from plait.checkpoints import postgres, postgres_schema
+from plait.checkpoints import postgres_schema
 from plait.checkpoints.location import open_location
-from plait.checkpoints.postgres import PostgresStore
 from plait.checkpoints.protocol import JournalRow, RunRecord
 from plait.hashing import sha256_hex
 from tests.pg import database_of
@@ -89,7 +88,7 @@ def _answer(task) -> dict[str, str]:
     return {name: f"{name} of {task.node_id}" for name in task.output_fields}
 
 
-def test_a_server_that_is_not_there_is_reported_at_once(tmp_path):
+def test_a_server_that_is_not_there_is_reported_at_once(pg_server, tmp_path):  # pg_server: psycopg is here
     url = f"postgresql://plait:{SECRET}@/nowhere?host={tmp_path}"
     started = time.monotonic()
     with pytest.raises(plait.StoreError) as err:
@@ -101,7 +100,9 @@ def test_a_server_that_is_not_there_is_reported_at_once(tmp_path):
 
 
 def test_a_connection_lost_mid_record_leaves_nothing_and_the_record_goes_on(pg_server, pg_url, monkeypatch):
-    import psycopg
+    import psycopg  # here, not above: without it the pg_url fixture skips (or fails under $CI) first
+
+    from plait.checkpoints import postgres
 
     store = open_location(pg_url)
     _run(store)
@@ -134,6 +135,8 @@ def test_a_connection_lost_mid_record_leaves_nothing_and_the_record_goes_on(pg_s
 
 
 def test_a_store_waits_for_a_restarting_server_then_goes_on(pg_server, pg_url):
+    from plait.checkpoints.postgres import PostgresStore
+
     store = PostgresStore(_with_password(pg_server, pg_url), timeout=30)
     _run(store)
     pg_server.stop()
@@ -149,6 +152,8 @@ def test_a_store_waits_for_a_restarting_server_then_goes_on(pg_server, pg_url):
 
 
 def test_a_server_down_longer_than_the_timeout_stops_the_store_with_the_fix(pg_server, pg_url):
+    from plait.checkpoints.postgres import PostgresStore
+
     store = PostgresStore(_with_password(pg_server, pg_url), timeout=1.0)
     _run(store)
     pg_server.stop()
