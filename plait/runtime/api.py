@@ -79,9 +79,9 @@ class RunOptions:
 
 
 @contextmanager
-def using_store(store: Any) -> Iterator[Store]:
+def using_store(store: Any, *, create: bool = True) -> Iterator[Store]:
     """The store for ``store``; closed afterwards only if it was opened here from a path."""
-    opened = open_store(store)
+    opened = open_store(store, create=create)
     try:
         yield opened
     finally:
@@ -89,15 +89,18 @@ def using_store(store: Any) -> Iterator[Store]:
             opened.close()
 
 
-def open_store(store: Any) -> Store:
-    """A Store from a path, a Store, None (``$PLAIT_STORE`` or ``.plait/runs.db``) or False (none)."""
+def open_store(store: Any, *, create: bool = True) -> Store:
+    """A Store from a path, a Store, None (``$PLAIT_STORE`` or ``.plait/runs.db``) or False (none).
+    ``create=False`` (resume, rerun, answers: anything reading an existing run): a path must name
+    an existing plait store, else StoreError; nothing is created or initialised."""
     if store is False:
         return NullStore()
     if store is None:
         store = os.environ.get("PLAIT_STORE", DEFAULT_STORE)
     if isinstance(store, (str, Path)):
-        Path(store).parent.mkdir(parents=True, exist_ok=True)
-        return SQLiteStore(store)
+        if create:
+            Path(store).parent.mkdir(parents=True, exist_ok=True)
+        return SQLiteStore(store, create=create)
     return store
 
 
@@ -125,7 +128,7 @@ async def aresume(run_id: str, *, store: Any = None, plan: Plan | None = None,
                   own_lms: dict[str, Any] | None = None, options: RunOptions | None = None) -> Run:
     """Finish a run from its journal: recorded nodes replay, the rest run. With ``plan`` (an edited
     pipeline), nodes whose content key changed recompute and the run's plan is updated."""
-    with using_store(store) as opened:
+    with using_store(store, create=False) as opened:
         return await _resume(run_id, opened, plan, own_lms, options or RunOptions())
 
 
@@ -152,7 +155,7 @@ async def _resume_held(run_id: str, store: Store, plan: Plan | None, own_lms: di
 async def arerun(run_id: str, from_node: str, *, store: Any = None, plan: Plan | None = None,
                  own_lms: dict[str, Any] | None = None, options: RunOptions | None = None) -> Run:
     """Fork ``run_id``: ``from_node`` and its descendants recompute, everything upstream replays."""
-    with using_store(store) as opened:
+    with using_store(store, create=False) as opened:
         return await _fork(run_id, from_node, opened, plan, own_lms, options or RunOptions())
 
 
