@@ -24,6 +24,7 @@ from typing import Sequence
 
 from plait.checkpoints import sqlite_schema as schema
 from plait.checkpoints.asks import SQLiteAsks
+from plait.checkpoints.check import StoreCheck, run_checks
 from plait.checkpoints.keys import failure_key
 from plait.checkpoints.lease import is_active, lease_held, this_host
 from plait.checkpoints.protocol import Garbage, ItemRecord, JournalRow, Lease, RunRecord
@@ -272,6 +273,17 @@ class SQLiteStore(SQLiteAsks):
             self._conn.execute("VACUUM")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return before - self.size_bytes()
+
+    def check(self, *, full: bool = False) -> StoreCheck:
+        """Check the store's pages, schema, references and values (see check.py); reads only.
+
+        Example::
+
+            report = store.check()
+            report.ok, [(p.where, p.what, p.fix) for p in report.problems]
+        """
+        with self._lock:
+            return run_checks(self._conn, self.path, full=full)
 
     def size_bytes(self) -> int:
         with self._guard("read"):

@@ -88,6 +88,25 @@ def migrate(conn: sqlite3.Connection, version: int) -> None:
     conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
 
 
+def expected_columns(version: int = SCHEMA_VERSION) -> dict[str, list[str]]:
+    """Table -> column names of a store at ``version``, read from one built in memory by the
+    statements above (so this never disagrees with what ``create`` and ``migrate`` make)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for stmt in statements(_V1) + [s for v in range(1, version) for s in statements(MIGRATIONS[v])]:
+            conn.execute(stmt)
+        return columns(conn)
+    finally:
+        conn.close()
+
+
+def columns(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """Table -> column names, for every table of the database but SQLite's own."""
+    tables = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
+    return {t: [r[0] for r in conn.execute("SELECT name FROM pragma_table_info(?)", (t,))] for t in tables}
+
+
 def stored_version(conn: sqlite3.Connection, path: str) -> int | None:
     """The store's schema version, None for an empty database; raises for anything else."""
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
