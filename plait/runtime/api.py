@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -22,8 +23,10 @@ from plait.checkpoints.protocol import JournalRow, RunRecord, Store
 from plait.checkpoints.sqlite import SQLiteStore
 from plait.compiler.ir import Op, Plan
 from plait.compiler.serialize import plan_from_json, plan_to_json
+from plait.compiler.verify import unknown_adapter
 from plait.errors import InputError, LeaseHeld, PlaitError
 from plait.lm import config
+from plait.lm.adapters import ADAPTERS
 from plait.lm.dspy_lm import as_lm
 from plait.pipeline.prediction import Prediction
 from plait.runtime import events as ev
@@ -236,19 +239,35 @@ def resolve_lms(plan: Plan, options: RunOptions, own: dict[str, Any],
     for node in lm_nodes(plan):
         lm = named.get(node.params.lm) if node.params.lm else default
         if lm is None:
-            raise _no_lm_error(node, node.params.lm)
+            raise _no_lm_error(node, node.params.lm, sorted(named))
         lms[node.id] = lm
-        adapters[node.id] = node.params.adapter or settings.adapter or getattr(lm, "adapter", "chat")
+        adapters[node.id] = _adapter(node, settings, lm)
         hashes[node.id] = lm_identity_hash(lm.identity())
     return lms, adapters, hashes
 
 
-def _no_lm_error(node, name: str | None) -> PlaitError:
+def _adapter(node, settings: config.Settings, lm: Any) -> str:
+    """The node's adapter name, refused at run start (before any item) when plait has none by that name."""
+    for name, given_by in ((node.params.adapter, "the module's adapter="),
+                           (settings.adapter, "plait.configure(adapter=...)"),
+                           (getattr(lm, "adapter", "chat"), f"the adapter attribute of LM '{lm.name}'")):
+        if name:
+            if name not in ADAPTERS:
+                raise unknown_adapter(node, name, given_by=given_by)
+            return name
+    return "chat"
+
+
+def _no_lm_error(node, name: str | None, known: list[str]) -> PlaitError:
     what = f"the LM named '{name}'" if name else "an LM"
-    fix = (f"register it: plait.configure(lms={{'{name}': ...}})" if name else
-           "configure one: plait.configure(lm=plait.LocalLM()), or pass lm= to run()")
-    return PlaitError(f"node '{node.id}' needs {what}, and none is configured", node=node.id,
-                      source=node.source, fix=fix)
+    close = difflib.get_close_matches(name, known, n=1) if name else []
+    fix = (f"did you mean '{close[0]}'? " if close else "") + (
+        f"register it: plait.configure(lms={{'{name}': ...}}) or run(..., lms={{'{name}': ...}})" if name else
+        "configure one: plait.configure(lm=plait.LocalLM()), or pass lm= to run()")
+    return PlaitError(f"node '{node.id}' needs {what}, and none is configured", node=node.id, field="lm",
+                      field_kind="parameter", source=node.source,
+                      expected=f"one of the LMs known by name: {', '.join(known)}" if name and known else None,
+                      found=repr(name) if name else None, fix=fix)
 
 
 def _fanout(stats: RunStats, options: RunOptions, items: int, *more: Callable) -> Callable[[ev.Event], None]:
