@@ -1,7 +1,7 @@
 """The ``plait`` command: run pipelines over datasets and inspect, resume and clean the store.
 
 One file per group of subcommands: ``runs.py`` (run, resume, rerun, runs, show), ``plans.py``
-(plan, diff, optimize), ``gc.py`` (gc), ``answer.py`` (answer), ``graph.py`` (graph);
+(plan, diff, optimize), ``gc.py`` (gc), ``check.py`` (check), ``answer.py`` (answer), ``graph.py`` (graph);
 ``targets.py`` resolves what the command line names and ``common.py`` holds the shared options,
 exit codes and output helpers.
 """
@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from plait.cli import answer, gc, graph, plans, runs
+from plait.cli import answer, check, gc, graph, plans, runs
 from plait.cli.common import PlaitGroup
 
 
@@ -30,6 +30,7 @@ Examples:
   plait diff plan.json app:Pipeline
   plait graph latest -o run.svg
   plait gc --older-than 7d --dry-run
+  plait check
 \b
 The store is --store, else $PLAIT_STORE, else .plait/runs.db. Every command
 takes --json for scripts. Exit status: 0 success, 1 failure (store, LM, bug),
@@ -41,7 +42,7 @@ def cli() -> None:
 
 
 for command in (runs.run, runs.resume, runs.rerun, runs.runs, runs.show, plans.plan, plans.diff,
-                plans.optimize, gc.gc, answer.answer, graph.graph):
+                plans.optimize, gc.gc, check.check, answer.answer, graph.graph):
     cli.add_command(command)
 
 

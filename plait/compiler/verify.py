@@ -10,6 +10,7 @@ import difflib
 
 from plait.compiler.ir import HumanParams, LoopParams, Node, Op, Plan, PredictParams, StepParams
 from plait.errors import PlanError
+from plait.lm.adapters import ADAPTERS
 
 _PARAMS = {Op.PREDICT: PredictParams, Op.STEP: StepParams, Op.HUMAN: HumanParams, Op.LOOP: LoopParams}
 
@@ -23,6 +24,8 @@ def verify(plan: Plan) -> Plan:
     for node in plan.nodes:
         _check_params(node)
         _check_wires(plan, node)
+        if node.op is Op.PREDICT and node.params.adapter is not None and node.params.adapter not in ADAPTERS:
+            raise unknown_adapter(node, node.params.adapter, given_by="the module's adapter=")
         if node.op is Op.LOOP:
             verify(node.params.body)  # a loop's body is a plan of its own
     _check_inputs_used(plan)
@@ -73,6 +76,18 @@ def _unknown_field(node: Node, port: str, producer: Node, name: str) -> PlanErro
                      node=node.id, field=port, field_kind="input", source=node.source,
                      expected=f"one of {', '.join(known)}", found=f"'{name}'",
                      fix=f"{hint}read a field that '{producer.id}' produces")
+
+
+def unknown_adapter(node: Node, name: str, *, given_by: str) -> PlanError:
+    """A PREDICT node's adapter is not one plait has; ``given_by`` says where the name came from
+    (the module's ``adapter=`` at compile time; ``plait.configure`` or the LM at run start)."""
+    known = sorted(ADAPTERS)
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return PlanError(f"node '{node.id}' uses unknown adapter '{name}' (given by {given_by})", node=node.id,
+                     field="adapter", field_kind="parameter", source=node.source,
+                     expected=f"one of {', '.join(known)}", found=repr(name),
+                     fix=f"{hint}name one of the known adapters, or leave adapter out for the LM's preferred one")
 
 
 def _check_inputs_used(plan: Plan) -> None:

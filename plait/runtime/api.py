@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -22,8 +23,10 @@ from plait.checkpoints.protocol import JournalRow, RunRecord, Store
 from plait.checkpoints.sqlite import SQLiteStore
 from plait.compiler.ir import Op, Plan
 from plait.compiler.serialize import plan_from_json, plan_to_json
+from plait.compiler.verify import unknown_adapter
 from plait.errors import InputError, LeaseHeld, PlaitError
 from plait.lm import config
+from plait.lm.adapters import ADAPTERS
 from plait.lm.dspy_lm import as_lm
 from plait.pipeline.prediction import Prediction
 from plait.runtime import events as ev
@@ -79,9 +82,9 @@ class RunOptions:
 
 
 @contextmanager
-def using_store(store: Any) -> Iterator[Store]:
+def using_store(store: Any, *, create: bool = True) -> Iterator[Store]:
     """The store for ``store``; closed afterwards only if it was opened here from a path."""
-    opened = open_store(store)
+    opened = open_store(store, create=create)
     try:
         yield opened
     finally:
@@ -89,15 +92,18 @@ def using_store(store: Any) -> Iterator[Store]:
             opened.close()
 
 
-def open_store(store: Any) -> Store:
-    """A Store from a path, a Store, None (``$PLAIT_STORE`` or ``.plait/runs.db``) or False (none)."""
+def open_store(store: Any, *, create: bool = True) -> Store:
+    """A Store from a path, a Store, None (``$PLAIT_STORE`` or ``.plait/runs.db``) or False (none).
+    ``create=False`` (resume, rerun, answers: anything reading an existing run): a path must name
+    an existing plait store, else StoreError; nothing is created or initialised."""
     if store is False:
         return NullStore()
     if store is None:
         store = os.environ.get("PLAIT_STORE", DEFAULT_STORE)
     if isinstance(store, (str, Path)):
-        Path(store).parent.mkdir(parents=True, exist_ok=True)
-        return SQLiteStore(store)
+        if create:
+            Path(store).parent.mkdir(parents=True, exist_ok=True)
+        return SQLiteStore(store, create=create)
     return store
 
 
@@ -125,7 +131,7 @@ async def aresume(run_id: str, *, store: Any = None, plan: Plan | None = None,
                   own_lms: dict[str, Any] | None = None, options: RunOptions | None = None) -> Run:
     """Finish a run from its journal: recorded nodes replay, the rest run. With ``plan`` (an edited
     pipeline), nodes whose content key changed recompute and the run's plan is updated."""
-    with using_store(store) as opened:
+    with using_store(store, create=False) as opened:
         return await _resume(run_id, opened, plan, own_lms, options or RunOptions())
 
 
@@ -152,7 +158,7 @@ async def _resume_held(run_id: str, store: Store, plan: Plan | None, own_lms: di
 async def arerun(run_id: str, from_node: str, *, store: Any = None, plan: Plan | None = None,
                  own_lms: dict[str, Any] | None = None, options: RunOptions | None = None) -> Run:
     """Fork ``run_id``: ``from_node`` and its descendants recompute, everything upstream replays."""
-    with using_store(store) as opened:
+    with using_store(store, create=False) as opened:
         return await _fork(run_id, from_node, opened, plan, own_lms, options or RunOptions())
 
 
@@ -233,19 +239,35 @@ def resolve_lms(plan: Plan, options: RunOptions, own: dict[str, Any],
     for node in lm_nodes(plan):
         lm = named.get(node.params.lm) if node.params.lm else default
         if lm is None:
-            raise _no_lm_error(node, node.params.lm)
+            raise _no_lm_error(node, node.params.lm, sorted(named))
         lms[node.id] = lm
-        adapters[node.id] = node.params.adapter or settings.adapter or getattr(lm, "adapter", "chat")
+        adapters[node.id] = _adapter(node, settings, lm)
         hashes[node.id] = lm_identity_hash(lm.identity())
     return lms, adapters, hashes
 
 
-def _no_lm_error(node, name: str | None) -> PlaitError:
+def _adapter(node, settings: config.Settings, lm: Any) -> str:
+    """The node's adapter name, refused at run start (before any item) when plait has none by that name."""
+    for name, given_by in ((node.params.adapter, "the module's adapter="),
+                           (settings.adapter, "plait.configure(adapter=...)"),
+                           (getattr(lm, "adapter", "chat"), f"the adapter attribute of LM '{lm.name}'")):
+        if name:
+            if name not in ADAPTERS:
+                raise unknown_adapter(node, name, given_by=given_by)
+            return name
+    return "chat"
+
+
+def _no_lm_error(node, name: str | None, known: list[str]) -> PlaitError:
     what = f"the LM named '{name}'" if name else "an LM"
-    fix = (f"register it: plait.configure(lms={{'{name}': ...}})" if name else
-           "configure one: plait.configure(lm=plait.LocalLM()), or pass lm= to run()")
-    return PlaitError(f"node '{node.id}' needs {what}, and none is configured", node=node.id,
-                      source=node.source, fix=fix)
+    close = difflib.get_close_matches(name, known, n=1) if name else []
+    fix = (f"did you mean '{close[0]}'? " if close else "") + (
+        f"register it: plait.configure(lms={{'{name}': ...}}) or run(..., lms={{'{name}': ...}})" if name else
+        "configure one: plait.configure(lm=plait.LocalLM()), or pass lm= to run()")
+    return PlaitError(f"node '{node.id}' needs {what}, and none is configured", node=node.id, field="lm",
+                      field_kind="parameter", source=node.source,
+                      expected=f"one of the LMs known by name: {', '.join(known)}" if name and known else None,
+                      found=repr(name) if name else None, fix=fix)
 
 
 def _fanout(stats: RunStats, options: RunOptions, items: int, *more: Callable) -> Callable[[ev.Event], None]:

@@ -83,7 +83,7 @@ class LMCaller:
         raise refusal
 
     async def _attempt(self, guard: Guard, route: Route, request: LMRequest, nc: NodeCall) -> LMResponse:
-        estimate = 0
+        estimate, sent = 0, False
         try:
             if self.meter is not None:
                 self.meter.admit()
@@ -91,11 +91,15 @@ class LMCaller:
                 estimate = estimate_tokens(request)
                 await self.clock.sleep(route.limiter.reserve(estimate, self.clock.now()))
             nc.made += 1
+            sent = True
             response = await self._send(guard, route, request)
         except BaseException as exc:
             self._judge(route, exc)
+            if sent:
+                self.emit(ev.LMCalled(self.run_id, nc.item_id, nc.node.id, route.lm.name, answered=False))
             raise
         self._judge(route, None)
+        self.emit(ev.LMCalled(self.run_id, nc.item_id, nc.node.id, route.lm.name, answered=True))
         if route.limiter is not None:
             route.limiter.settle(estimate, response.usage)
         if self.meter is not None:

@@ -11,10 +11,15 @@ from plait.runtime import events as ev
 
 @dataclass
 class RunStats:
-    """Counts from the event stream: where each node's value came from, and what the LM cost.
-    ``retries``: failed attempts that were retried; ``fallbacks``: calls sent to a fallback LM."""
+    """Counts from the event stream of this invocation: where each node's value came from, and
+    what the LM cost. ``lm_requests``: requests sent to an LM, answered or not (failed attempts and
+    re-asks included; what ``Budget(lm_calls=...)`` limits); ``lm_answered``: those that got a
+    reply; ``lm_calls``: node executions an LM computed (one per node, however many requests it
+    took). ``retries``: failed attempts that were retried; ``fallbacks``: calls sent to a fallback LM."""
 
     lm_calls: int = 0
+    lm_requests: int = 0
+    lm_answered: int = 0
     steps: int = 0
     cache_hits: int = 0
     replayed: int = 0
@@ -30,6 +35,9 @@ class RunStats:
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.NodeFinished):
             self._finished(event)
+        elif isinstance(event, ev.LMCalled):
+            self.lm_requests += 1
+            self.lm_answered += event.answered
         elif isinstance(event, ev.NodeFailed):
             self.failed_nodes += 1
         elif isinstance(event, ev.NodeRetried):

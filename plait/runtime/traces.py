@@ -24,7 +24,7 @@ class NodeTrace:
 
 def item_traces(run_id: str, plan: Plan, store: Any = None) -> dict[str, dict[str, NodeTrace]]:
     """item id -> node id -> NodeTrace, for every node recorded 'ok' in the run."""
-    with using_store(store) as opened:
+    with using_store(store, create=False) as opened:
         return _traces(run_id, plan, opened)
 
 

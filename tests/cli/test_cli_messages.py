@@ -14,7 +14,7 @@ from plait.cli.targets import load_lm, load_pipeline
 from tests.cli import fixtures
 
 LM = "scripted:tests.cli.fixtures:lm"
-COMMANDS = ["run", "resume", "rerun", "runs", "show", "plan", "diff", "optimize", "gc"]
+COMMANDS = ["run", "resume", "rerun", "runs", "show", "plan", "diff", "optimize", "gc", "check"]
 
 
 def invoke(*args: str):

@@ -149,7 +149,7 @@ def test_a_run_stopped_by_its_budget_shows_where_each_item_stopped():
     assert run.status == "stopped"
     statuses = drawn_nodes(str(run.graph()))
     assert statuses["diamond.root"] == "interrupted" and "running" not in statuses.values()
-    assert "the run&#x27;s budget of 7 lm calls is reached" in run._repr_html_()
+    assert "the run&#x27;s budget of 7 LM calls is reached" in run._repr_html_()
 
 
 def test_a_run_waiting_on_a_person_shows_the_question_node_waiting(tmp_path):
