@@ -19,7 +19,8 @@ Across runs it is the content key that counts, and a PREDICT node's output is ca
 content key of the LM that produced it: a fallback's answer never passes for the primary's
 (DESIGN.md contract 8). Its failed attempts are journaled as they happen ('retrying' rows), so
 that a crash does not give it a fresh set of attempts.
-When the run's budget is spent, no node starts; the nodes in flight finish and the run stops.
+When the run's budget is spent, no node starts; the nodes in flight finish, recorded nodes still
+replay (a finished item comes back finished), and the run stops.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ class Executor:
             return
         self._queue: asyncio.PriorityQueue = asyncio.PriorityQueue()
         self._pending, self._left = deque(items), len(items)
-        self._finished, self._fatal, self._busy = asyncio.Event(), None, 0
+        self._finished, self._fatal = asyncio.Event(), None
         for _ in range(min(self.window, len(items))):
             self._admit()
         slots = min(self.window * self.width, self._node_slots(items))
@@ -124,7 +125,7 @@ class Executor:
 
     # --- scheduling ---------------------------------------------------------------------------
     def _admit(self) -> None:
-        if not self._pending or self.stopped is not None:
+        if not self._pending:
             return
         item = self._pending.popleft()
         if item.status != "running":  # failed input validation: nothing to run
@@ -144,10 +145,9 @@ class Executor:
     async def _work(self) -> None:
         while True:
             *_, item, node_id = await self._queue.get()
-            if item.status != "running" or self.stopped is not None:
+            if item.status != "running":
                 item.active -= 1
                 continue
-            self._busy += 1
             try:
                 await self._execute(item, self.plan.node(node_id))
             except BudgetReached as stop:  # the item stays unfinished; resume goes on from here
@@ -157,20 +157,26 @@ class Executor:
                 self._finished.set()
                 return
             finally:
-                self._busy -= 1
                 item.active -= 1
             self._close_if_waiting(item)
-            if self.stopped is not None and self._busy == 0:
-                self._finished.set()
+            self._park_if_stopped(item)
 
     def _stop(self, stop: BudgetReached) -> None:
         if self.stopped is None:
             self.stopped = stop
             self.emit(ev.BudgetExhausted(self.run_id, stop.limit, stop.used, stop.maximum))
 
+    def _park_if_stopped(self, item: ItemState) -> None:
+        """After a stop, an item with nothing left to replay stays unfinished: resume goes on with it."""
+        if self.stopped is not None and item.status == "running" and item.active == 0:
+            self._release(item)
+
     def _item_done(self, item: ItemState) -> None:
-        item.env, item.waiting = {}, {}
         self.emit(ev.ItemFinished(self.run_id, item.item_id, item.status))
+        self._release(item)
+
+    def _release(self, item: ItemState) -> None:
+        item.env, item.waiting = {}, {}
         self._left -= 1
         if self._left == 0:
             self._finished.set()
@@ -184,6 +190,8 @@ class Executor:
                     replay_key(node.fingerprint or "", inputs))
         value = self._replayed(item, node, keys, inputs)
         if value is None:
+            if self.stopped is not None:  # the budget is spent: nothing new starts
+                return
             value = await self._reused_or_run(item, node, keys, inputs)
             if value is None:
                 return  # failed; the item is finished
