@@ -187,3 +187,19 @@ def test_loop_iterations_replay_whichever_lm_answered_them(store_path):
     assert primary.calls == 0 and again.outputs == first.outputs
     fresh = compiled.run([{"topic": "tea"}], store=store_path, lm=primary, progress=False)
     assert primary.calls == 3 and fresh.outputs[0].final["draft"].startswith("primary:")
+
+
+def test_rows_from_before_replay_keys_still_replay_by_their_content_key(originals, tmp_path):
+    """A store written by plait before schema 4 has no replay keys: its rows replay as they did then,
+    under the LM that made them or a fallback the resume lists."""
+    store = str(tmp_path / "runs.db")
+    shutil.copy(originals["finished"], store)
+    conn = sqlite3.connect(store)
+    conn.execute("UPDATE journal SET replay_key = NULL")  # what the migration leaves in older rows
+    conn.commit()
+    conn.close()
+    run_id, recorded, _ = journal(store)
+    lms = [healthy("primary"), healthy("backup")]
+    run = plait.resume(run_id, store=store, lm=lms[0], fallbacks=[lms[1]], progress=False)
+    assert run.stats.lm_calls == 0 and run.stats.replayed == 10 and lms[0].calls == lms[1].calls == 0
+    assert [dict(r.outputs) for r in run.items] == [recorded[(f"i{i}", "outputs")] for i in range(5)]
