@@ -62,7 +62,7 @@ def recorded(store: str, run_id: str, lm_spec: str | None, fallback_specs: tuple
 def _choose_default(choice: LMChoice, run_id: str, lm_spec: str | None, record: dict | None, doing: str) -> None:
     if lm_spec is not None:
         choice.lm, choice.specs["lm"] = load_lm(lm_spec), lm_spec
-        if record and (record["spec"] or record["name"]) != (lm_spec if record["spec"] else _name(choice.lm)):
+        if record and not _is(record, lm_spec, choice.lm):
             say(f"plait: note: run {run_id} was made with the LM {shown(record)}; its recorded nodes replay as "
                 f"recorded, and the nodes still to run use {lm_spec}")
     elif rebuildable(record):
@@ -74,6 +74,11 @@ def _choose_default(choice: LMChoice, run_id: str, lm_spec: str | None, record: 
             say(f"plait: note: run {run_id}'s LM '{record['name']}' was an object made in Python and cannot be "
                 f"rebuilt here; its recorded nodes replay as recorded, and the nodes still to run use "
                 f"{_name(choice.lm)}; pass --lm to choose their LM")
+
+
+def _is(record: dict, spec: str, lm: Any) -> bool:
+    """Does ``--lm spec`` name the recorded LM? By spec, or by name when it was recorded without one."""
+    return record["spec"] == spec if record["spec"] is not None else record["name"] == _name(lm)
 
 
 def _note_unrecorded(run_id: str, called: list[str], choice: LMChoice) -> None:
