@@ -18,6 +18,8 @@ class JournalRow:
 
     ``source`` says where the value came from: 'lm' or 'step' (computed), 'cache' (another run's
     output with the same content key), 'journal' (copied from the parent of a forked run).
+    ``replay_key``: what the row replays for within its run (keys.replay_key; None in rows written
+    before store schema 4, which replay by their content key).
     """
 
     run_id: str
@@ -32,6 +34,7 @@ class JournalRow:
     lm: str | None = None
     usage: dict[str, Any] | None = None
     attempts: int = 1
+    replay_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,12 @@ PLAN_GRACE = 3600.0  # gc keeps an unreferenced plan this long: a starting run s
 
 # A node output recorded 'ok' is final: a second write of the same journal key never changes it.
 _RECORD = """
-INSERT INTO journal VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+INSERT INTO journal VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 ON CONFLICT (run_id, item_id, node_id, iteration) DO UPDATE SET
     content_key=excluded.content_key, value_hash=excluded.value_hash, status=excluded.status,
     source=excluded.source, error=excluded.error, lm=excluded.lm, usage=excluded.usage,
-    attempts=journal.attempts + excluded.attempts, recorded_at=excluded.recorded_at
+    attempts=journal.attempts + excluded.attempts, recorded_at=excluded.recorded_at,
+    replay_key=excluded.replay_key
 WHERE journal.status != 'ok'
 """
 
@@ -156,7 +157,7 @@ class SQLiteStore(SQLiteAsks):
         with self._guard("read"):
             rows = self._conn.execute(
                 "SELECT run_id, item_id, node_id, iteration, content_key, value_hash, status, source, error,"
-                " lm, usage, attempts FROM journal WHERE run_id=?", (run_id,)).fetchall()
+                " lm, usage, attempts, replay_key FROM journal WHERE run_id=?", (run_id,)).fetchall()
         return {(r[1], r[2], r[3]): _journal_row(r) for r in rows}
 
     def lookup(self, content_key: str) -> str | None:
@@ -187,7 +188,7 @@ class SQLiteStore(SQLiteAsks):
             self._conn.execute(_RECORD, (
                 row.run_id, row.item_id, row.node_id, row.iteration, row.content_key, row.value_hash,
                 row.status, row.source, row.error, row.lm, json.dumps(row.usage) if row.usage else None,
-                row.attempts, now))
+                row.attempts, now, row.replay_key))
             if cache and row.status == "ok":
                 self._conn.execute("INSERT OR IGNORE INTO cache VALUES (?, ?)", (row.content_key, row.value_hash))
             elif cache and row.status == "failed" and row.value_hash:  # a parse failure, under a derived key
@@ -203,7 +204,7 @@ class SQLiteStore(SQLiteAsks):
         with self._write():
             cur = self._conn.execute(
                 f"INSERT OR IGNORE INTO journal SELECT ?, item_id, node_id, iteration, content_key, value_hash,"
-                f" status, 'journal', error, lm, usage, attempts, recorded_at FROM journal"
+                f" status, 'journal', error, lm, usage, attempts, recorded_at, replay_key FROM journal"
                 f" WHERE run_id=? AND status='ok' AND node_id IN ({marks})",
                 (target_run, source_run, *sorted(node_ids)))
         return cur.rowcount
@@ -356,4 +357,4 @@ def _run_record(row: tuple) -> RunRecord:
 
 def _journal_row(r: tuple) -> JournalRow:
     return JournalRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
-                      json.loads(r[10]) if r[10] else None, r[11])
+                      json.loads(r[10]) if r[10] else None, r[11], r[12])

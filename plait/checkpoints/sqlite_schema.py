@@ -5,6 +5,7 @@ Version history (``meta.schema_version``):
   1  meta, plans, blobs, runs, items, journal, cache
   2  + leases (one process runs a run at a time); plans.saved_at (gc spares plans just saved)
   3  + asks (questions to people, their deadlines and answers; see asks.py)
+  4  + journal.replay_key (a recorded output replays whichever LM produced it; NULL in older rows)
 
 A store is migrated in place, in one transaction, the first time a newer plait opens it; an older
 plait then refuses it with "written by a newer plait". A file that is not a plait store, from a
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from plait.errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APP_ID = "plait"
 
 _V1 = """
@@ -60,6 +61,9 @@ MIGRATIONS: dict[int, str] = {
         deadline REAL, default_answer TEXT, asked_at REAL NOT NULL,
         answer TEXT, answered_at REAL, answered_by TEXT,
         PRIMARY KEY (run_id, item_id, node_id, iteration, ask_index));
+    """,
+    3: """
+    ALTER TABLE journal ADD COLUMN replay_key TEXT;
     """,
 }
 

@@ -35,6 +35,7 @@ from plait.runtime.calls import LMCaller
 from plait.runtime.clock import REAL_CLOCK, Clock
 from plait.runtime.executor import Executor, ItemState
 from plait.runtime.items import as_items, item_states
+from plait.runtime.lm_specs import run_lms
 from plait.runtime.loops import lm_nodes, loop_lm_hashes
 from plait.runtime.nodes import NodeRunner
 from plait.runtime.policies import resolve_guards
@@ -59,6 +60,12 @@ class RunOptions:
     ``budget``      a Budget for the run's total (resume with a larger one to go on)
     ``clock``       where time comes from (a FakeClock in tests); ``seed`` seeds the jitter
     ``reset_attempts`` on resume: forget the attempts the journal counts for unfinished nodes
+    ``lm_specs``    the text the LMs were named with, shaped as the options ({"lm": "scripted:app:lm",
+                    "fallbacks": [...] or {name: [...]}}): recorded with the run so that ``plait
+                    resume`` can rebuild them (local and DSPy models are described without it)
+
+    On resume every option decides only what runs next: the nodes the run recorded replay as
+    recorded, whichever LM produced them (DESIGN.md contract 5).
     """
 
     lm: Any = None
@@ -79,6 +86,7 @@ class RunOptions:
     seed: int | None = None
     reset_attempts: bool = False
     lease_ttl: float = DEFAULT_TTL  # a killed run's lease expires this long after its last renewal
+    lm_specs: Mapping[str, Any] | None = None
 
 
 @contextmanager
@@ -117,11 +125,12 @@ async def arun(plan: Plan, data: Any, *, store: Any = None, ids: list[str] | Non
 async def _start(plan: Plan, data: Any, store: Store, ids: list[str] | None, own_lms: dict | None,
                  options: RunOptions) -> Run:
     states, encoded = item_states(plan.of_op(Op.INPUT)[0], as_items(data), ids)
+    lms = recorded_lms(plan, options, own_lms or {})
     run_id = new_run_id()
     with LeaseKeeper(store, run_id, ttl=options.lease_ttl) as lease:
         plan_hash = store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True))
         record = RunRecord(run_id, plan_hash, "running", time.time(), time.time(),
-                           config={"concurrency": options.concurrency, "items": len(states)})
+                           config={"concurrency": options.concurrency, "items": len(states), "lms": lms})
         store.create_run(record, [(s.item_id, e) for s, e in zip(states, encoded)])
         _record_input_failures(store, run_id, plan, states)
         return await _execute(plan, store, run_id, states, own_lms, options, owner=lease.owner)
@@ -171,11 +180,12 @@ async def _fork(run_id: str, from_node: str, store: Store, plan: Plan | None, ow
                          expected=f"one of {', '.join(n.id for n in plan.nodes)}", found=repr(from_node),
                          fix="pick a node id from `plait plan` or print(compiled)")
     force = frozenset(plan.descendants(from_node) | {from_node})
+    config = {**parent.config, "lms": recorded_lms(plan, options, own_lms or {})}  # what the fork recomputes with
     fork_id = new_run_id()
     with LeaseKeeper(store, fork_id, ttl=options.lease_ttl) as lease:
         items = store.run_items(run_id)
         store.create_run(RunRecord(fork_id, store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True)),
-                                   "running", time.time(), time.time(), run_id, parent.config),
+                                   "running", time.time(), time.time(), run_id, config),
                          [(i.item_id, store.read_value(i.input_hash)) for i in items])
         store.copy_journal(run_id, fork_id, {n.id for n in plan.nodes} - force)
         states = _stored_items(store, fork_id, plan)
@@ -229,12 +239,22 @@ def named_lms(options: RunOptions, own: dict[str, Any]) -> dict[str, Any]:
     return {k: as_lm(v) for k, v in {**config.current().lms, **(options.lms or {}), **own}.items()}
 
 
+def default_lm(options: RunOptions) -> Any:
+    """The LM of nodes that name none: the run's ``lm=``, else the configured one (a dspy.LM works too)."""
+    return as_lm(options.lm if options.lm is not None else config.current().lm)
+
+
+def recorded_lms(plan: Plan, options: RunOptions, own: dict[str, Any]) -> dict[str, Any]:
+    """What the run's config records about its LMs (see lm_specs.py): no credential, JSON."""
+    return run_lms(plan, default_lm(options), named_lms(options, own), options.fallbacks, options.lm_specs)
+
+
 def resolve_lms(plan: Plan, options: RunOptions, own: dict[str, Any],
                 named: dict[str, Any] | None = None) -> tuple[dict, dict, dict]:
     """Per PREDICT node: its LM object, its adapter name, and its LM identity hash."""
     settings = config.current()
     named = named if named is not None else named_lms(options, own)
-    default = as_lm(options.lm if options.lm is not None else settings.lm)  # a plain dspy.LM works too
+    default = default_lm(options)
     lms, adapters, hashes = {}, {}, {}
     for node in lm_nodes(plan):
         lm = named.get(node.params.lm) if node.params.lm else default

@@ -18,8 +18,11 @@ async def aresume(run_id: str, *, store: Any = None, pipeline: Any = None, **opt
 def resume(run_id: str, *, store: Any = None, pipeline: Any = None, **options: Any) -> Run:
     """Finish a run after a crash or a stop: no LM call for any node already recorded.
 
-    Pass ``pipeline=`` (an edited, recompiled pipeline) to resume after an edit: exactly the
-    nodes whose content key changed recompute. Options are those of ``CompiledPipeline.run``.
+    A recorded output replays whichever LM produced it (a fallback's too), and a finished item
+    comes back as recorded: the options (those of ``CompiledPipeline.run``: ``lm=``,
+    ``fallbacks=``, ``retry=``, ``budget=``, ...) decide only how the unfinished nodes run. Pass
+    ``pipeline=`` (an edited, recompiled pipeline) to resume after an edit: exactly the nodes
+    whose prompt, code or input values changed recompute.
 
     Example::
 
