@@ -11,6 +11,7 @@ from pydantic_core import to_jsonable_python
 import plait
 from plait.checkpoints.lease import is_active
 from plait.cli.answer import question_row, questions_table
+from plait.cli.executors import executor_of, executor_options
 from plait.cli.common import (FAILURE, ITEMS_FAILED, STATUSES, emit_json, existing_store, exit_with, first_line,
                               iso, json_option, resolve_run, run_options, say, store_option, table, usage, utc)
 from plait.cli.targets import item_ids, load_items, load_lm, load_pipeline, stored_pipeline
@@ -21,6 +22,7 @@ from plait.lm import config
 Examples:
   plait run app:Pipeline data.jsonl
   plait run app:Pipeline data.jsonl --lm openai/gpt-4o-mini --concurrency 64
+  plait run app:Pipeline data.jsonl --store postgresql://db/plait --executor ray --ray-address head:6379
   plait run plan.json data.jsonl --id-field id --out outputs.jsonl --json
 
 \b
@@ -33,6 +35,7 @@ Exit status: 0 all items done, 3 some items failed, 1 the run failed, 2 usage.""
 @click.argument("data")
 @click.option("--id-field", metavar="FIELD", help="Take each item's id from this field (default: 0, 1, 2, ...).")
 @run_options
+@executor_options
 @store_option
 @json_option
 @click.pass_context
@@ -55,6 +58,7 @@ def run(ctx: click.Context, target: str, data: str, id_field: str | None, lm_spe
 Examples:
   plait resume 20261124-011635-3f9a2c
   plait resume latest --pipeline app:Pipeline     # after editing a prompt or a step
+  plait resume latest --executor ray --ray-address 127.0.0.1:6379
 \b
 Recorded nodes replay with no LM call; failed and unfinished ones run. Pass
 the same --lm as the run (or set $PLAIT_LM): another LM recomputes LM nodes.""")
@@ -62,6 +66,7 @@ the same --lm as the run (or set $PLAIT_LM): another LM recomputes LM nodes.""")
 @click.option("--pipeline", "pipeline_ref", metavar="TARGET",
               help="An edited pipeline (module:attr or plan file): only nodes whose key changed recompute.")
 @run_options
+@executor_options
 @store_option
 @json_option
 @click.pass_context
@@ -90,6 +95,7 @@ replay from the original, which stays unchanged. Node ids: `plait plan RUN`.""")
 @click.option("--from", "from_node", required=True, metavar="NODE", help="The first node to recompute.")
 @click.option("--pipeline", "pipeline_ref", metavar="TARGET", help="Fork with an edited pipeline.")
 @run_options
+@executor_options
 @store_option
 @json_option
 @click.pass_context
@@ -121,6 +127,8 @@ def _run_kwargs(ctx: click.Context, lm: Any, concurrency: int) -> dict[str, Any]
             ctx.meta["plait.run_id"] = event.run_id
 
     kwargs: dict[str, Any] = {"concurrency": concurrency, "on_event": remember}
+    if (executor := executor_of(ctx)) is not None:
+        kwargs["executor"] = executor
     if lm is not None:
         kwargs["lm"] = lm
     return kwargs
