@@ -13,7 +13,7 @@ plait's own executor against the shared store. The rules:
 - **A killed worker.** Ray restarts its actor; the driver sends the shard again (``shard_retries``
   times at most). The new attempt reads its items' journal, so recorded nodes replay and only the
   calls that were in flight at the kill are made again.
-- **Budget and rate limits** are run-wide: one actor per run owns them (ray_limits.py).
+- **Budget and rate limits** are run-wide: one actor beside the workers owns them (ray_limits.py).
 - **Results.** Workers report statuses and events; the driver reads outputs from the store.
 """
 
@@ -34,7 +34,7 @@ from plait.runtime.budget import journal_spending
 from plait.runtime.executor import ItemState
 from plait.runtime.loops import lm_nodes
 from plait.runtime.policies import resolve_guards
-from plait.runtime.ray_limits import RunLimits
+from plait.runtime.ray_limits import LimitKeeper
 from plait.runtime.ray_workers import RayRunSpec, ShardWorker
 from plait.runtime.shards import RunSpec, ShardItem, ShardResult, absorb, budget_stop
 
@@ -80,6 +80,7 @@ class RayExecutor:
         self.runtime_env, self.worker_cpus, self.shard_retries = runtime_env, worker_cpus, shard_retries
         self.keep_workers, self.ray_init = keep_workers, dict(ray_init or {})
         self._actors: list[Any] | None = None
+        self.keeper: Any = None  # the pool's LimitKeeper: its runs' budgets and rate limits
 
     def bind(self, job: RunJob) -> RayRun:
         """The stand-in for a local executor that runs ``job``'s items on this cluster."""
@@ -104,6 +105,7 @@ class RayExecutor:
             count = self.workers or max(1, int(ray.available_resources().get("CPU", 1) // self.worker_cpus))
             remote = ray.remote(ShardWorker).options(num_cpus=self.worker_cpus, max_restarts=-1, max_task_retries=0)
             self._actors = [remote.remote() for _ in range(count)]
+            self.keeper = ray.remote(LimitKeeper).options(num_cpus=0).remote()
         return self._actors
 
     def describe(self) -> list[dict[str, Any]]:
@@ -115,9 +117,9 @@ class RayExecutor:
         """End the worker processes (a later run starts new ones)."""
         if self._actors is not None:
             ray = import_ray()
-            for actor in self._actors:
+            for actor in [*self._actors, self.keeper]:
                 ray.kill(actor)
-            self._actors = None
+            self._actors, self.keeper = None, None
 
     def __enter__(self) -> RayExecutor:
         return self
@@ -158,14 +160,18 @@ class RayRun:
             return
         ray = self.ex.connect()
         pool = self.ex.pool()
-        limits = self._limits(ray)
+        key = f"{self.job.run_id}:{self.job.owner}"
+        budget = self.job.options.budget
+        limited = budget is not None or bool(self.rate_limits)
+        if limited:
+            spent = journal_spending((self.job.journal or {}).values())
+            await self.ex.keeper.open.remote(key, budget, spent, self.rate_limits)
         try:
-            spec = ray.put(RayRunSpec(self._spec(), limits, self.job.options.budget is not None,
-                                      frozenset(self.rate_limits)))
+            spec = ray.put(RayRunSpec(self._spec(), self.ex.keeper, key, budget is not None, frozenset(self.rate_limits)))
             await self._dispatch(ray, pool, spec, self._shards(todo, len(pool)), {s.item_id: s for s in todo})
         finally:
-            if limits is not None:
-                ray.kill(limits)
+            if limited:
+                self.ex.keeper.close.remote(key)
             if not self.ex.keep_workers:
                 self.ex.close()
 
@@ -175,15 +181,6 @@ class RayRun:
                            executor=None, clock=None)
         return RunSpec(self.locator, job.run_id, job.store.get_run(job.run_id).plan_hash, job.owner, portable,
                        replace(config.current(), progress=False), dict(job.own_lms), frozenset(job.force))
-
-    def _limits(self, ray: Any) -> Any:
-        """The run's RunLimits actor, if it has a budget or a rate limit."""
-        budget = self.job.options.budget
-        if budget is None and not self.rate_limits:
-            return None
-        spent = journal_spending((self.job.journal or {}).values())
-        name = f"plait-limits-{self.job.run_id}-{(self.job.owner or '')[-8:]}"
-        return ray.remote(RunLimits).options(name=name, num_cpus=0).remote(budget, spent, self.rate_limits)
 
     def _shards(self, todo: list[ItemState], workers: int) -> deque[list[ShardItem]]:
         size = self.ex.shard_size or max(1, min(4 * self.job.options.concurrency, -(-len(todo) // (2 * workers))))

@@ -1,15 +1,16 @@
-"""A run's budget and rate limits on Ray: one actor per run owns them, every worker asks it.
+"""Budgets and rate limits on Ray: one actor beside each pool of workers owns them, every worker
+asks it.
 
-Each LM attempt on any worker first asks the run's :class:`RunLimits` actor (one round trip, a
-fraction of a millisecond next to a hosted LM's seconds): the actor admits the call against the
+Each LM attempt on any worker first asks the pool's :class:`LimitKeeper` (one round trip, a
+fraction of a millisecond next to a hosted LM's seconds): the keeper admits the call against the
 run's budget and takes the LM's share of its rate limit, answering how long to wait; after the
 answer the worker reports its usage without waiting for a reply. The actor handles one message at
-a time, so the budget is exact across workers (never more LM calls than the budget allows) and a
-rate limit holds for the whole run, not per worker. A run with no budget and no rate limit has
-no such actor and its workers ask nothing.
+a time, so a budget is exact across workers (never more LM calls than it allows) and a rate limit
+holds for the whole run, not per worker. A run with no budget and no rate limit asks nothing.
 
-The actor is named after its run (``plait-limits-<run id>``) and lives as long as the run's
-driver: a resume starts a new one from what the journal records as spent.
+The keeper holds one :class:`RunLimits` per run on its pool, opened by the driver when the run
+starts (from what its journal records as spent: a resume goes on counting) and closed when it ends.
+It starts with the pool's workers and ends with them (with the driver, if the driver dies).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from plait.runtime.ratelimit import RateLimit
 
 
 class RunLimits:
-    """The state behind a run's gates: its budget (what the journal records as already spent
-    counted in) and its LMs' rate limits by LM name. Wrapped in a Ray actor by the driver."""
+    """One run's budget (what its journal records as spent counted in) and its LMs' rate limits,
+    by LM name."""
 
     def __init__(self, budget: Budget | None, spent: tuple[int, int, float], rate_limits: dict[str, RateLimit]) -> None:
         self.meter = BudgetMeter(budget, *spent) if budget is not None else None
@@ -54,22 +55,46 @@ class RunLimits:
         return {"lm_calls": meter.calls, "tokens": meter.tokens, "cost": meter.cost} if meter else {}
 
 
-class RayGate:
-    """A worker's gate (limits.CallGate) that asks the run's RunLimits actor. ``actor``: its
-    handle, or None when the run has neither budget nor rate limit; ``limited``: the names of the
-    LMs with a rate limit (the others need no round trip unless there is a budget)."""
+class LimitKeeper:
+    """The Ray actor behind the gates of one pool: each run's RunLimits, by the run's key."""
 
-    def __init__(self, actor: Any, budgeted: bool, limited: frozenset[str], clock: Clock = REAL_CLOCK) -> None:
-        self.actor, self.budgeted, self.limited, self.clock = actor, budgeted, limited, clock
+    def __init__(self) -> None:
+        self.runs: dict[str, RunLimits] = {}
+
+    def open(self, key: str, budget: Budget | None, spent: tuple[int, int, float],
+             rate_limits: dict[str, RateLimit]) -> None:
+        self.runs[key] = RunLimits(budget, spent, rate_limits)
+
+    def close(self, key: str) -> dict[str, float]:
+        """Forget the run; what it spent."""
+        limits = self.runs.pop(key, None)
+        return limits.spent() if limits is not None else {}
+
+    def enter(self, key: str, lm_name: str, estimate: int) -> tuple:
+        return self.runs[key].enter(lm_name, estimate)
+
+    def leave(self, key: str, lm_name: str, estimate: int, usage: Usage | None) -> None:
+        if key in self.runs:  # a report that arrives after its run ended changes nothing
+            self.runs[key].leave(lm_name, estimate, usage)
+
+
+class RayGate:
+    """A worker's gate (limits.CallGate) that asks the pool's LimitKeeper about run ``key``.
+    ``budgeted``: the run has a budget; ``limited``: the names of its LMs with a rate limit (the
+    others need no round trip unless there is a budget)."""
+
+    def __init__(self, keeper: Any, key: str, budgeted: bool, limited: frozenset[str],
+                 clock: Clock = REAL_CLOCK) -> None:
+        self.keeper, self.key, self.budgeted, self.limited, self.clock = keeper, key, budgeted, limited, clock
         self.stop: BudgetReached | None = None
 
     def _asks(self, route: Any) -> bool:
-        return self.actor is not None and (self.budgeted or route.lm.name in self.limited)
+        return self.budgeted or route.lm.name in self.limited
 
     async def enter(self, route: Any, estimate: int) -> None:
         if not self._asks(route):
             return
-        verdict = await self.actor.enter.remote(route.lm.name, estimate)
+        verdict = await self.keeper.enter.remote(self.key, route.lm.name, estimate)
         if verdict[0] == "stop":
             self.stop = BudgetReached(*verdict[1:])
             raise self.stop
@@ -77,7 +102,7 @@ class RayGate:
 
     def leave(self, route: Any, estimate: int, usage: Usage | None) -> None:
         if self._asks(route):
-            self.actor.leave.remote(route.lm.name, estimate, usage)  # no reply awaited: the order is kept
+            self.keeper.leave.remote(self.key, route.lm.name, estimate, usage)  # no reply awaited; order is kept
 
     def reached(self) -> BudgetReached | None:
         return self.stop

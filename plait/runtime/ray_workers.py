@@ -27,10 +27,12 @@ RUNS_KEPT = 8  # runs whose spec a worker keeps (an optimization sends many smal
 
 @dataclass(frozen=True)
 class RayRunSpec:
-    """A run's spec plus where its budget and rate limits are kept (ray_limits.RunLimits)."""
+    """A run's spec plus where its budget and rate limits are kept: the pool's LimitKeeper, under
+    ``key`` (see ray_limits.py)."""
 
     spec: RunSpec
-    limits: Any = None  # the RunLimits actor's handle, or None
+    keeper: Any
+    key: str
     budgeted: bool = False
     limited: frozenset[str] = frozenset()
 
@@ -53,7 +55,8 @@ class ShardWorker:
         key = ref.hex()
         if key not in self.runs:
             ray_spec: RayRunSpec = await ref
-            self.runs[key] = (ray_spec.spec, RayGate(ray_spec.limits, ray_spec.budgeted, ray_spec.limited))
+            gate = RayGate(ray_spec.keeper, ray_spec.key, ray_spec.budgeted, ray_spec.limited)
+            self.runs[key] = (ray_spec.spec, gate)
             while len(self.runs) > RUNS_KEPT:
                 self.runs.popitem(last=False)
         return self.runs[key]
