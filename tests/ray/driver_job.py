@@ -12,7 +12,8 @@ import sys
 
 import plait
 from plait.runtime import events as ev
-from tests.ray.programs import Diamond, dataset, ids, scripted
+from tests.crash.pipeline_job import items
+from tests.ray.programs import Diamond, ids, scripted
 
 
 def main(store: str, calls_file: str, count: str, address: str, latency: str) -> None:
@@ -22,7 +23,7 @@ def main(store: str, calls_file: str, count: str, address: str, latency: str) ->
 
     n = int(count)
     run = plait.compile(Diamond()).run(
-        dataset(n), ids=ids(n), store=store, lm=scripted(calls_file, float(latency)), concurrency=4,
+        items(n), ids=ids(n), store=store, lm=scripted(calls_file, float(latency)), concurrency=4,
         progress=False, on_event=announce, executor=plait.RayExecutor(address=address, workers=1))
     print("RESULT " + json.dumps({"run_id": run.id, "status": run.status}), flush=True)
 
