@@ -147,33 +147,41 @@ class RayRun:
         lms, _, hashes = resolve_lms(job.plan, job.options, job.own_lms, named)
         guards = resolve_guards(lm_nodes(job.plan), lms, hashes, job.options, named)
         self.rate_limits = {r.lm.name: r.limiter for g in guards.values() for r in g.routes if r.limiter is not None}
+        self.key = f"{job.run_id}:{job.owner}"  # this binding of the run, in the LimitKeeper
         self._budget_noted = False
 
     async def run(self, states: list[ItemState]) -> None:
-        todo = []
-        for state in states:
-            if state.status == "running":
-                todo.append(state)
-            else:  # failed input validation: finished already, as the local executor reports it
-                self.job.emit(ev.ItemFinished(self.job.run_id, state.item_id, state.status))
+        todo = self._runnable(states)
         if not todo:
             return
-        ray = self.ex.connect()
-        pool = self.ex.pool()
-        key = f"{self.job.run_id}:{self.job.owner}"
-        budget = self.job.options.budget
-        limited = budget is not None or bool(self.rate_limits)
-        if limited:
-            spent = journal_spending((self.job.journal or {}).values())
-            await self.ex.keeper.open.remote(key, budget, spent, self.rate_limits)
+        ray, pool = self.ex.connect(), self.ex.pool()
+        limited = await self._open_limits()
         try:
-            spec = ray.put(RayRunSpec(self._spec(), self.ex.keeper, key, budget is not None, frozenset(self.rate_limits)))
+            spec = ray.put(RayRunSpec(self._spec(), self.ex.keeper, self.key, self.job.options.budget is not None,
+                                      frozenset(self.rate_limits)))
             await self._dispatch(ray, pool, spec, self._shards(todo, len(pool)), {s.item_id: s for s in todo})
         finally:
             if limited:
-                self.ex.keeper.close.remote(key)
+                self.ex.keeper.close.remote(self.key)
             if not self.ex.keep_workers:
                 self.ex.close()
+
+    def _runnable(self, states: list[ItemState]) -> list[ItemState]:
+        """The items to send; one that failed input validation is finished already, and said so here
+        as the local executor says it."""
+        for state in states:
+            if state.status != "running":
+                self.job.emit(ev.ItemFinished(self.job.run_id, state.item_id, state.status))
+        return [s for s in states if s.status == "running"]
+
+    async def _open_limits(self) -> bool:
+        """Give the pool's LimitKeeper this run's budget and rate limits; False if it has neither."""
+        budget = self.job.options.budget
+        if budget is None and not self.rate_limits:
+            return False
+        spent = journal_spending((self.job.journal or {}).values())  # a resume counts what was spent
+        await self.ex.keeper.open.remote(self.key, budget, spent, self.rate_limits)
+        return True
 
     def _spec(self) -> RunSpec:
         job = self.job
@@ -227,6 +235,10 @@ class RayRun:
             return True
         except ray.exceptions.RayTaskError as exc:  # the worker's own error: a store error, a lost lease
             raise exc.cause if isinstance(exc.cause, BaseException) else exc from None
+        self._take(result, states)
+        return False
+
+    def _take(self, result: ShardResult, states: dict[str, ItemState]) -> None:
         absorb(result, states, self.job.store, self.job.run_id, self.job.plan)
         for event in result.events:
             if isinstance(event, ev.BudgetExhausted):  # each stopped shard says so; the run says it once
@@ -235,8 +247,6 @@ class RayRun:
                 self._budget_noted = True
             self.job.emit(event)
         self.stopped = self.stopped or budget_stop(result.stopped)
-        return False
-
 
 def store_locator(store: Any) -> str:
     """The path or URL by which every worker opens the run's store itself."""

@@ -83,13 +83,6 @@ def ray_address():
 @pytest.fixture(scope="session")
 def cluster(ray_address):
     """Two workers for the session's runs: started once, their models and plans kept between tests."""
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     with plait.RayExecutor(address=ray_address, workers=2) as executor:
         executor.describe()  # wait until both workers are up, so the first test does not pay for it
         yield executor
-
-
-@pytest.fixture
-def quiet_settings(monkeypatch):
-    """No progress bars: the driver's output stays readable."""
-    plait.configure(progress=False)
