@@ -86,3 +86,10 @@ def cluster(ray_address):
     with plait.RayExecutor(address=ray_address, workers=2) as executor:
         executor.describe()  # wait until both workers are up, so the first test does not pay for it
         yield executor
+
+
+@pytest.fixture
+def shared_store(tmp_path):
+    """The store a test's driver and workers share, by name: an SQLite file (the workers run on this
+    machine). Every worker opens it by this string; parametrize here to run the tests on PostgreSQL."""
+    return lambda name="runs": str(tmp_path / f"{name}.db")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import plait
 from plait.checkpoints.lease import is_active
+from plait.runtime.api import using_store
 from tests.crash.child import TIMEOUT, Child, count_calls
 from tests.crash.pipeline_job import items
 from tests.ray.conftest import ray_env
@@ -42,8 +43,8 @@ def plait_cli(*args: str, calls: Path, cwd: Path, latency: float = 0.0) -> subpr
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_a_killed_worker_costs_only_the_calls_it_had_in_flight(cluster, tmp_path):
-    n, store, calls = 40, str(tmp_path / "runs.db"), tmp_path / "calls"
+def test_a_killed_worker_costs_only_the_calls_it_had_in_flight(cluster, tmp_path, shared_store):
+    n, store, calls = 40, shared_store(), tmp_path / "calls"
     victim = cluster.describe()[0]["pid"]
     finished: list[plait.Run] = []
     driver = threading.Thread(target=lambda: finished.append(plait.compile(Diamond()).run(
@@ -60,8 +61,8 @@ def test_a_killed_worker_costs_only_the_calls_it_had_in_flight(cluster, tmp_path
     assert victim not in [w["pid"] for w in cluster.describe()]  # Ray restarted the worker's actor
 
 
-def test_a_killed_driver_is_finished_by_plait_resume_on_ray(ray_address, tmp_path, children):
-    n, store, calls = 30, str(tmp_path / "runs.db"), tmp_path / "calls"
+def test_a_killed_driver_is_finished_by_plait_resume_on_ray(ray_address, tmp_path, children, shared_store):
+    n, store, calls = 30, shared_store(), tmp_path / "calls"
     driver = Child(DRIVER, tmp_path, "driver", store, str(calls), str(n), ray_address, "0.05", env=ray_env())
     children.append(driver)
     driver.kill_at(calls, 20)
@@ -76,18 +77,15 @@ def test_a_killed_driver_is_finished_by_plait_resume_on_ray(ray_address, tmp_pat
     assert [r["id"] for r in result["results"]] == ids(n)
 
 
-def test_two_drivers_resuming_one_run_exactly_one_proceeds(ray_address, tmp_path):
-    n, store, calls = 16, str(tmp_path / "runs.db"), tmp_path / "calls"
+def test_two_drivers_resuming_one_run_exactly_one_proceeds(ray_address, tmp_path, shared_store):
+    n, store, calls = 16, shared_store(), tmp_path / "calls"
     stopped = plait.compile(Diamond()).run(items(n), ids=ids(n), store=store, lm=scripted(),
                                            budget=plait.Budget(lm_calls=8))
     assert stopped.status == "stopped"
     args = ("resume", stopped.id, "--store", store, "--executor", "ray", "--ray-address", ray_address)
     first = plait_cli(*args, calls=calls, cwd=tmp_path, latency=0.05)
-    opened = plait.SQLiteStore(store)
-    try:
+    with using_store(store) as opened:
         wait_for(lambda: is_active(opened.lease(stopped.id)), "lease taken by the first driver")
-    finally:
-        opened.close()
     second = plait_cli(*args, calls=calls, cwd=tmp_path)
     out, err = second.communicate(timeout=TIMEOUT)
     assert second.returncode == 1, err

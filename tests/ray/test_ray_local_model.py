@@ -20,11 +20,11 @@ class Capital(plait.Module):
         return self.answer(country=country)
 
 
-def test_the_embedded_model_is_loaded_once_per_worker_and_answers_as_locally(ray_address, tmp_path):
+def test_the_embedded_model_is_loaded_once_per_worker_and_answers_as_locally(ray_address, tmp_path, shared_store):
     compiled, lm = plait.compile(Capital()), plait.LocalLM(max_tokens=12)
     data = [{"country": "France"}, {"country": "Japan"}]
     with plait.RayExecutor(address=ray_address, workers=1, shard_size=1) as one:
-        on_ray = compiled.run(data, store=str(tmp_path / "ray.db"), lm=lm, executor=one)
+        on_ray = compiled.run(data, store=shared_store("ray"), lm=lm, executor=one)
         (worker,) = one.describe()
     assert worker["shards"] == 2 and worker["models_loaded"] == 1  # one shard per item, one load
     here = compiled.run(data, store=str(tmp_path / "local.db"), lm=lm)

@@ -4,8 +4,8 @@ budget and a rate limit hold for the whole run, not per worker."""
 
 from __future__ import annotations
 
-import sqlite3
 import plait
+from plait.runtime.api import using_store
 from tests.crash.child import count_calls
 from tests.crash.pipeline_job import items
 from tests.human_programs import Reviewed, draft_lm
@@ -19,18 +19,18 @@ def results(run: plait.Run) -> list[tuple]:
 
 
 def journal(store: str, run_id: str) -> dict[tuple, tuple]:
-    rows = sqlite3.connect(store).execute(
-        "SELECT item_id, node_id, content_key, value_hash, status, attempts FROM journal WHERE run_id=?", (run_id,))
-    return {(r[0], r[1]): r[2:] for r in rows}
+    with using_store(store) as opened:
+        rows = opened.journal(run_id).values()
+    return {(r.item_id, r.node_id): (r.content_key, r.value_hash, r.status, r.attempts) for r in rows}
 
 
 def shards_run(cluster) -> int:
     return sum(worker["shards"] for worker in cluster.describe())
 
 
-def test_a_run_on_ray_gives_the_local_results_item_for_item(cluster, tmp_path):
+def test_a_run_on_ray_gives_the_local_results_item_for_item(cluster, tmp_path, shared_store):
     n, compiled = 24, plait.compile(Diamond())
-    local_db, ray_db = str(tmp_path / "local.db"), str(tmp_path / "ray.db")
+    local_db, ray_db = str(tmp_path / "local.db"), shared_store("ray")
     local = compiled.run(dataset(n), ids=ids(n), store=local_db, lm=scripted())
     before = shards_run(cluster)
     on_ray = compiled.run(dataset(n), ids=ids(n), store=ray_db, lm=scripted(), executor=cluster, concurrency=2)
@@ -45,9 +45,9 @@ def test_a_run_on_ray_gives_the_local_results_item_for_item(cluster, tmp_path):
     assert all(worker["shards"] > 0 for worker in cluster.describe())
 
 
-def test_resume_and_rerun_on_ray_match_the_local_ones(cluster, tmp_path):
+def test_resume_and_rerun_on_ray_match_the_local_ones(cluster, tmp_path, shared_store):
     n, compiled = 5, plait.compile(Diamond())  # a garbled item, no invalid one (a local rerun refuses those)
-    local_db, ray_db = str(tmp_path / "local.db"), str(tmp_path / "ray.db")
+    local_db, ray_db = str(tmp_path / "local.db"), shared_store("ray")
     local = compiled.run(dataset(n), ids=ids(n), store=local_db, lm=scripted())
     on_ray = compiled.run(dataset(n), ids=ids(n), store=ray_db, lm=scripted(), executor="local")
     resumed = plait.resume(on_ray.id, store=ray_db, lm=scripted(), executor=cluster)
@@ -61,8 +61,8 @@ def test_resume_and_rerun_on_ray_match_the_local_ones(cluster, tmp_path):
     assert ray_fork.stats.lm_calls == local_fork.stats.lm_calls == 2 * (n - 1)
 
 
-def test_people_in_the_loop_on_ray_wait_and_resume_after_an_answer(cluster, tmp_path):
-    store, topics = str(tmp_path / "runs.db"), [{"topic": t} for t in ("cats", "dogs", "owls")]
+def test_people_in_the_loop_on_ray_wait_and_resume_after_an_answer(cluster, shared_store):
+    store, topics = shared_store(), [{"topic": t} for t in ("cats", "dogs", "owls")]
     run = plait.compile(Reviewed()).run(topics, store=store, lm=draft_lm(), executor=cluster)
     assert run.status == "waiting" and [r.status for r in run.items] == ["waiting"] * 3
     assert sorted((q.item_id, q.node_id) for q in run.pending()) == [(i, "reviewed.review") for i in "012"]
@@ -73,8 +73,8 @@ def test_people_in_the_loop_on_ray_wait_and_resume_after_an_answer(cluster, tmp_
     assert resumed.outputs[1].final == "PUBLISHED: about dogs (ok)" and resumed.stats.lm_calls == 0
 
 
-def test_a_budget_holds_for_the_whole_run_across_workers(cluster, tmp_path):
-    n, store, calls = 20, str(tmp_path / "runs.db"), tmp_path / "calls"
+def test_a_budget_holds_for_the_whole_run_across_workers(cluster, tmp_path, shared_store):
+    n, store, calls = 20, shared_store(), tmp_path / "calls"
     compiled = plait.compile(Diamond())
     run = compiled.run(items(n), ids=ids(n), store=store, lm=scripted(str(calls), latency=0.02), concurrency=2,
                        executor=cluster, budget=plait.Budget(lm_calls=30))
@@ -87,11 +87,11 @@ def test_a_budget_holds_for_the_whole_run_across_workers(cluster, tmp_path):
     assert results(resumed) == results(reference)
 
 
-def test_a_rate_limit_holds_for_the_whole_run_across_workers(cluster, tmp_path):
+def test_a_rate_limit_holds_for_the_whole_run_across_workers(cluster, tmp_path, shared_store):
     stamps, n = tmp_path / "stamps", 8
     lm = plait.ScriptedLM(TimedAnswer(str(stamps)))
     limit = plait.RateLimit(requests_per_minute=20 * 60, burst=0.1)  # 20 calls a second, 2 at once
-    run = plait.compile(Diamond()).run(items(n), ids=ids(n), store=str(tmp_path / "runs.db"), lm=lm,
+    run = plait.compile(Diamond()).run(items(n), ids=ids(n), store=shared_store(), lm=lm,
                                        executor=cluster, rate_limits={lm.name: limit})
     assert run.status == "done"
     times = sorted(float(line) for line in stamps.read_text().split())
@@ -100,18 +100,18 @@ def test_a_rate_limit_holds_for_the_whole_run_across_workers(cluster, tmp_path):
     assert max(sum(t <= s + 1.0 for t in times[i:]) for i, s in enumerate(times)) <= 22
 
 
-def test_an_optimizer_fans_its_evaluations_out_and_chooses_as_locally(cluster, tmp_path):
+def test_an_optimizer_fans_its_evaluations_out_and_chooses_as_locally(cluster, tmp_path, shared_store):
     def optimize(store, **options):
         return plait.compile(Reverse(), optimizer=search(seed=3), trainset=TRAIN, valset=DEV[:5], metric=exact,
                              store=store, lm=plait.ScriptedLM(needs_three_demos), **options)
 
     local = optimize(str(tmp_path / "local.db"))
     before = shards_run(cluster)
-    on_ray = optimize(str(tmp_path / "ray.db"), executor=cluster)
+    on_ray = optimize(shared_store("ray"), executor=cluster)
     assert on_ray.plan.node("reverse.rev").params.demos == local.plan.node("reverse.rev").params.demos
     assert on_ray.plan.node("reverse.rev").params.provenance == local.plan.node("reverse.rev").params.provenance
     assert shards_run(cluster) - before >= 6  # the teacher run and every trial's evaluation ran on the workers
     lm = plait.ScriptedLM(needs_three_demos)
-    evaluation = plait.evaluate(on_ray, DEV, exact, store=str(tmp_path / "ray.db"), lm=lm, executor=cluster)
+    evaluation = plait.evaluate(on_ray, DEV, exact, store=shared_store("ray"), lm=lm, executor=cluster)
     assert evaluation.score == plait.evaluate(local, DEV, exact, store=str(tmp_path / "local.db"), lm=lm).score == 1.0
 
