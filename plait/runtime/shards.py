@@ -93,13 +93,13 @@ class ShardRunner:
         events: list[ev.Event] = []
         journal = store.journal(spec.run_id, [i.item_id for i in items])  # what an earlier attempt recorded
         states = [ItemState(i.item_id, i.position, i.inputs) for i in items]
-        s = spec.settings
-        with config.context(lm=s.lm, lms=s.lms, adapter=s.adapter):
+        defaults = spec.settings  # the driver's plait.configure(...), which this process lacks
+        with config.context(lm=defaults.lm, lms=defaults.lms, adapter=defaults.adapter):
             executor = local_executor(plan, store, spec.run_id, spec.own_lms, spec.options, journal, spec.force,
                                       events.append, spec.owner, gate=gate)
             await executor.run(states)
         stop = executor.stopped
-        return ShardResult([_outcome(s) for s in states], events,
+        return ShardResult([_outcome(state) for state in states], events,
                            (stop.limit, stop.used, stop.maximum) if stop is not None else None)
 
     def store(self, locator: str) -> Store:
