@@ -22,6 +22,8 @@ were in flight when the worker died are made again.
 from __future__ import annotations
 
 import json
+import sys
+import types
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +54,7 @@ class RunSpec:
     settings: config.Settings
     own_lms: dict[str, Any] = field(default_factory=dict)
     force: frozenset[str] = frozenset()
+    main: dict[str, Any] = field(default_factory=dict)  # the plan's steps and types from __main__, by name
 
 
 @dataclass(frozen=True)
@@ -118,16 +121,34 @@ class ShardRunner:
         self._stores.clear()
 
 
+MAIN = '"__main__:'  # how a step or type defined in a notebook or a script is named in a saved plan
+
+
+def main_objects(plan_json: str) -> dict[str, Any]:
+    """The driver's objects that the plan names in ``__main__`` (a notebook's cells, a script): a
+    worker cannot import them, so they travel with the run's spec (by value, as Ray pickles them)."""
+    main = sys.modules["__main__"]
+    names = {part.split('"', 1)[0].split(".")[0] for part in plan_json.split(MAIN)[1:]}
+    return {name: getattr(main, name) for name in sorted(names) if hasattr(main, name)}
+
+
 def load_plan(store: Store, spec: RunSpec) -> Plan:
-    """The run's plan from the store; its steps and types are imported here, by module path."""
+    """The run's plan from the store; its steps and types are imported here, by module path, and
+    those of the driver's ``__main__`` from a module made of what the spec brought."""
+    text = store.load_plan(spec.plan_hash)
+    if spec.main:
+        module = types.ModuleType(f"plait_driver_main_{spec.plan_hash[:16]}")
+        module.__dict__.update(spec.main)
+        sys.modules[module.__name__] = module
+        text = text.replace(MAIN, f'"{module.__name__}:')
     try:
-        return plan_from_json(json.loads(store.load_plan(spec.plan_hash)), f"the plan of run {spec.run_id}")
+        return plan_from_json(json.loads(text), f"the plan of run {spec.run_id}")
     except PlanLoadError as exc:
         raise PlanLoadError(
             f"a worker cannot load the plan of run {spec.run_id}: {exc.summary}", found=exc.found,
             expected="every step and type of the plan importable by its module path on every worker",
-            fix="define steps and types in a module, not in a notebook or __main__, and make it importable on "
-                "the cluster: plait.RayExecutor(runtime_env={'working_dir': '.'}), or install it there") from None
+            fix="make the module importable on the cluster: plait.RayExecutor(runtime_env={'working_dir': '.'}), "
+                "or install it there (steps and types defined in a notebook or __main__ are sent along)") from None
 
 
 def _outcome(state: ItemState) -> ItemOutcome:

@@ -4,6 +4,11 @@ budget and a rate limit hold for the whole run, not per worker."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import plait
 from plait.runtime.api import using_store
 from tests.crash.child import count_calls
@@ -11,7 +16,10 @@ from tests.crash.pipeline_job import items
 from tests.human_programs import Reviewed, draft_lm
 from tests.integration.test_optimizers_fewshot import DEV, TRAIN, Reverse, exact
 from tests.integration.test_optimizers_random_search import needs_three_demos, search
+from tests.ray.conftest import ray_env
 from tests.ray.programs import LM_NODES, Diamond, TimedAnswer, dataset, ids, scripted
+
+NOTEBOOK = Path(__file__).with_name("notebook_job.py")
 
 
 def results(run: plait.Run) -> list[tuple]:
@@ -115,3 +123,11 @@ def test_an_optimizer_fans_its_evaluations_out_and_chooses_as_locally(cluster, t
     evaluation = plait.evaluate(on_ray, DEV, exact, store=shared_store("ray"), lm=lm, executor=cluster)
     assert evaluation.score == plait.evaluate(local, DEV, exact, store=str(tmp_path / "local.db"), lm=lm).score == 1.0
 
+
+
+def test_steps_defined_in_a_notebook_or_script_travel_to_the_workers(ray_address, shared_store, tmp_path):
+    proc = subprocess.run([sys.executable, str(NOTEBOOK), shared_store(), ray_address], env=ray_env(), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (result,) = [json.loads(line[7:]) for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert result == {"status": "done", "outputs": [{"loud": f"ABOUT {q.upper()}!"} for q in ("cats", "owls", "rain")]}

@@ -88,7 +88,7 @@ def test_a_plan_whose_steps_a_worker_cannot_import_says_to_move_them_into_a_modu
         load_plan(store, spec)
     text = str(caught.value)
     assert "a worker cannot load the plan of run r1: cannot import __main__:clean" in text
-    assert "fix: define steps and types in a module, not in a notebook or __main__" in text
+    assert "fix: make the module importable on the cluster: plait.RayExecutor(runtime_env=" in text
 
 
 def test_the_cli_refuses_a_ray_address_without_the_ray_executor(tmp_path):
