@@ -3,8 +3,8 @@ limit of the LM it calls. One small interface, two homes for the state behind it
 
 - :class:`LocalGate` keeps them in this process: the run's :class:`BudgetMeter` and the route's
   own :class:`RateLimit` (shared by every run of the process that calls that LM object).
-- on Ray (``plait/runtime/ray_limits.py``) one actor per run owns them, and every worker's gate
-  asks it, so that a budget and a rate limit hold for the whole run, not per worker.
+- on Ray (``plait/runtime/ray_limits.py``) one actor beside the workers owns them, and every
+  worker's gate asks it, so that a budget and a rate limit hold for the whole run, not per worker.
 
 The executor never sees the difference: :class:`plait.runtime.calls.LMCaller` awaits
 ``enter`` before each attempt and calls ``leave`` after each answer.
