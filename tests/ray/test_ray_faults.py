@@ -83,7 +83,7 @@ def test_two_drivers_resuming_one_run_exactly_one_proceeds(ray_address, tmp_path
                                            budget=plait.Budget(lm_calls=8))
     assert stopped.status == "stopped"
     args = ("resume", stopped.id, "--store", store, "--executor", "ray", "--ray-address", ray_address)
-    first = plait_cli(*args, calls=calls, cwd=tmp_path, latency=0.05)
+    first = plait_cli(*args, "--concurrency", "2", calls=calls, cwd=tmp_path, latency=0.1)  # busy for seconds
     with using_store(store) as opened:
         wait_for(lambda: is_active(opened.lease(stopped.id)), "lease taken by the first driver")
     second = plait_cli(*args, calls=calls, cwd=tmp_path)
