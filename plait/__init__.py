@@ -66,6 +66,7 @@ from plait.runtime.ratelimit import RateLimit
 from plait.runtime.retry import RetryPolicy
 from plait.runtime.answers import answer, pending
 from plait.runtime.public import aresume, arerun, rerun, resume
+from plait.runtime.ray_executor import RayExecutor
 from plait.runtime.run import ItemResult, Run, RunStats
 
 __all__ = [
@@ -77,7 +78,7 @@ __all__ = [
     "compile", "CompiledPipeline", "evaluate", "Evaluation", "LabeledFewShot", "BootstrapFewShot",
     "Score", "RandomSearch", "ProposeInstructions", "MIPRO", "GEPA",
     # running
-    "Run", "RunStats", "ItemResult", "resume", "aresume", "rerun", "arerun", "events", "SQLiteStore",
+    "Run", "RunStats", "ItemResult", "resume", "aresume", "rerun", "arerun", "events", "SQLiteStore", "RayExecutor",
     # people in the loop
     "HumanInput", "ask", "approve", "answer", "pending", "Question",
     # surviving the real world

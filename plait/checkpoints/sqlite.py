@@ -153,11 +153,14 @@ class SQLiteStore(SQLiteAsks):
         return [ItemRecord(*r) for r in rows]
 
     # --- journal, cache and values --------------------------------------------------------------
-    def journal(self, run_id: str) -> dict[tuple[str, str, int], JournalRow]:
+    def journal(self, run_id: str, item_ids: Sequence[str] | None = None) -> dict[tuple[str, str, int], JournalRow]:
+        where, args = "run_id=?", (run_id,)
+        if item_ids is not None:
+            where, args = f"run_id=? AND item_id IN ({','.join('?' * len(item_ids))})", (run_id, *item_ids)
         with self._guard("read"):
             rows = self._conn.execute(
                 "SELECT run_id, item_id, node_id, iteration, content_key, value_hash, status, source, error,"
-                " lm, usage, attempts, replay_key FROM journal WHERE run_id=?", (run_id,)).fetchall()
+                f" lm, usage, attempts, replay_key FROM journal WHERE {where}", args).fetchall()
         return {(r[1], r[2], r[3]): _journal_row(r) for r in rows}
 
     def lookup(self, content_key: str) -> str | None:

@@ -11,6 +11,7 @@ from pydantic_core import to_jsonable_python
 import plait
 from plait.checkpoints.lease import is_active
 from plait.cli.answer import question_row, questions_table
+from plait.cli.executors import executor_of, executor_options
 from plait.cli.common import (FAILURE, ITEMS_FAILED, STATUSES, emit_json, existing_store, exit_with, first_line,
                               iso, json_option, resolve_run, run_options, say, store_option, table, usage, utc)
 from plait.cli.lms import LMChoice, chosen, recorded
@@ -22,6 +23,7 @@ Examples:
   plait run app:Pipeline data.jsonl
   plait run app:Pipeline data.jsonl --lm openai/gpt-4o-mini --concurrency 64
   plait run app:Pipeline data.jsonl --lm openai/gpt-4o-mini --fallback local
+  plait run app:Pipeline data.jsonl --store postgresql://db/plait --executor ray --ray-address head:6379
   plait run plan.json data.jsonl --id-field id --out outputs.jsonl --json
 
 \b
@@ -34,6 +36,7 @@ Exit status: 0 all items done, 3 some items failed, 1 the run failed, 2 usage.""
 @click.argument("data")
 @click.option("--id-field", metavar="FIELD", help="Take each item's id from this field (default: 0, 1, 2, ...).")
 @run_options
+@executor_options
 @store_option
 @json_option
 @click.pass_context
@@ -58,6 +61,7 @@ Examples:
   plait resume 20261124-011635-3f9a2c
   plait resume latest --pipeline app:Pipeline     # after editing a prompt or a step
   plait resume latest --lm openai/gpt-4o --fallback local
+  plait resume latest --executor ray --ray-address 127.0.0.1:6379
 \b
 Recorded nodes replay with no LM call, whichever LM made them; failed and
 unfinished ones run, with the LM and fallbacks the run recorded unless --lm
@@ -66,6 +70,7 @@ and --fallback name others.""")
 @click.option("--pipeline", "pipeline_ref", metavar="TARGET",
               help="An edited pipeline (module:attr or plan file): only nodes whose key changed recompute.")
 @run_options
+@executor_options
 @store_option
 @json_option
 @click.pass_context
@@ -93,6 +98,7 @@ replay from the original, which stays unchanged. Node ids: `plait plan RUN`.""")
 @click.option("--from", "from_node", required=True, metavar="NODE", help="The first node to recompute.")
 @click.option("--pipeline", "pipeline_ref", metavar="TARGET", help="Fork with an edited pipeline.")
 @run_options
+@executor_options
 @store_option
 @json_option
 @click.pass_context
@@ -122,7 +128,10 @@ def _run_kwargs(ctx: click.Context, lms: LMChoice, concurrency: int) -> dict[str
         if isinstance(event, plait.events.RunStarted):
             ctx.meta["plait.run_id"] = event.run_id
 
-    return {"concurrency": concurrency, "on_event": remember, **lms.kwargs()}
+    kwargs: dict[str, Any] = {"concurrency": concurrency, "on_event": remember, **lms.kwargs()}
+    if (executor := executor_of(ctx)) is not None:
+        kwargs["executor"] = executor
+    return kwargs
 
 
 # --- reporting a finished run ----------------------------------------------------------------------

@@ -16,6 +16,7 @@ from plait.compiler.serialize import plan_from_json, plan_to_json
 from plait.errors import PlaitError, PlanLoadError
 from plait.pipeline.prediction import Prediction
 from plait.runtime import api
+from plait.runtime.executors import run_options
 from plait.runtime.sync import run_sync
 
 
@@ -42,14 +43,14 @@ class CompiledPipeline:
         ``store``: a path (default ``$PLAIT_STORE`` or ``.plait/runs.db``), a Store, or False for
         none. Options: ``lm``, ``lms``, ``concurrency`` (items in flight, 32), ``progress``, ``on_event``,
         ``parse_retries`` (2), and ``retry``, ``timeout``, ``node_timeout``, ``rate_limits``,
-        ``breakers``, ``fallbacks``, ``budget``, ``clock``, ``seed`` (see ``RunOptions``).
+        ``breakers``, ``fallbacks``, ``budget``, ``clock``, ``seed`` (see ``RunOptions``), and
+        ``executor``: None (this process), ``"ray"`` or a ``plait.RayExecutor`` (a Ray cluster).
         Failed items are in ``run.failed``; they never hide the others.
         """
         return run_sync(self.arun(data, store=store, ids=ids, **options))
 
     async def arun(self, data: Any, *, store: Any = None, ids: list[str] | None = None, **options: Any) -> api.Run:
-        return await api.arun(self.plan, data, store=store, ids=ids, own_lms=self.lms,
-                              options=api.RunOptions(**options))
+        return await api.arun(self.plan, data, store=store, ids=ids, own_lms=self.lms, options=run_options(**options))
 
     def __call__(self, **inputs: Any) -> Prediction:
         """Run one item without a store and return its outputs; raises the item's error."""

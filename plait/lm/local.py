@@ -198,6 +198,12 @@ _MODELS: dict[tuple[str, int, int], LoadedModel] = {}
 _MODELS_LOCK = threading.Lock()
 
 
+def models_loaded() -> int:
+    """How many models this process has loaded: one per context size and thread count, kept until
+    exit (a Ray worker reports it, so that a test can see the model is loaded once per worker)."""
+    return len(_MODELS)
+
+
 def load_model(n_ctx: int = 2048, n_threads: int | None = None) -> LoadedModel:
     """The process-wide model for this context size, loaded (and verified) on first use."""
     path = verify_model()

@@ -36,6 +36,7 @@ from plait.runtime.clock import REAL_CLOCK, Clock
 from plait.runtime.executor import Executor, ItemState
 from plait.runtime.items import as_items, item_states
 from plait.runtime.lm_specs import run_lms
+from plait.runtime.limits import CallGate, LocalGate
 from plait.runtime.loops import lm_nodes, loop_lm_hashes
 from plait.runtime.nodes import NodeRunner
 from plait.runtime.policies import resolve_guards
@@ -63,6 +64,8 @@ class RunOptions:
     ``lm_specs``    the text the LMs were named with, shaped as the options ({"lm": "scripted:app:lm",
                     "fallbacks": [...] or {name: [...]}}): recorded with the run so that ``plait
                     resume`` can rebuild them (local and DSPy models are described without it)
+    ``executor``    where the items run: None (this process) or a distributed executor such as
+                    plait.RayExecutor (``run(..., executor="ray")`` names one; see executors.py)
 
     On resume every option decides only what runs next: the nodes the run recorded replay as
     recorded, whichever LM produced them (DESIGN.md contract 5).
@@ -87,6 +90,23 @@ class RunOptions:
     reset_attempts: bool = False
     lease_ttl: float = DEFAULT_TTL  # a killed run's lease expires this long after its last renewal
     lm_specs: Mapping[str, Any] | None = None
+    executor: Any = None
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """One run's execution as a distributed executor receives it: ``bind`` returns a stand-in for
+    :class:`Executor` (``await run(states)``, then ``stopped``). ``owner`` holds the run's lease."""
+
+    plan: Plan
+    store: Store
+    run_id: str
+    own_lms: dict[str, Any]
+    options: RunOptions
+    journal: dict | None
+    force: frozenset
+    emit: Callable[[ev.Event], None]
+    owner: str | None
 
 
 @contextmanager
@@ -219,16 +239,33 @@ async def _execute(plan: Plan, store: Store, run_id: str, states: list[ItemState
 
 
 def _executor(plan: Plan, store: Store, run_id: str, own: dict, options: RunOptions, journal: dict | None,
-              force: frozenset, emit: Callable[[ev.Event], None], owner: str | None) -> Executor:
+              force: frozenset, emit: Callable[[ev.Event], None], owner: str | None) -> Any:
+    if options.executor is None:
+        return local_executor(plan, store, run_id, own, options, journal, force, emit, owner)
+    if not hasattr(options.executor, "bind"):
+        raise PlaitError("RunOptions(executor=...) is not an executor", field="executor",
+                         expected="None or an executor object such as plait.RayExecutor(...)",
+                         found=repr(options.executor)[:100],
+                         fix="pass executor='ray' to run()/resume()/rerun(), which resolve it, or plait.RayExecutor()")
+    return options.executor.bind(RunJob(plan, store, run_id, own, options, journal, force, emit, owner))
+
+
+def local_executor(plan: Plan, store: Store, run_id: str, own: dict, options: RunOptions, journal: dict | None,
+                   force: frozenset, emit: Callable[[ev.Event], None], owner: str | None,
+                   gate: CallGate | None = None) -> Executor:
+    """The executor that runs items in this process. ``gate``: where the budget and rate limits are
+    kept; by default here, the budget counting from what ``journal`` records."""
     named = named_lms(options, own)
     lms, adapters, hashes = resolve_lms(plan, options, own, named)
     guards = resolve_guards(lm_nodes(plan), lms, hashes, options, named)
     hashes.update(loop_lm_hashes(plan, hashes, adapters))
     clock = options.clock or REAL_CLOCK
-    meter = None
-    if options.budget is not None:
-        meter = BudgetMeter(options.budget, *journal_spending((journal or {}).values()))
-    caller = LMCaller(run_id, clock=clock, rng=random.Random(options.seed), meter=meter, emit=emit)
+    if gate is None:
+        meter = None
+        if options.budget is not None:
+            meter = BudgetMeter(options.budget, *journal_spending((journal or {}).values()))
+        gate = LocalGate(meter, clock)
+    caller = LMCaller(run_id, clock=clock, rng=random.Random(options.seed), gate=gate, emit=emit)
     return Executor(plan, store, NodeRunner(guards, adapters, options.parse_retries, caller), run_id=run_id,
                     lm_hashes=hashes, journal=journal, force=force, concurrency=options.concurrency, emit=emit,
                     clock=clock, reset_attempts=options.reset_attempts, owner=owner)

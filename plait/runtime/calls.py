@@ -15,8 +15,8 @@ from plait.errors import NodeError
 from plait.lm.protocol import LMError, LMRequest, LMResponse
 from plait.runtime import events as ev
 from plait.runtime.breaker import CLOSED, OPEN
-from plait.runtime.budget import BudgetMeter
 from plait.runtime.clock import REAL_CLOCK, Clock
+from plait.runtime.limits import CallGate, LocalGate
 from plait.runtime.policies import Guard, Route
 from plait.runtime.ratelimit import estimate_tokens
 from plait.runtime.retry import RetryPolicy, is_transient
@@ -50,11 +50,12 @@ class NodeCall:
 
 
 class LMCaller:
-    """Makes the LM calls of one run. ``meter``: the run's budget, if it has one."""
+    """Makes the LM calls of one run. ``gate``: where its budget and rate limits are kept (limits.py)."""
 
     def __init__(self, run_id: str = "", *, clock: Clock = REAL_CLOCK, rng: random.Random | None = None,
-                 meter: BudgetMeter | None = None, emit: Callable[[ev.Event], None] = lambda e: None) -> None:
-        self.run_id, self.clock, self.rng, self.meter, self.emit = run_id, clock, rng or random.Random(), meter, emit
+                 gate: CallGate | None = None, emit: Callable[[ev.Event], None] = lambda e: None) -> None:
+        self.run_id, self.clock, self.rng, self.emit = run_id, clock, rng or random.Random(), emit
+        self.gate = gate if gate is not None else LocalGate(None, clock)
         self._semaphores: dict[int, asyncio.Semaphore] = {}
 
     async def call(self, guard: Guard, request: LMRequest, nc: NodeCall) -> tuple[Route, LMResponse]:
@@ -83,13 +84,9 @@ class LMCaller:
         raise refusal
 
     async def _attempt(self, guard: Guard, route: Route, request: LMRequest, nc: NodeCall) -> LMResponse:
-        estimate, sent = 0, False
+        estimate, sent = estimate_tokens(request), False
         try:
-            if self.meter is not None:
-                self.meter.admit()
-            if route.limiter is not None:
-                estimate = estimate_tokens(request)
-                await self.clock.sleep(route.limiter.reserve(estimate, self.clock.now()))
+            await self.gate.enter(route, estimate)
             nc.made += 1
             sent = True
             response = await self._send(guard, route, request)
@@ -100,10 +97,7 @@ class LMCaller:
             raise
         self._judge(route, None)
         self.emit(ev.LMCalled(self.run_id, nc.item_id, nc.node.id, route.lm.name, answered=True))
-        if route.limiter is not None:
-            route.limiter.settle(estimate, response.usage)
-        if self.meter is not None:
-            self.meter.charge(response.usage)
+        self.gate.leave(route, estimate, response.usage)
         return response
 
     async def _send(self, guard: Guard, route: Route, request: LMRequest) -> LMResponse:
@@ -142,7 +136,7 @@ class LMCaller:
         delay = policy.delay(nc.attempts, self.rng, getattr(exc, "retry_after", None))
         if nc.on_retry is not None:
             nc.on_retry(nc, exc, delay)
-        if self.meter is not None and (stop := self.meter.reached()) is not None:
+        if (stop := self.gate.reached()) is not None:
             raise stop  # no point waiting for an attempt the budget will not allow
         await self.clock.sleep(delay)
 
