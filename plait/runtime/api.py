@@ -22,7 +22,7 @@ from plait.checkpoints.protocol import JournalRow, RunRecord, Store
 from plait.checkpoints.sqlite import SQLiteStore
 from plait.compiler.ir import Op, Plan
 from plait.compiler.serialize import plan_from_json, plan_to_json
-from plait.errors import InputError, LeaseHeld, PlaitError
+from plait.errors import InputError, LeaseHeld, PlaitError, StoreError
 from plait.lm import config
 from plait.lm.dspy_lm import as_lm
 from plait.pipeline.prediction import Prediction
@@ -273,8 +273,15 @@ def _stored_items(store: Store, run_id: str, plan: Plan) -> list[ItemState]:
         if data == b"{}" and i.status == "failed":  # it never passed input validation
             states.append(ItemState(i.item_id, i.position, {}, "failed", error=InputError(i.error or "invalid input")))
         else:
-            states.append(ItemState(i.item_id, i.position, codec.decode(data, f"item {i.item_id}'s input")))
+            states.append(_stored_item(codec, i.item_id, i.position, data))
     return states
+
+
+def _stored_item(codec: Any, item_id: str, position: int, data: bytes) -> ItemState:
+    try:
+        return ItemState(item_id, position, codec.decode(data, f"item {item_id}'s input"))
+    except StoreError as exc:  # an input that does not read back fails its item, not the run
+        return ItemState(item_id, position, {}, "failed", error=exc)
 
 
 def _record_input_failures(store: Store, run_id: str, plan: Plan, states: list[ItemState]) -> None:
