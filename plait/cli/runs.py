@@ -32,12 +32,13 @@ Exit status: 0 all items done, 3 some items failed, 1 the run failed, 2 usage.""
 @click.argument("target")
 @click.argument("data")
 @click.option("--id-field", metavar="FIELD", help="Take each item's id from this field (default: 0, 1, 2, ...).")
+@click.option("--strict", is_flag=True, help='Validate items strictly: no "7" for an int field, no true for an int.')
 @run_options
 @store_option
 @json_option
 @click.pass_context
-def run(ctx: click.Context, target: str, data: str, id_field: str | None, lm_spec: str | None, concurrency: int,
-        out: str | None, store: str, as_json: bool) -> None:
+def run(ctx: click.Context, target: str, data: str, id_field: str | None, strict: bool, lm_spec: str | None,
+        concurrency: int, out: str | None, store: str, as_json: bool) -> None:
     """Run a pipeline over a JSONL dataset, checkpointed.
 
     Every node's output is recorded in the store as it finishes: kill the process at any time
@@ -47,7 +48,8 @@ def run(ctx: click.Context, target: str, data: str, id_field: str | None, lm_spe
     ids = item_ids(items, id_field, data)
     if not items:
         raise usage(f"{data} holds no items", fix="write one JSON object of inputs per line")
-    result = pipeline.run(items, store=store, ids=ids, **_run_kwargs(ctx, load_lm(lm_spec), concurrency))
+    result = pipeline.run(items, store=store, ids=ids, strict=strict or None,
+                          **_run_kwargs(ctx, load_lm(lm_spec), concurrency))
     _report(result, out, as_json)
 
 

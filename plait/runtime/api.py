@@ -56,6 +56,8 @@ class RunOptions:
     ``budget``      a Budget for the run's total (resume with a larger one to go on)
     ``clock``       where time comes from (a FakeClock in tests); ``seed`` seeds the jitter
     ``reset_attempts`` on resume: forget the attempts the journal counts for unfinished nodes
+    ``strict``      validate input items in pydantic's strict mode (no "7" for an int, no True for an int;
+                    see Codec.check_strict); None: ``plait.configure(strict=...)``, default lax
     """
 
     lm: Any = None
@@ -76,6 +78,7 @@ class RunOptions:
     seed: int | None = None
     reset_attempts: bool = False
     lease_ttl: float = DEFAULT_TTL  # a killed run's lease expires this long after its last renewal
+    strict: bool | None = None
 
 
 @contextmanager
@@ -110,7 +113,8 @@ async def arun(plan: Plan, data: Any, *, store: Any = None, ids: list[str] | Non
 
 async def _start(plan: Plan, data: Any, store: Store, ids: list[str] | None, own_lms: dict | None,
                  options: RunOptions) -> Run:
-    states, encoded = item_states(plan.of_op(Op.INPUT)[0], as_items(data), ids)
+    strict = options.strict if options.strict is not None else config.current().strict
+    states, encoded = item_states(plan.of_op(Op.INPUT)[0], as_items(data), ids, strict)
     run_id = new_run_id()
     with LeaseKeeper(store, run_id, ttl=options.lease_ttl) as lease:
         plan_hash = store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True))

@@ -26,7 +26,8 @@ def as_items(data: Any) -> list[Any]:
     return list(data)
 
 
-def item_states(input_node: Node, data: list[Any], ids: list[str] | None) -> tuple[list[ItemState], list[bytes]]:
+def item_states(input_node: Node, data: list[Any], ids: list[str] | None,
+                strict: bool = False) -> tuple[list[ItemState], list[bytes]]:
     """(states, encoded inputs); an invalid item's state is already failed with an InputError.
     An item's inputs are what the store gives back (see Codec.stored), so resume sees the same values."""
     ids = ids or [str(i) for i in range(len(data))]
@@ -37,7 +38,7 @@ def item_states(input_node: Node, data: list[Any], ids: list[str] | None) -> tup
     for position, (item_id, raw) in enumerate(zip(ids, data)):
         state = ItemState(item_id, position, {})
         try:
-            state.inputs, blob = stored_item(input_node, item_id, validate_item(input_node, item_id, raw))
+            state.inputs, blob = stored_item(input_node, item_id, validate_item(input_node, item_id, raw, strict))
         except InputError as exc:
             state.status, state.error, blob = "failed", exc, b"{}"
         states.append(state)
@@ -45,7 +46,7 @@ def item_states(input_node: Node, data: list[Any], ids: list[str] | None) -> tup
     return states, encoded
 
 
-def validate_item(input_node: Node, item_id: str, raw: Any) -> dict[str, Any]:
+def validate_item(input_node: Node, item_id: str, raw: Any, strict: bool = False) -> dict[str, Any]:
     fields = _as_dict(item_id, raw)
     declared = {f.name: f for f in input_node.outputs}
     missing = [n for n in declared if n not in fields]
@@ -56,13 +57,14 @@ def validate_item(input_node: Node, item_id: str, raw: Any) -> dict[str, Any]:
             found=f"the fields {', '.join(map(str, fields)) or '(none)'}",
             fix=f"add '{missing[0]}' to every item, or rename the pipeline's input to match the data")
     try:
-        return codec_for(input_node.outputs).validate({n: fields[n] for n in declared})
+        return codec_for(input_node.outputs).validate({n: fields[n] for n in declared}, strict=strict)
     except ValidationError as exc:
         err = exc.errors()[0]
         name = str(err["loc"][0]) if err.get("loc") else "?"
         expected = type_name(declared[name].type) if name in declared else "the declared types"
+        lax = " (strict validation is on: no conversion between kinds)" if strict else ""
         raise InputError(
-            f"item {item_id}: field '{name}' has the wrong type ({err['msg']})", node=input_node.id,
+            f"item {item_id}: field '{name}' has the wrong type ({err['msg']}){lax}", node=input_node.id,
             field=name, field_kind="input", source=input_node.source, expected=expected,
             found=f"{fields.get(name)!r} ({type(fields.get(name)).__name__})",
             fix="fix the item's value, or change the type annotation of forward()'s parameter") from None
