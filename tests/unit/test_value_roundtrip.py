@@ -172,3 +172,24 @@ class _Identity(plait.Module):
 
 
 _INPUT_ONLY = plait.compile(_Identity())
+
+
+@plait.step
+def gather(text: str, trajectory: list[dict]) -> dict:
+    """Each iteration keeps the scraped text and a NaN; two iterations."""
+    return {"text": text, "score": math.nan, "done": len(trajectory) >= 1}
+
+
+class Gathering(plait.Module):
+    def forward(self, text: str):
+        return {"last": plait.loop(gather, max_iters=3, text=text).last}
+
+
+def test_loop_entries_keep_lone_surrogates_and_nan(tmp_path):
+    path, compiled = str(tmp_path / "runs.db"), plait.compile(Gathering())
+    first = compiled.run([{"text": "scraped \ud800"}, {"text": "plain"}], store=path, progress=False)
+    assert first.status == "done" and first.outputs[0].last["text"] == "scraped \ud800"
+    again = plait.resume(first.id, store=path, progress=False)
+    assert again.outputs[0].last["text"] == "scraped \ud800" and math.isnan(again.outputs[0].last["score"])
+    reused = compiled.run([{"text": "scraped \ud800"}], store=path, progress=False)
+    assert reused.stats.steps == 0 and reused.outputs[0].last["text"] == "scraped \ud800"
