@@ -6,9 +6,10 @@ back as the types the signature declared. Nothing is pickled.
 
 Every value that validates round-trips (DESIGN.md contract 9): NaN and the infinities are written
 as JSON's usual ``NaN`` / ``Infinity`` constants (not ``null``), and a lone UTF-16 surrogate
-(``"\\ud800"``, what ``json.loads`` makes of a legal escape) as its ``\\ud800`` escape. A value that
-has no JSON form raises :class:`UnstorableValue` before anything is written, and a stored value
-that does not read back raises :class:`StoreError`, never turning into None.
+(``"\\ud800"``, what ``json.loads`` makes of a legal escape) as its ``\\ud800`` escape; a high and a
+low surrogate side by side therefore read back as the one character they make, as JSON reads them.
+A value that has no JSON form raises :class:`UnstorableValue` before anything is written, and a
+stored value that does not read back raises :class:`StoreError`, never turning into None.
 """
 
 from __future__ import annotations

@@ -45,11 +45,11 @@ def test_every_declared_value_round_trips_through_a_sqlite_store(store, typed):
     except UnstorableValue as exc:  # the one refusal: a dict key with a lone surrogate
         assert has_surrogate_key(raw) and "lone surrogate" in str(exc) and exc.field == "v"
         return
-    key = content_key("fp", "", None, value)
+    key = content_key("fp", "", None, back)  # the run goes on with what the store gives back
     store.record(JournalRow("r", "0", key, 0, key, sha256_hex(data), "ok", "step"), data, cache=True, item_status=None)
     read = codec.decode(store.read_value(store.lookup(key)))
     assert same(read["v"], value["v"]) and same(back["v"], value["v"])
-    assert content_key("fp", "", None, read) == key  # what replays keys downstream nodes as the live run did
+    assert content_key("fp", "", None, read) == key  # replay keys downstream nodes as the live run did
 
 
 @given(a=floats, b=floats, text=texts)
