@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from plait.checkpoints.codec import codec_for
+from plait.checkpoints.codec import Codec, codec_for
 from plait.checkpoints.keys import lm_identity_hash
 from plait.checkpoints.lease import DEFAULT_TTL, LeaseKeeper
 from plait.checkpoints.null import NullStore
@@ -281,7 +281,7 @@ def _stored_items(store: Store, run_id: str, plan: Plan) -> list[ItemState]:
     return states
 
 
-def _stored_item(codec: Any, item_id: str, position: int, data: bytes) -> ItemState:
+def _stored_item(codec: Codec, item_id: str, position: int, data: bytes) -> ItemState:
     try:
         return ItemState(item_id, position, codec.decode(data, f"item {item_id}'s input"))
     except StoreError as exc:  # an input that does not read back fails its item, not the run
