@@ -35,12 +35,13 @@ Exit status: 0 all items done, 3 some items failed, 1 the run failed, 2 usage.""
 @click.argument("target")
 @click.argument("data")
 @click.option("--id-field", metavar="FIELD", help="Take each item's id from this field (default: 0, 1, 2, ...).")
+@click.option("--strict", is_flag=True, help='Validate items strictly: no "7" for an int field, no true for an int.')
 @run_options
 @executor_options
 @store_option
 @json_option
 @click.pass_context
-def run(ctx: click.Context, target: str, data: str, id_field: str | None, lm_spec: str | None,
+def run(ctx: click.Context, target: str, data: str, id_field: str | None, strict: bool, lm_spec: str | None,
         fallback_specs: tuple[str, ...], concurrency: int, out: str | None, store: str, as_json: bool) -> None:
     """Run a pipeline over a JSONL dataset, checkpointed.
 
@@ -51,7 +52,7 @@ def run(ctx: click.Context, target: str, data: str, id_field: str | None, lm_spe
     ids = item_ids(items, id_field, data)
     if not items:
         raise usage(f"{data} holds no items", fix="write one JSON object of inputs per line")
-    result = pipeline.run(items, store=store, ids=ids,
+    result = pipeline.run(items, store=store, ids=ids, strict=strict or None,
                           **_run_kwargs(ctx, chosen(lm_spec, fallback_specs), concurrency))
     _report(result, out, as_json)
 

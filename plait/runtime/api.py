@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from plait.checkpoints.codec import codec_for
+from plait.checkpoints.codec import Codec, codec_for
 from plait.checkpoints.keys import lm_identity_hash
 from plait.checkpoints.lease import DEFAULT_TTL, LeaseKeeper
 from plait.checkpoints.null import NullStore
@@ -24,7 +24,7 @@ from plait.checkpoints.sqlite import SQLiteStore
 from plait.compiler.ir import Op, Plan
 from plait.compiler.serialize import plan_from_json, plan_to_json
 from plait.compiler.verify import unknown_adapter
-from plait.errors import InputError, LeaseHeld, PlaitError
+from plait.errors import InputError, LeaseHeld, PlaitError, StoreError
 from plait.lm import config
 from plait.lm.adapters import ADAPTERS
 from plait.lm.dspy_lm import as_lm
@@ -67,6 +67,9 @@ class RunOptions:
     ``executor``    where the items run: None (this process) or a distributed executor such as
                     plait.RayExecutor (``run(..., executor="ray")`` names one; see executors.py)
 
+    ``strict``      validate input items in pydantic's strict mode (no "7" for an int, no True for an int;
+                    see Codec.check_strict); None: ``plait.configure(strict=...)``, default lax
+
     On resume every option decides only what runs next: the nodes the run recorded replay as
     recorded, whichever LM produced them (DESIGN.md contract 5).
     """
@@ -91,6 +94,7 @@ class RunOptions:
     lease_ttl: float = DEFAULT_TTL  # a killed run's lease expires this long after its last renewal
     lm_specs: Mapping[str, Any] | None = None
     executor: Any = None
+    strict: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -144,7 +148,8 @@ async def arun(plan: Plan, data: Any, *, store: Any = None, ids: list[str] | Non
 
 async def _start(plan: Plan, data: Any, store: Store, ids: list[str] | None, own_lms: dict | None,
                  options: RunOptions) -> Run:
-    states, encoded = item_states(plan.of_op(Op.INPUT)[0], as_items(data), ids)
+    strict = options.strict if options.strict is not None else config.current().strict
+    states, encoded = item_states(plan.of_op(Op.INPUT)[0], as_items(data), ids, strict)
     lms = recorded_lms(plan, options, own_lms or {})
     run_id = new_run_id()
     with LeaseKeeper(store, run_id, ttl=options.lease_ttl) as lease:
@@ -352,8 +357,15 @@ def _stored_items(store: Store, run_id: str, plan: Plan) -> list[ItemState]:
         if data == b"{}" and i.status == "failed":  # it never passed input validation
             states.append(ItemState(i.item_id, i.position, {}, "failed", error=InputError(i.error or "invalid input")))
         else:
-            states.append(ItemState(i.item_id, i.position, codec.decode(data, f"item {i.item_id}'s input")))
+            states.append(_stored_item(codec, i.item_id, i.position, data))
     return states
+
+
+def _stored_item(codec: Codec, item_id: str, position: int, data: bytes) -> ItemState:
+    try:
+        return ItemState(item_id, position, codec.decode(data, f"item {item_id}'s input"))
+    except StoreError as exc:  # an input that does not read back fails its item, not the run
+        return ItemState(item_id, position, {}, "failed", error=exc)
 
 
 def _record_input_failures(store: Store, run_id: str, plan: Plan, states: list[ItemState]) -> None:

@@ -38,7 +38,7 @@ from plait.checkpoints.codec import codec_for
 from plait.checkpoints.keys import content_key, failure_key, replay_key
 from plait.checkpoints.protocol import JournalRow, Store
 from plait.compiler.ir import Field, Node, Op, Plan, Port
-from plait.errors import NodeError, OutputParseError, PlaitError
+from plait.errors import NodeError, OutputParseError, PlaitError, StoreError
 from plait.hashing import sha256_hex
 from plait.runtime import events as ev
 from plait.runtime.budget import BudgetReached
@@ -188,7 +188,11 @@ class Executor:
         inputs = {p.name: self._read(item, p) for p in node.inputs}
         keys = Keys(self._key(node, self.lm_hashes.get(node.id, ""), inputs),
                     replay_key(node.fingerprint or "", inputs))
-        value = self._replayed(item, node, keys, inputs)
+        try:
+            value = self._replayed(item, node, keys, inputs)
+        except StoreError as exc:  # a recorded value that does not read back: this item fails, alone
+            self._fail(item, node, keys, exc)
+            return
         if value is None:
             if self.stopped is not None:  # the budget is spent: nothing new starts
                 return
@@ -228,8 +232,7 @@ class Executor:
         return guard is not None and any(self._key(node, r.lm_hash, inputs) == recorded for r in guard.routes[1:])
 
     async def _reused_or_run(self, item: ItemState, node: Node, keys: Keys, inputs: dict) -> dict | None:
-        if self._reusable(node) and (value_hash := self.store.lookup(keys.content)) is not None:
-            value = self._decode(node, value_hash)
+        if (value := self._cached(node, keys.content)) is not None:
             self._record(item, node, keys, value, Outcome(value, "cache", attempts=0))
             self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, "cache"))
             return value
@@ -261,6 +264,17 @@ class Executor:
             self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, outcome.source,
                                       time.perf_counter() - started, usage))
         return outcome.value
+
+    def _cached(self, node: Node, key: str) -> dict[str, Any] | None:
+        """The stored value for the content key; a value that does not read back (NaN stored as null by
+        an older plait) is a miss, recomputed, so that it cannot fail other runs."""
+        if not self._reusable(node) or (value_hash := self.store.lookup(key)) is None:
+            return None
+        try:
+            return self._decode(node, value_hash)
+        except StoreError as exc:
+            log.warning("plait: recomputing node '%s': its cached value does not read back: %s", node.id, exc.summary)
+            return None
 
     def _node_call(self, item: ItemState, node: Node, key: str) -> NodeCall:
         call = NodeCall(node, item.item_id, key=key, on_retry=self._retrying)
@@ -323,7 +337,7 @@ class Executor:
 
     def _record(self, item: ItemState, node: Node, keys: Keys, value: dict, outcome: Outcome,
                 call: NodeCall | None = None) -> None:
-        data = codec_for(self.value_fields[node.id]).encode(value)
+        data = outcome.data if outcome.data is not None else codec_for(self.value_fields[node.id]).encode(value)
         row = JournalRow(self.run_id, item.item_id, node.id, 0, keys.content, sha256_hex(data), "ok", outcome.source,
                          lm=outcome.lm, usage=outcome.usage.to_json() if outcome.usage else None,
                          attempts=call.unrecorded if call is not None else outcome.attempts, replay_key=keys.replay)

@@ -180,7 +180,9 @@ class LoopRunner:
                 counted: bool = False) -> tuple[dict, str]:
         """Record the entry; returns it as replay will see it (JSON, exactly) and its hash.
         ``counted``: a 'proposed' row already holds this iteration's attempts (the store adds them up)."""
-        data = json.dumps(to_jsonable_python(entry), sort_keys=True, ensure_ascii=False).encode()
+        # backslashreplace: a lone surrogate (scraped text, a tool's reply) is stored as its \udXXX escape
+        text = json.dumps(to_jsonable_python(entry), sort_keys=True, ensure_ascii=False)
+        data = text.encode("utf-8", "backslashreplace")
         row = JournalRow(self.ex.run_id, item.item_id, node.id, i, link.content, sha256_hex(data), status,
                          _source(cost), lm=cost.lm, usage=cost.usage.to_json(),
                          attempts=0 if counted else cost.attempts, replay_key=link.replay)
