@@ -44,13 +44,13 @@ class Question:
     @property
     def expected(self) -> dict[str, str]:
         """The answer's fields and their types, readable: {'approved': 'bool'}."""
-        from plait.compiler.types import type_from_json, type_name  # the compiler imports the store
+        from plait.ir.types import type_from_json, type_name  # the compiler imports the store
 
         return {name: type_name(type_from_json(t)) for name, t in self.fields}
 
     def answer_fields(self) -> tuple[Any, ...]:
-        from plait.compiler.ir import Field
-        from plait.compiler.types import type_from_json
+        from plait.ir.nodes import Field
+        from plait.ir.types import type_from_json
 
         return tuple(Field(name, type_from_json(t)) for name, t in self.fields)
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from plait.compiler.ir import Field
 from plait.errors import StoreError
+from plait.ir.nodes import Field
 
 
 @lru_cache(maxsize=4096)

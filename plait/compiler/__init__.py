@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.compiler.compiled import CompiledPipeline
-from plait.compiler.ir import Plan
+from plait.api.compiled import CompiledPipeline
 from plait.compiler.lower import lower
 from plait.compiler.passes import run_passes
 from plait.errors import PlanError
+from plait.ir.nodes import Plan
 from plait.pipeline.module import Module
 
 

@@ -6,8 +6,8 @@ import inspect
 import typing
 from typing import Any
 
-from plait.compiler.ir import Field, Node, Op, Plan, Port, Ref, SourceLoc
 from plait.errors import TraceError
+from plait.ir.nodes import Field, Node, Op, Plan, Port, Ref, SourceLoc
 from plait.pipeline.module import Module, default_name
 from plait.pipeline.predict import Predict
 from plait.pipeline.tracing import Symbol, SymbolicPrediction, Tracer, user_source

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import difflib
 
-from plait.compiler.ir import HumanParams, LoopParams, Node, Op, Plan, PredictParams, StepParams
 from plait.errors import PlanError
+from plait.ir.nodes import HumanParams, LoopParams, Node, Op, Plan, PredictParams, StepParams
 
 _PARAMS = {Op.PREDICT: PredictParams, Op.STEP: StepParams, Op.HUMAN: HumanParams, Op.LOOP: LoopParams}
 

@@ -21,7 +21,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from plait.compiler.ir import Op
+from plait.ir.nodes import Op
 from plait.optimizers.fewshot import BootstrapFewShot
 from plait.optimizers.proposer import ProposeInstructions, proposer_node_ids, with_instructions
 from plait.optimizers.random_search import lm_node_ids, search_identity

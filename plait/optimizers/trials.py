@@ -14,14 +14,14 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
+from plait.api.runs import open_store
 from plait.checkpoints.null import NullStore
-from plait.compiler.ir import Op
 from plait.errors import OptimizerError
 from plait.hashing import stable_hash
+from plait.ir.nodes import Op
 from plait.optimizers.evaluate import Evaluation, evaluate
 from plait.pipeline.tracing import user_source
 from plait.runtime import events as ev
-from plait.runtime.api import open_store
 from plait.runtime.progress import show_progress
 
 

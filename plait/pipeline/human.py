@@ -8,9 +8,9 @@ from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
 from plait.checkpoints.codec import codec_for
-from plait.compiler.ir import Field, HumanParams, Node, Op
-from plait.compiler.types import type_name
 from plait.errors import PlaitError, TraceError
+from plait.ir.nodes import Field, HumanParams, Node, Op
+from plait.ir.types import type_name
 from plait.pipeline.module import Module
 from plait.pipeline.predict import Predict
 from plait.pipeline.signature import resolve_signature

@@ -12,8 +12,8 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
-from plait.compiler.ir import Field, LoopParams, Node, Op, Plan, Port, Ref
 from plait.errors import TraceError
+from plait.ir.nodes import Field, LoopParams, Node, Op, Plan, Port, Ref
 from plait.pipeline.module import Module
 from plait.pipeline.step import Step
 from plait.pipeline.tracing import Symbol, SymbolicPrediction, Tracer, current_tracer, port_for, user_source

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from plait.compiler.ir import Field, Node, Op, StepParams
 from plait.errors import RetrievalError
+from plait.ir.nodes import Field, Node, Op, StepParams
 from plait.pipeline.module import Module
 from plait.pipeline.prediction import Prediction
 from plait.pipeline.retrieval.corpus import Where, load_corpus

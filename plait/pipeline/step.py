@@ -10,8 +10,8 @@ import textwrap
 import typing
 from typing import Any, Callable
 
-from plait.compiler.ir import Field, Node, Op, Port, Ref, StepParams
 from plait.errors import TraceError
+from plait.ir.nodes import Field, Node, Op, Port, Ref, StepParams
 from plait.pipeline.tracing import Symbol, current_tracer, port_for, user_source
 
 STEP_OUTPUT = "output"

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from plait.compiler.ir import Field, Node, Port, Ref, SourceLoc
-from plait.compiler.types import type_name
 from plait.errors import TraceError
+from plait.ir.nodes import Field, Node, Port, Ref, SourceLoc
+from plait.ir.types import type_name
 
 _PLAIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _current: ContextVar[Tracer | None] = ContextVar("plait_tracer", default=None)

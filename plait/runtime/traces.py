@@ -9,10 +9,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from plait.api.runs import using_store
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.protocol import Store
-from plait.compiler.ir import Node, Op, Plan
-from plait.runtime.api import using_store
+from plait.ir.nodes import Node, Op, Plan
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,7 @@ def test_explicit_step_version_overrides_the_source_hash():
 
 def test_node_fingerprint_ignores_source_location_and_provenance():
     node = plait.compile(Chain4()).plan.node("chain4.n2")
-    from plait.compiler.ir import SourceLoc
+    from plait.ir.nodes import SourceLoc
 
     moved = node.with_(source=SourceLoc("/elsewhere.py", 999))
     assert node_fingerprint(moved) == node_fingerprint(node)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from plait.compiler.ir import Plan
 from plait.compiler.passes.check_types import check_types
-from plait.compiler.passes.fingerprint import fingerprint, node_fingerprint
 from plait.compiler.passes.prune import prune
 from plait.compiler.verify import verify
+from plait.ir.fingerprint import fingerprint, node_fingerprint
+from plait.ir.nodes import Plan
 
 PASSES = [
     check_types,  # every wire carries a type its consumer accepts

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from plait.compiler.ir import Op, Plan
+from plait.ir.nodes import Op, Plan
 
 
 def prune(plan: Plan) -> Plan:

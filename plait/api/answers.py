@@ -14,12 +14,12 @@ from typing import Any, Callable, Iterator
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
+from plait.api.runs import DEFAULT_STORE, open_store
 from plait.checkpoints.asks import Question
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.sqlite import SQLiteStore
-from plait.compiler.ir import SourceLoc
 from plait.errors import AnswerError
-from plait.runtime.api import DEFAULT_STORE, open_store
+from plait.ir.nodes import SourceLoc
 
 
 def pending(run_id: str, *, store: Any = None) -> list[Question]:

@@ -14,29 +14,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
+from plait.api.results import ItemResult, Run, RunStats
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.keys import lm_identity_hash
 from plait.checkpoints.lease import DEFAULT_TTL, LeaseKeeper
 from plait.checkpoints.null import NullStore
 from plait.checkpoints.protocol import JournalRow, RunRecord, Store
 from plait.checkpoints.sqlite import SQLiteStore
-from plait.compiler.ir import Op, Plan
-from plait.compiler.serialize import plan_from_json, plan_to_json
+from plait.clock import REAL_CLOCK, Clock
 from plait.errors import InputError, LeaseHeld, PlaitError
+from plait.ir.nodes import Op, Plan
+from plait.ir.serialize import plan_from_json, plan_to_json
 from plait.lm import config
 from plait.lm.dspy_lm import as_lm
 from plait.pipeline.prediction import Prediction
 from plait.runtime import events as ev
 from plait.runtime.budget import Budget, BudgetMeter, journal_spending
 from plait.runtime.calls import LMCaller
-from plait.runtime.clock import REAL_CLOCK, Clock
 from plait.runtime.executor import Executor, ItemState
 from plait.runtime.items import as_items, item_states
 from plait.runtime.loops import lm_nodes, loop_lm_hashes
 from plait.runtime.nodes import NodeRunner
 from plait.runtime.policies import resolve_guards
 from plait.runtime.progress import ProgressBar, show_progress
-from plait.runtime.run import ItemResult, Run, RunStats
 from plait.runtime.tally import NodeTally
 
 log = logging.getLogger("plait")

@@ -8,14 +8,14 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from plait.api import runs
 from plait.compiler.diff import diff_plans
-from plait.compiler.ir import Op, Plan
 from plait.compiler.passes import node_fingerprint, run_passes
-from plait.compiler.printer import format_plan
-from plait.compiler.serialize import plan_from_json, plan_to_json
 from plait.errors import PlaitError, PlanLoadError
+from plait.ir.nodes import Op, Plan
+from plait.ir.printer import format_plan
+from plait.ir.serialize import plan_from_json, plan_to_json
 from plait.pipeline.prediction import Prediction
-from plait.runtime import api
 from plait.runtime.sync import run_sync
 
 
@@ -36,7 +36,7 @@ class CompiledPipeline:
         self.lms = dict(lms or {})  # LM objects given to modules as lm=..., by name
 
     # --- running ------------------------------------------------------------------------------
-    def run(self, data: Any, *, store: Any = None, ids: list[str] | None = None, **options: Any) -> api.Run:
+    def run(self, data: Any, *, store: Any = None, ids: list[str] | None = None, **options: Any) -> runs.Run:
         """Run over a dataset (a list of dicts, DSPy Examples or pydantic models) or one item.
 
         ``store``: a path (default ``$PLAIT_STORE`` or ``.plait/runs.db``), a Store, or False for
@@ -47,9 +47,9 @@ class CompiledPipeline:
         """
         return run_sync(self.arun(data, store=store, ids=ids, **options))
 
-    async def arun(self, data: Any, *, store: Any = None, ids: list[str] | None = None, **options: Any) -> api.Run:
-        return await api.arun(self.plan, data, store=store, ids=ids, own_lms=self.lms,
-                              options=api.RunOptions(**options))
+    async def arun(self, data: Any, *, store: Any = None, ids: list[str] | None = None, **options: Any) -> runs.Run:
+        return await runs.arun(self.plan, data, store=store, ids=ids, own_lms=self.lms,
+                               options=runs.RunOptions(**options))
 
     def __call__(self, **inputs: Any) -> Prediction:
         """Run one item without a store and return its outputs; raises the item's error."""

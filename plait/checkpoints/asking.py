@@ -21,9 +21,9 @@ from pydantic_core import to_jsonable_python
 
 from plait.checkpoints.asks import Question
 from plait.checkpoints.codec import codec_for
-from plait.compiler.ir import Field
-from plait.compiler.types import type_to_json
 from plait.errors import NodeError, PlaitError
+from plait.ir.nodes import Field
+from plait.ir.types import type_to_json
 
 _scope: ContextVar[AskScope | None] = ContextVar("plait_ask_scope", default=None)
 

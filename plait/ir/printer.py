@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.compiler.ir import HumanParams, LoopParams, Node, Op, Plan, Port, PredictParams, StepParams
-from plait.compiler.types import type_name
+from plait.ir.nodes import HumanParams, LoopParams, Node, Op, Plan, Port, PredictParams, StepParams
+from plait.ir.types import type_name
 
 
 def format_plan(plan: Plan) -> str:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.runtime import api
-from plait.runtime.run import Run
+from plait.api import runs
+from plait.api.results import Run
 from plait.runtime.sync import run_sync
 
 
 async def aresume(run_id: str, *, store: Any = None, pipeline: Any = None, **options: Any) -> Run:
     """Async :func:`resume`, for code already inside an event loop."""
     plan, lms = _plan_of(pipeline)
-    return await api.aresume(run_id, store=store, plan=plan, own_lms=lms, options=api.RunOptions(**options))
+    return await runs.aresume(run_id, store=store, plan=plan, own_lms=lms, options=runs.RunOptions(**options))
 
 
 def resume(run_id: str, *, store: Any = None, pipeline: Any = None, **options: Any) -> Run:
@@ -31,7 +31,7 @@ def resume(run_id: str, *, store: Any = None, pipeline: Any = None, **options: A
 async def arerun(run_id: str, *, from_node: str, store: Any = None, pipeline: Any = None, **options: Any) -> Run:
     """Async :func:`rerun`, for code already inside an event loop."""
     plan, lms = _plan_of(pipeline)
-    return await api.arerun(run_id, from_node, store=store, plan=plan, own_lms=lms, options=api.RunOptions(**options))
+    return await runs.arerun(run_id, from_node, store=store, plan=plan, own_lms=lms, options=runs.RunOptions(**options))
 
 
 def rerun(run_id: str, *, from_node: str, store: Any = None, pipeline: Any = None, **options: Any) -> Run:

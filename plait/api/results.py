@@ -111,7 +111,7 @@ class Run:
     def pending(self) -> list[Any]:
         """The questions this run's items wait on, unanswered, as :class:`plait.Question` s (from
         the store, so answers given since are left out)."""
-        from plait.runtime.answers import pending
+        from plait.api.answers import pending
 
         if self.store in (None, ":none:", ":memory:"):  # no store to read again: what its items waited on when it ended
             return [r.question for r in self.items if r.status == "waiting"]

@@ -12,10 +12,10 @@ from typing import Any
 import dspy
 from pydantic_core import to_jsonable_python
 
-from plait.compiler.ir import (Field, HumanParams, LoopParams, Node, Op, Plan, Port, PredictParams, Ref, SourceLoc,
-                               StepParams)
-from plait.compiler.types import import_qualified, type_from_json, type_to_json
 from plait.errors import PlanLoadError
+from plait.ir.nodes import (Field, HumanParams, LoopParams, Node, Op, Plan, Port, PredictParams, Ref, SourceLoc,
+                            StepParams)
+from plait.ir.types import import_qualified, type_from_json, type_to_json
 
 FORMAT = "plait.plan"
 FORMAT_VERSION = 1
@@ -82,7 +82,7 @@ def loop_params_to_json(params: LoopParams) -> dict[str, Any]:
 
 
 def loop_params_from_json(data: dict[str, Any]) -> LoopParams:
-    from plait.pipeline.tools import Tool
+    from plait.ir.tools import Tool
 
     body = Plan(data["body"]["name"], [node_from_json(n) for n in data["body"]["nodes"]])
     tools = tuple(Tool(import_qualified(t["path"])) for t in data["tools"])  # the current code decides

@@ -130,7 +130,7 @@ class HumanParams:
 @dataclass(frozen=True)
 class LoopParams:
     """A LOOP node's body (a Plan whose INPUT takes the loop's inputs and ``trajectory``, and whose
-    OUTPUT is one iteration's entry), its tools (``plait.pipeline.tools.Tool``; the body then
+    OUTPUT is one iteration's entry), its tools (``plait.ir.tools.Tool``; the body then
     proposes ``next_tool_name``/``next_tool_args`` and the loop makes the call), and its limits.
     ``on_max_iters``: 'error' (the node fails) or 'return' (the node ends, ``finished`` False)."""
 
@@ -241,6 +241,6 @@ class Plan:
         return Plan(self.name, self._nodes.values(), {**self.meta, **meta})
 
     def __repr__(self) -> str:
-        from plait.compiler.printer import format_plan
+        from plait.ir.printer import format_plan
 
         return format_plan(self)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.compiler.ir import HumanParams, LoopParams, Node, Plan, PredictParams
-from plait.compiler.serialize import params_to_json
-from plait.compiler.types import type_to_json
 from plait.hashing import stable_hash
+from plait.ir.nodes import HumanParams, LoopParams, Node, Plan, PredictParams
+from plait.ir.serialize import params_to_json
+from plait.ir.types import type_to_json
 
 
 def fingerprint(plan: Plan) -> Plan:

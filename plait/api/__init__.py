@@ -1,0 +1,1 @@
+"""The facade: compile, CompiledPipeline, runs and their results, resume, rerun, answer."""
