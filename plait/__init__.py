@@ -16,8 +16,7 @@ Example::
     run = compiled.run([{"question": "6 x 7?"}], store="runs.db")
 """
 
-__version__ = "0.1.0"
-
+from plait._version import __version__
 from plait.api.answers import answer, pending
 from plait.api.results import ItemResult, Run, RunStats
 from plait.api.resume import arerun, aresume, rerun, resume

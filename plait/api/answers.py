@@ -19,7 +19,7 @@ from plait.checkpoints.asks import Question
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.sqlite import SQLiteStore
 from plait.errors import AnswerError
-from plait.ir.nodes import SourceLoc
+from plait.ir.source import SourceLoc
 
 
 def pending(run_id: str, *, store: Any = None) -> list[Question]:

@@ -10,9 +10,11 @@ from typing import Any
 
 from plait.api import runs
 from plait.compiler.diff import diff_plans
-from plait.compiler.passes import node_fingerprint, run_passes
+from plait.compiler.passes import run_passes
 from plait.errors import PlaitError, PlanLoadError
-from plait.ir.nodes import Op, Plan
+from plait.ir.fingerprint import node_fingerprint
+from plait.ir.nodes import Op
+from plait.ir.plan import Plan
 from plait.ir.printer import format_plan
 from plait.ir.serialize import plan_from_json, plan_to_json
 from plait.pipeline.prediction import Prediction

@@ -23,7 +23,8 @@ from plait.checkpoints.protocol import JournalRow, RunRecord, Store
 from plait.checkpoints.sqlite import SQLiteStore
 from plait.clock import REAL_CLOCK, Clock
 from plait.errors import InputError, LeaseHeld, PlaitError
-from plait.ir.nodes import Op, Plan
+from plait.ir.nodes import Op
+from plait.ir.plan import Plan
 from plait.ir.serialize import plan_from_json, plan_to_json
 from plait.lm import config
 from plait.lm.dspy_lm import as_lm

@@ -8,7 +8,7 @@ from plait.api.compiled import CompiledPipeline
 from plait.compiler.lower import lower
 from plait.compiler.passes import run_passes
 from plait.errors import PlanError
-from plait.ir.nodes import Plan
+from plait.ir.plan import Plan
 from plait.pipeline.module import Module
 
 

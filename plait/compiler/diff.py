@@ -6,7 +6,8 @@ import difflib
 import json
 from typing import Any
 
-from plait.ir.nodes import LoopParams, Node, Plan
+from plait.ir.nodes import LoopParams, Node
+from plait.ir.plan import Plan
 from plait.ir.serialize import node_to_json
 
 

@@ -7,10 +7,12 @@ import typing
 from typing import Any
 
 from plait.errors import TraceError
-from plait.ir.nodes import Field, Node, Op, Plan, Port, Ref, SourceLoc
+from plait.ir.nodes import Field, Node, Op, Port, Ref
+from plait.ir.plan import Plan
+from plait.ir.source import SourceLoc, user_source
 from plait.pipeline.module import Module, default_name
 from plait.pipeline.predict import Predict
-from plait.pipeline.tracing import Symbol, SymbolicPrediction, Tracer, user_source
+from plait.pipeline.tracing import Symbol, SymbolicPrediction, Tracer
 
 INPUT_ID = "inputs"
 OUTPUT_ID = "outputs"

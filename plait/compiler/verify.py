@@ -9,7 +9,8 @@ from __future__ import annotations
 import difflib
 
 from plait.errors import PlanError
-from plait.ir.nodes import HumanParams, LoopParams, Node, Op, Plan, PredictParams, StepParams
+from plait.ir.nodes import HumanParams, LoopParams, Node, Op, PredictParams, StepParams
+from plait.ir.plan import Plan
 
 _PARAMS = {Op.PREDICT: PredictParams, Op.STEP: StepParams, Op.HUMAN: HumanParams, Op.LOOP: LoopParams}
 

@@ -15,7 +15,8 @@ from typing import Any
 from plait.display.status import node_statuses
 from plait.display.svg import Graph, plan_svg
 from plait.display.tables import item_rows, node_rows
-from plait.ir.nodes import Plan, PredictParams, StepParams
+from plait.ir.nodes import PredictParams, StepParams
+from plait.ir.plan import Plan
 from plait.ir.printer import format_plan
 
 CELL = "padding:2px 8px;text-align:left;vertical-align:top;border-bottom:1px solid #e0e0e0"

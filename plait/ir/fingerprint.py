@@ -1,24 +1,14 @@
-"""Pass: give every node its fingerprint, the static half of its content key."""
+"""Fingerprints: the static half of a node's content key (the fingerprint pass sets them, the
+runtime keys loop iterations by their body's)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from plait.hashing import stable_hash
-from plait.ir.nodes import HumanParams, LoopParams, Node, Plan, PredictParams
+from plait.ir.nodes import HumanParams, LoopParams, Node, PredictParams
 from plait.ir.serialize import params_to_json
 from plait.ir.types import type_to_json
-
-
-def fingerprint(plan: Plan) -> Plan:
-    """Afterwards: every node has ``fingerprint``, a hash of everything except its input values
-    that decides its output: op, code version or prompt state (instructions, field types, demos,
-    adapter, LM name, settings), port names, types and constants. Not in it: the node id, the
-    source line, the optimizer's provenance, so that moving or renaming code reuses results.
-    At run time the content key adds the LM's identity and the input values' hashes.
-    """
-    nodes = [node.with_(fingerprint=node_fingerprint(node)) for node in plan.nodes]
-    return plan.replace_nodes(nodes).with_meta(fingerprinted=True)
 
 
 def node_fingerprint(node: Node) -> str:

@@ -19,8 +19,8 @@ from plait.checkpoints.null import NullStore
 from plait.errors import OptimizerError
 from plait.hashing import stable_hash
 from plait.ir.nodes import Op
+from plait.ir.source import user_source
 from plait.optimizers.evaluate import Evaluation, evaluate
-from plait.pipeline.tracing import user_source
 from plait.runtime import events as ev
 from plait.runtime.progress import show_progress
 

@@ -11,8 +11,8 @@ from plait.checkpoints.asking import current_scope
 from plait.checkpoints.codec import codec_for
 from plait.errors import PlaitError
 from plait.ir.nodes import Field
+from plait.ir.source import user_source
 from plait.ir.types import type_name
-from plait.pipeline.tracing import user_source
 
 ANSWER = "answer"
 _MISSING: Any = object()

@@ -13,19 +13,13 @@ import inspect
 from typing import Any, Callable
 
 from plait.errors import TraceError
-from plait.ir.nodes import Field, LoopParams, Node, Op, Plan, Port, Ref
+from plait.ir.nodes import BODY_INPUT, BODY_OUTPUT, LOOP_OUTPUTS, TRAJECTORY, Field, LoopParams, Node, Op, Port, Ref
+from plait.ir.plan import Plan
+from plait.ir.source import user_source
 from plait.pipeline.module import Module
 from plait.pipeline.step import Step
-from plait.pipeline.tracing import Symbol, SymbolicPrediction, Tracer, current_tracer, port_for, user_source
+from plait.pipeline.tracing import Symbol, SymbolicPrediction, Tracer, current_tracer, port_for
 
-TRAJECTORY = "trajectory"
-BODY_INPUT, BODY_OUTPUT = "inputs", "outputs"
-LOOP_OUTPUTS = (
-    Field(TRAJECTORY, list[dict[str, Any]], "every iteration's entry, in order"),
-    Field("last", dict[str, Any], "the last iteration's entry"),
-    Field("iterations", int, "how many iterations ran"),
-    Field("finished", bool, "True if the body said done (or picked finish); False if max_iters ended it"),
-)
 ON_MAX_ITERS = ("error", "return")
 
 

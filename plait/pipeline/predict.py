@@ -6,11 +6,11 @@ from typing import Any
 
 from plait.errors import TraceError
 from plait.ir.nodes import Field, Node, Op, Port, PredictParams
+from plait.ir.source import user_source
 from plait.lm.dspy_lm import as_lm
 from plait.pipeline.module import Module
 from plait.pipeline.signature import resolve_signature, with_reasoning
-from plait.pipeline.tracing import (SymbolicPrediction, Tracer, current_tracer, port_for, unknown_field_error,
-                                    user_source)
+from plait.pipeline.tracing import SymbolicPrediction, Tracer, current_tracer, port_for, unknown_field_error
 
 
 class Predict(Module):

@@ -13,8 +13,9 @@ from typing import Any
 
 import dspy
 
+from plait.ir.nodes import TRAJECTORY
 from plait.ir.tools import FINISH, as_tools
-from plait.pipeline.loop import TRAJECTORY, record_loop
+from plait.pipeline.loop import record_loop
 from plait.pipeline.module import Module
 from plait.pipeline.predict import Predict
 from plait.pipeline.signature import resolve_signature

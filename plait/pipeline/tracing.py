@@ -9,35 +9,21 @@ a :class:`TraceError` at the user's line saying what to do instead.
 from __future__ import annotations
 
 import difflib
-import os
-import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
 from plait.errors import TraceError
-from plait.ir.nodes import Field, Node, Port, Ref, SourceLoc
+from plait.ir.nodes import Field, Node, Port, Ref
+from plait.ir.source import user_source
 from plait.ir.types import type_name
 
-_PLAIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _current: ContextVar[Tracer | None] = ContextVar("plait_tracer", default=None)
 
 STEP_FIX = (
     "move this logic into a @plait.step function and call it with the symbolic value; "
     "the step runs at execution time, when the value exists"
 )
-
-
-def user_source(skip_plait: bool = True) -> SourceLoc | None:
-    """The innermost frame outside plait's own code: where the user wrote the call."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        inside = os.path.abspath(filename).startswith(_PLAIT_DIR + os.sep)
-        if not (skip_plait and inside) and not filename.startswith("<frozen"):
-            return SourceLoc(filename, frame.f_lineno)
-        frame = frame.f_back
-    return None
 
 
 class Tracer:

@@ -36,7 +36,8 @@ from plait.checkpoints.protocol import JournalRow, Store
 from plait.clock import REAL_CLOCK, Clock
 from plait.errors import NodeError, OutputParseError, PlaitError
 from plait.hashing import sha256_hex
-from plait.ir.nodes import Field, Node, Op, Plan, Port
+from plait.ir.nodes import Field, Node, Op, Port
+from plait.ir.plan import Plan
 from plait.runtime import events as ev
 from plait.runtime.budget import BudgetReached
 from plait.runtime.calls import NodeCall, reason

@@ -12,7 +12,8 @@ from typing import Any
 from plait.api.runs import using_store
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.protocol import Store
-from plait.ir.nodes import Node, Op, Plan
+from plait.ir.nodes import Node, Op
+from plait.ir.plan import Plan
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ import pytest
 import plait
 from plait.compiler.passes import PASSES, run_passes
 from plait.compiler.verify import verify
-from plait.ir.nodes import Field, Node, Op, Plan, Port, Ref, SourceLoc
+from plait.ir.nodes import Field, Node, Op, Port, Ref
+from plait.ir.plan import Plan
+from plait.ir.source import SourceLoc
 from tests.programs import Chain4, Diamond, Pipeline, line_of
 
 

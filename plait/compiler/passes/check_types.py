@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from plait.errors import PlanError
-from plait.ir.nodes import Node, Op, Plan, Port
+from plait.ir.nodes import Node, Op, Port
+from plait.ir.plan import Plan
 from plait.ir.types import is_assignable, type_name
 
 
