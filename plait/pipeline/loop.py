@@ -18,7 +18,7 @@ from plait.ir.plan import Plan
 from plait.ir.source import user_source
 from plait.pipeline.module import Module
 from plait.pipeline.step import Step
-from plait.pipeline.tracing import Symbol, SymbolicPrediction, Tracer, current_tracer, port_for
+from plait.pipeline.tracing import Symbol, SymbolicPrediction, Tracer, current_tracer, output_ports, port_for
 
 ON_MAX_ITERS = ("error", "return")
 
@@ -67,8 +67,6 @@ def record_loop(tracer: Tracer, node_id: str, body: Callable[..., Any], accepted
 
 def trace_body(tracer: Tracer, node_id: str, body: Callable[..., Any], ports: tuple[Port, ...],
                accepted: list[str]) -> Plan:
-    from plait.compiler.lower import _output_ports
-
     fields = [Field(p.name, p.type) for p in ports if p.name in accepted]
     if TRAJECTORY in accepted:
         fields.append(Field(TRAJECTORY, list[dict[str, Any]]))
@@ -77,7 +75,7 @@ def trace_body(tracer: Tracer, node_id: str, body: Callable[..., Any], ports: tu
     inner = tracer.child()
     with inner.active():
         result = body(**symbols)
-        outputs = _output_ports(result)
+        outputs = output_ports(result)
     end = Node(BODY_OUTPUT, Op.OUTPUT, inputs=outputs, source=start.source)
     return Plan(f"{node_id}.body", [start, *inner.nodes, end])
 

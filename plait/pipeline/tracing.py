@@ -218,3 +218,29 @@ def port_for(node_id: str, name: str, annotation: Any, value: Any) -> Port:
             fix=f"pass one of its fields, e.g. {name}=prediction.{next(iter(value._fields), 'field')}",
         )
     return Port(name, annotation, const=value)
+
+
+def output_ports(result: Any) -> tuple[Port, ...]:
+    """The ports of an OUTPUT node for what ``forward`` (or a loop's body) returned."""
+    if isinstance(result, SymbolicPrediction):
+        result = result.symbols()
+    elif isinstance(result, Symbol):
+        result = {"output": result}
+    if not isinstance(result, dict) or not result:
+        raise TraceError(
+            f"forward returned {type(result).__name__}; plait needs the pipeline's outputs",
+            source=user_source(), expected="a prediction, a symbolic value, or a dict of them",
+            found=repr(result), fix="return the last module's prediction, or a dict {'name': value}",
+        )
+    return tuple(_output_port(name, value) for name, value in result.items())
+
+
+def _output_port(name: str, value: Any) -> Port:
+    if isinstance(value, Symbol):
+        return Port(name, value._type, ref=value._ref)
+    if isinstance(value, SymbolicPrediction):
+        raise TraceError(
+            f"output '{name}' is a whole prediction", field=name, field_kind="output",
+            source=user_source(), fix=f"return one of its fields, e.g. '{name}': prediction.answer",
+        )
+    return Port(name, type(value), const=value)
