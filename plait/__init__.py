@@ -18,12 +18,12 @@ Example::
 
 from plait._version import __version__
 from plait.api.answers import answer, pending
+from plait.api.compiled import CompiledPipeline, compile
 from plait.api.results import ItemResult, Run, RunStats
 from plait.api.resume import arerun, aresume, rerun, resume
 from plait.checkpoints.asks import Question
 from plait.checkpoints.sqlite import SQLiteStore
 from plait.clock import FakeClock
-from plait.compiler import CompiledPipeline, compile
 from plait.errors import (AnswerError, InputError, LeaseHeld, NodeError, OptimizerError, OutputParseError, PlaitError,
                           PlanError, PlanLoadError, RetrievalError, RunNotFound, StoreError, TraceError)
 from plait.lm.config import configure, context

@@ -16,6 +16,7 @@ import dspy
 from plait.ir.nodes import TRAJECTORY
 from plait.ir.tools import FINISH, as_tools
 from plait.pipeline.loop import record_loop
+from plait.pipeline.eager import call_eagerly
 from plait.pipeline.module import Module
 from plait.pipeline.predict import Predict
 from plait.pipeline.signature import resolve_signature
@@ -55,8 +56,6 @@ class ReAct(Module):
     def forward(self, **inputs: Any) -> Any:
         tracer = current_tracer()
         if tracer is None:
-            from plait.pipeline.eager import call_eagerly
-
             return call_eagerly(self, inputs)
         node_id = tracer.unique_id(tracer.path_of(self))
         accepted = [*self.signature.input_fields, TRAJECTORY]
