@@ -14,10 +14,10 @@ from typing import Any, Callable, Iterator
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
-from plait.api.runs import DEFAULT_STORE, open_store
 from plait.checkpoints.asks import Question
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.sqlite import SQLiteStore
+from plait.checkpoints.stores import DEFAULT_STORE, open_store
 from plait.errors import AnswerError
 from plait.ir.source import SourceLoc
 

@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import secrets
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
 from plait.api.results import ItemResult, Run, RunStats
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.keys import lm_identity_hash
 from plait.checkpoints.lease import DEFAULT_TTL, LeaseKeeper
-from plait.checkpoints.null import NullStore
 from plait.checkpoints.protocol import JournalRow, RunRecord, Store
-from plait.checkpoints.sqlite import SQLiteStore
+from plait.checkpoints.stores import using_store
 from plait.clock import REAL_CLOCK, Clock
 from plait.errors import InputError, LeaseHeld, PlaitError
 from plait.ir.nodes import Op
@@ -41,7 +37,6 @@ from plait.runtime.progress import ProgressBar, show_progress
 from plait.runtime.tally import NodeTally
 
 log = logging.getLogger("plait")
-DEFAULT_STORE = ".plait/runs.db"
 
 
 @dataclass
@@ -77,29 +72,6 @@ class RunOptions:
     seed: int | None = None
     reset_attempts: bool = False
     lease_ttl: float = DEFAULT_TTL  # a killed run's lease expires this long after its last renewal
-
-
-@contextmanager
-def using_store(store: Any) -> Iterator[Store]:
-    """The store for ``store``; closed afterwards only if it was opened here from a path."""
-    opened = open_store(store)
-    try:
-        yield opened
-    finally:
-        if opened is not store:
-            opened.close()
-
-
-def open_store(store: Any) -> Store:
-    """A Store from a path, a Store, None (``$PLAIT_STORE`` or ``.plait/runs.db``) or False (none)."""
-    if store is False:
-        return NullStore()
-    if store is None:
-        store = os.environ.get("PLAIT_STORE", DEFAULT_STORE)
-    if isinstance(store, (str, Path)):
-        Path(store).parent.mkdir(parents=True, exist_ok=True)
-        return SQLiteStore(store)
-    return store
 
 
 async def arun(plan: Plan, data: Any, *, store: Any = None, ids: list[str] | None = None,

@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
-from plait.api.runs import open_store
 from plait.checkpoints.null import NullStore
+from plait.checkpoints.stores import open_store
 from plait.errors import OptimizerError
 from plait.hashing import stable_hash
 from plait.ir.nodes import Op

@@ -9,9 +9,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from plait.api.runs import using_store
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.protocol import Store
+from plait.checkpoints.stores import using_store
 from plait.ir.nodes import Node, Op
 from plait.ir.plan import Plan
 
