@@ -122,7 +122,7 @@ class _Trials:
     """The trial loop: minibatch trials, periodic full evaluations, all resumable from the study."""
 
     def __init__(self, mipro: MIPRO, space: _Space, study: Any, search: Search, valset: list[Any]) -> None:
-        from plait.optimizers.study import completed
+        from plait.optimizers.study import completed  # optuna, as above: loaded only when MIPRO runs
 
         self.mipro, self.space, self.study, self.search, self.valset = mipro, space, study, search, valset
         self.done = completed(study)
