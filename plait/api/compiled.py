@@ -185,7 +185,8 @@ def _warn_changed_steps(plan: Plan, data: dict[str, Any]) -> None:
 
 
 def _run_eagerly(module: Module, inputs: dict[str, Any]) -> Any:
+    """A module called outside a trace: a one-node (or one-module) pipeline, run without a store."""
     return compile(module)(**inputs)
 
 
-install_runner(_run_eagerly)
+install_runner(_run_eagerly)  # the pipeline layer holds the slot: it cannot import the compiler above it

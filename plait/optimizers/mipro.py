@@ -146,7 +146,7 @@ class _Trials:
 
     def _trial(self, k: int) -> tuple[Choice, float]:
         """Ask for a candidate (the sampler seeded by the trial's position), score it on a minibatch, tell."""
-        from optuna.samplers import TPESampler
+        from optuna.samplers import TPESampler  # optuna, as in compile: loaded only when MIPRO runs
 
         self.study.sampler = TPESampler(seed=self.mipro.seed * 100_003 + k,
                                                         n_startup_trials=min(5, self.mipro.num_trials))
