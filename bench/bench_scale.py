@@ -41,7 +41,7 @@ import common  # noqa: E402
 
 import plait  # noqa: E402
 from plait.checkpoints.protocol import JournalRow, RunRecord  # noqa: E402
-from plait.runtime.api import open_store  # noqa: E402
+from plait.checkpoints.stores import open_store  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 ROWS = ("store-sqlite", "store-postgres", "local-sqlite", "local-postgres", "ray-sqlite", "ray-postgres",

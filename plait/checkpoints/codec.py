@@ -22,9 +22,9 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError, SchemaSerializer, to_jsonable_python
 from typing_extensions import TypedDict
 
-from plait.compiler.ir import Field
-from plait.compiler.types import type_name
 from plait.errors import StoreError
+from plait.ir.nodes import Field
+from plait.ir.types import type_name
 
 
 class UnstorableValue(ValueError):

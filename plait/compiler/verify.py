@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import difflib
 
-from plait.compiler.ir import HumanParams, LoopParams, Node, Op, Plan, PredictParams, StepParams
 from plait.errors import PlanError
-from plait.lm.adapters import ADAPTERS
+from plait.lm.adapters import ADAPTERS, unknown_adapter
+from plait.ir.nodes import HumanParams, LoopParams, Node, Op, PredictParams, StepParams
+from plait.ir.plan import Plan
 
 _PARAMS = {Op.PREDICT: PredictParams, Op.STEP: StepParams, Op.HUMAN: HumanParams, Op.LOOP: LoopParams}
 
@@ -76,18 +77,6 @@ def _unknown_field(node: Node, port: str, producer: Node, name: str) -> PlanErro
                      node=node.id, field=port, field_kind="input", source=node.source,
                      expected=f"one of {', '.join(known)}", found=f"'{name}'",
                      fix=f"{hint}read a field that '{producer.id}' produces")
-
-
-def unknown_adapter(node: Node, name: str, *, given_by: str) -> PlanError:
-    """A PREDICT node's adapter is not one plait has; ``given_by`` says where the name came from
-    (the module's ``adapter=`` at compile time; ``plait.configure`` or the LM at run start)."""
-    known = sorted(ADAPTERS)
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
-    return PlanError(f"node '{node.id}' uses unknown adapter '{name}' (given by {given_by})", node=node.id,
-                     field="adapter", field_kind="parameter", source=node.source,
-                     expected=f"one of {', '.join(known)}", found=repr(name),
-                     fix=f"{hint}name one of the known adapters, or leave adapter out for the LM's preferred one")
 
 
 def _check_inputs_used(plan: Plan) -> None:

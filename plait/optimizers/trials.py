@@ -15,13 +15,13 @@ from typing import Any, Callable
 from tqdm.auto import tqdm
 
 from plait.checkpoints.null import NullStore
-from plait.compiler.ir import Op
+from plait.checkpoints.stores import open_store
 from plait.errors import OptimizerError
 from plait.hashing import stable_hash
+from plait.ir.nodes import Op
+from plait.ir.source import user_source
 from plait.optimizers.evaluate import Evaluation, evaluate
-from plait.pipeline.tracing import user_source
 from plait.runtime import events as ev
-from plait.runtime.api import open_store
 from plait.runtime.executors import resolve_executor
 from plait.runtime.progress import show_progress
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.compiler.ir import Field, Node, Op, Port, PredictParams
 from plait.errors import TraceError
+from plait.ir.nodes import Field, Node, Op, Port, PredictParams
+from plait.ir.source import user_source
 from plait.lm.dspy_lm import as_lm
+from plait.pipeline.eager import call_eagerly
 from plait.pipeline.module import Module
 from plait.pipeline.signature import resolve_signature, with_reasoning
-from plait.pipeline.tracing import SymbolicPrediction, Tracer, current_tracer, port_for, unknown_field_error, user_source
+from plait.pipeline.tracing import SymbolicPrediction, Tracer, current_tracer, port_for, unknown_field_error
 
 
 class Predict(Module):
@@ -38,8 +40,6 @@ class Predict(Module):
     def __call__(self, **inputs: Any) -> Any:
         tracer = current_tracer()
         if tracer is None:
-            from plait.runtime.eager import call_eagerly
-
             return call_eagerly(self, inputs)
         return self._trace(tracer, inputs)
 

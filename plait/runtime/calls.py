@@ -10,12 +10,12 @@ import random
 from dataclasses import dataclass
 from typing import Callable
 
-from plait.compiler.ir import Node
+from plait.clock import REAL_CLOCK, Clock
 from plait.errors import NodeError
+from plait.ir.nodes import Node
 from plait.lm.protocol import LMError, LMRequest, LMResponse
 from plait.runtime import events as ev
 from plait.runtime.breaker import CLOSED, OPEN
-from plait.runtime.clock import REAL_CLOCK, Clock
 from plait.runtime.limits import CallGate, LocalGate
 from plait.runtime.policies import Guard, Route
 from plait.runtime.ratelimit import estimate_tokens

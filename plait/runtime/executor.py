@@ -34,17 +34,18 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
+from plait.checkpoints.asking import AskBook, HumanWait
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.keys import content_key, failure_key, replay_key
 from plait.checkpoints.protocol import JournalRow, Store
-from plait.compiler.ir import Field, Node, Op, Plan, Port
+from plait.clock import REAL_CLOCK, Clock
 from plait.errors import NodeError, OutputParseError, PlaitError, StoreError
 from plait.hashing import sha256_hex
+from plait.ir.nodes import Field, Node, Op, Port
+from plait.ir.plan import Plan
 from plait.runtime import events as ev
 from plait.runtime.budget import BudgetReached
 from plait.runtime.calls import NodeCall, reason
-from plait.runtime.clock import REAL_CLOCK, Clock
-from plait.runtime.asking import AskBook, HumanWait
 from plait.runtime.loops import LoopRunner
 from plait.runtime.nodes import NodeRunner, Outcome
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from plait.runtime.options import RunOptions
 from plait.errors import PlaitError
-from plait.runtime.api import RunOptions
 from plait.runtime.ray_executor import RayExecutor
 
 NAMES = ("local", "ray")

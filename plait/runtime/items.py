@@ -9,9 +9,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from plait.checkpoints.codec import UnstorableValue, codec_for
-from plait.compiler.ir import Node
-from plait.compiler.types import type_name
 from plait.errors import InputError
+from plait.ir.nodes import Node
+from plait.ir.types import type_name
 from plait.runtime.executor import ItemState
 from plait.runtime.values import PLAIN_DATA
 

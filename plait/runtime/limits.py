@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from plait.clock import REAL_CLOCK, Clock
 from plait.lm.protocol import Usage
 from plait.runtime.budget import BudgetMeter, BudgetReached
-from plait.runtime.clock import REAL_CLOCK, Clock
 
 
 class CallGate(Protocol):

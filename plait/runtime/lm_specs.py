@@ -24,7 +24,7 @@ from itertools import zip_longest
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from plait.compiler.ir import Plan
+from plait.ir.plan import Plan
 from plait.lm.dspy_lm import REDACTED, DSPyLM
 from plait.lm.local import LocalLM
 from plait.runtime.loops import lm_nodes

@@ -31,13 +31,13 @@ from pydantic_core import to_jsonable_python
 
 from plait.checkpoints.keys import content_key, replay_key
 from plait.checkpoints.protocol import JournalRow
-from plait.compiler.ir import Node, Op, Plan
-from plait.compiler.passes.fingerprint import loop_body_fingerprint
 from plait.errors import NodeError, OutputParseError
 from plait.hashing import sha256_hex, stable_hash
+from plait.ir.fingerprint import loop_body_fingerprint
+from plait.ir.nodes import BODY_INPUT, TRAJECTORY, Node, Op
+from plait.ir.plan import Plan
+from plait.ir.tools import FINISH
 from plait.lm.protocol import Usage
-from plait.pipeline.loop import BODY_INPUT, TRAJECTORY
-from plait.pipeline.tools import FINISH
 from plait.runtime import events as ev
 from plait.runtime.calls import NodeCall, reason
 from plait.runtime.nodes import Outcome

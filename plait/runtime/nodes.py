@@ -11,13 +11,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from plait.checkpoints.asking import current_scope
 from plait.checkpoints.codec import UnstorableValue, codec_for
-from plait.compiler.ir import Node, Op
-from plait.compiler.types import type_name
 from plait.errors import NodeError, OutputParseError, PlaitError
+from plait.ir.nodes import Node, Op
+from plait.ir.types import type_name
 from plait.lm.adapters import adapter_named, task_for
 from plait.lm.protocol import LMRequest, Usage
-from plait.runtime.asking import current_scope
 from plait.runtime.calls import LMCaller, NodeCall
 from plait.runtime.policies import Guard
 from plait.runtime.values import check_prompt, unstorable_error

@@ -26,10 +26,11 @@ from collections import deque
 from dataclasses import replace
 from typing import Any
 
+from plait.runtime.assemble import named_lms, resolve_lms
+from plait.runtime.options import RunJob
 from plait.errors import PlaitError
 from plait.lm import config
 from plait.runtime import events as ev
-from plait.runtime.api import RunJob, named_lms, resolve_lms
 from plait.runtime.budget import journal_spending
 from plait.runtime.executor import ItemState
 from plait.runtime.loops import lm_nodes

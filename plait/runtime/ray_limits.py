@@ -18,9 +18,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from plait.clock import REAL_CLOCK, Clock
 from plait.lm.protocol import Usage
 from plait.runtime.budget import Budget, BudgetMeter, BudgetReached
-from plait.runtime.clock import REAL_CLOCK, Clock
 from plait.runtime.ratelimit import RateLimit
 
 

@@ -27,14 +27,17 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
+from plait.runtime.assemble import local_executor
+from plait.runtime.options import RunOptions
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.protocol import Store
-from plait.compiler.ir import Op, Plan
-from plait.compiler.serialize import plan_from_json
+from plait.checkpoints.stores import open_store
 from plait.errors import PlaitError, PlanLoadError
+from plait.ir.nodes import Op
+from plait.ir.plan import Plan
+from plait.ir.serialize import plan_from_json
 from plait.lm import config
 from plait.runtime import events as ev
-from plait.runtime.api import RunOptions, local_executor, open_store
 from plait.runtime.budget import BudgetReached
 from plait.runtime.executor import ItemState, value_fields
 from plait.runtime.limits import CallGate

@@ -11,8 +11,9 @@ from typing import Any
 
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.protocol import Store
-from plait.compiler.ir import Node, Op, Plan
-from plait.runtime.api import using_store
+from plait.checkpoints.stores import using_store
+from plait.ir.nodes import Node, Op
+from plait.ir.plan import Plan
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from plait.checkpoints.codec import UnstorableValue, is_utf8
-from plait.compiler.ir import Node, Op
-from plait.compiler.types import type_name
 from plait.errors import NodeError
 from plait.hashing import canonical_json
+from plait.ir.nodes import Node, Op
+from plait.ir.types import type_name
 from plait.lm.protocol import LMRequest
 
 # What always has a JSON form that reads back as itself.

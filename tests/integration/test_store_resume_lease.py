@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import plait
-from plait.runtime.api import RunOptions
+from plait.runtime.options import RunOptions
 from tests.crash import pipeline_job as job
 
 ROOT = Path(__file__).resolve().parents[2]

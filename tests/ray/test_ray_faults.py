@@ -15,7 +15,7 @@ from pathlib import Path
 
 import plait
 from plait.checkpoints.lease import is_active
-from plait.runtime.api import using_store
+from plait.checkpoints.stores import using_store
 from tests.crash.child import TIMEOUT, Child, count_calls
 from tests.crash.pipeline_job import items
 from tests.ray.conftest import ray_env

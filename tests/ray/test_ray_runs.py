@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import plait
-from plait.runtime.api import using_store
+from plait.checkpoints.stores import using_store
 from tests.crash.child import count_calls
 from tests.crash.pipeline_job import items
 from tests.human_programs import Reviewed, draft_lm

@@ -9,9 +9,10 @@ import sys
 import pytest
 
 import plait
-from plait.compiler.ir import Field, Node, Op, Plan, Port, Ref
 from plait.display.status import COLOURS, UNKNOWN_COLOUR, item_cells, node_statuses
 from plait.display.svg import DEFAULT_OP_COLOUR, plan_svg
+from plait.ir.nodes import Field, Node, Op, Port, Ref
+from plait.ir.plan import Plan
 from tests.programs import Diamond, echo_answer
 
 EVIL = "<script>alert('x')</script>"

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 import plait
+from plait.runtime.options import RunJob, RunOptions
 from plait.checkpoints.null import NullStore
 from plait.cli import cli
-from plait.runtime.api import RunJob, RunOptions
 from plait.runtime.executors import resolve_executor
 from plait.runtime.ray_executor import RayRun, import_ray, store_locator, worker_lost, workers_cannot_start
 from plait.runtime.shards import RunSpec, ShardItem, load_plan

@@ -10,13 +10,13 @@ import pickle
 import pytest
 
 import plait
-from plait.runtime.api import RunOptions
+from plait.runtime.options import RunOptions
+from plait.lm import config
+from plait.lm.protocol import LMRequest
+from plait.runtime.executor import ItemState
 from plait.runtime.limits import LocalGate
 from plait.runtime.ray_limits import LimitKeeper, RunLimits
 from plait.runtime.shards import RunSpec, ShardItem, ShardRunner, absorb
-from plait.runtime.executor import ItemState
-from plait.lm import config
-from plait.lm.protocol import LMRequest
 from tests.crash.pipeline_job import answer, items
 from tests.ray.programs import LM_NODES, Diamond, ids
 

@@ -14,9 +14,9 @@ import pytest
 import plait
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.sqlite import SQLiteStore
-from plait.compiler.ir import Field
 from plait.errors import InputError, NodeError, StoreError
 from plait.hashing import sha256_hex
+from plait.ir.nodes import Field
 from tests.values import Color
 
 

@@ -19,8 +19,8 @@ from plait.checkpoints.codec import UnstorableValue, codec_for
 from plait.checkpoints.keys import content_key
 from plait.checkpoints.protocol import JournalRow, RunRecord
 from plait.checkpoints.sqlite import SQLiteStore
-from plait.compiler.ir import Field, Op
 from plait.hashing import sha256_hex
+from plait.ir.nodes import Field, Op
 from tests.values import floats, has_surrogate_key, same, texts, typed_values
 
 SLOW = settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))

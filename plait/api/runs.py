@@ -3,140 +3,32 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
-import os
-import random
 import secrets
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable
 
+from plait.api.results import ItemResult, Run, RunStats
 from plait.checkpoints.codec import Codec, codec_for
-from plait.checkpoints.keys import lm_identity_hash
-from plait.checkpoints.lease import DEFAULT_TTL, LeaseKeeper
-from plait.checkpoints.null import NullStore
+from plait.checkpoints.lease import LeaseKeeper
 from plait.checkpoints.protocol import JournalRow, RunRecord, Store
-from plait.checkpoints.sqlite import SQLiteStore
-from plait.compiler.ir import Op, Plan
-from plait.compiler.serialize import plan_from_json, plan_to_json
-from plait.compiler.verify import unknown_adapter
+from plait.checkpoints.stores import using_store
 from plait.errors import InputError, LeaseHeld, PlaitError, StoreError
+from plait.ir.nodes import Op
+from plait.ir.plan import Plan
+from plait.ir.serialize import plan_from_json, plan_to_json
 from plait.lm import config
-from plait.lm.adapters import ADAPTERS
-from plait.lm.dspy_lm import as_lm
 from plait.pipeline.prediction import Prediction
 from plait.runtime import events as ev
-from plait.runtime.budget import Budget, BudgetMeter, journal_spending
-from plait.runtime.calls import LMCaller
-from plait.runtime.clock import REAL_CLOCK, Clock
-from plait.runtime.executor import Executor, ItemState
+from plait.runtime.executor import ItemState
 from plait.runtime.items import as_items, item_states
-from plait.runtime.lm_specs import run_lms
-from plait.runtime.limits import CallGate, LocalGate
-from plait.runtime.loops import lm_nodes, loop_lm_hashes
-from plait.runtime.nodes import NodeRunner
-from plait.runtime.policies import resolve_guards
 from plait.runtime.progress import ProgressBar, show_progress
-from plait.runtime.run import ItemResult, Run, RunStats
+from plait.runtime.assemble import local_executor, recorded_lms
+from plait.runtime.options import RunJob, RunOptions
 from plait.runtime.tally import NodeTally
 
 log = logging.getLogger("plait")
-DEFAULT_STORE = ".plait/runs.db"
-
-
-@dataclass
-class RunOptions:
-    """How to run: LM choice, concurrency, progress display, event callback, parse retries, and
-    how to survive the real world (see plait/runtime/policies.py for which setting wins):
-
-    ``retry``       a RetryPolicy, or {node id or LM name: RetryPolicy}
-    ``timeout``     seconds per LM call (a timeout is a transient failure), or a dict likewise
-    ``node_timeout`` seconds per node, retries and re-asks included, or {node id: seconds}
-    ``rate_limits`` {LM name: RateLimit};  ``breakers`` {LM name: CircuitBreaker or None}
-    ``fallbacks``   {LM name: [LM or configured name, ...]}, or one list for every LM
-    ``budget``      a Budget for the run's total (resume with a larger one to go on)
-    ``clock``       where time comes from (a FakeClock in tests); ``seed`` seeds the jitter
-    ``reset_attempts`` on resume: forget the attempts the journal counts for unfinished nodes
-    ``lm_specs``    the text the LMs were named with, shaped as the options ({"lm": "scripted:app:lm",
-                    "fallbacks": [...] or {name: [...]}}): recorded with the run so that ``plait
-                    resume`` can rebuild them (local and DSPy models are described without it)
-    ``executor``    where the items run: None (this process) or a distributed executor such as
-                    plait.RayExecutor (``run(..., executor="ray")`` names one; see executors.py)
-
-    ``strict``      validate input items in pydantic's strict mode (no "7" for an int, no True for an int;
-                    see Codec.check_strict); None: ``plait.configure(strict=...)``, default lax
-
-    On resume every option decides only what runs next: the nodes the run recorded replay as
-    recorded, whichever LM produced them (DESIGN.md contract 5).
-    """
-
-    lm: Any = None
-    lms: dict[str, Any] | None = None
-    concurrency: int = 32
-    progress: bool | None = None  # None: plait.configure(progress=...), else $PLAIT_PROGRESS, else when interactive
-    label: str | None = None  # the progress bar's label ('plait'; evaluate and optimizers name theirs)
-    on_event: Callable[[ev.Event], None] | None = None
-    parse_retries: int = 2
-    retry: Any = None
-    timeout: Any = None
-    node_timeout: Any = None
-    rate_limits: Mapping[str, Any] | None = None
-    breakers: Mapping[str, Any] | None = None
-    fallbacks: Any = None
-    budget: Budget | None = None
-    clock: Clock | None = None
-    seed: int | None = None
-    reset_attempts: bool = False
-    lease_ttl: float = DEFAULT_TTL  # a killed run's lease expires this long after its last renewal
-    lm_specs: Mapping[str, Any] | None = None
-    executor: Any = None
-    strict: bool | None = None
-
-
-@dataclass(frozen=True)
-class RunJob:
-    """One run's execution as a distributed executor receives it: ``bind`` returns a stand-in for
-    :class:`Executor` (``await run(states)``, then ``stopped``). ``owner`` holds the run's lease."""
-
-    plan: Plan
-    store: Store
-    run_id: str
-    own_lms: dict[str, Any]
-    options: RunOptions
-    journal: dict | None
-    force: frozenset
-    emit: Callable[[ev.Event], None]
-    owner: str | None
-
-
-@contextmanager
-def using_store(store: Any, *, create: bool = True) -> Iterator[Store]:
-    """The store for ``store``; closed afterwards only if it was opened here from a path."""
-    opened = open_store(store, create=create)
-    try:
-        yield opened
-    finally:
-        if opened is not store:
-            opened.close()
-
-
-def open_store(store: Any, *, create: bool = True) -> Store:
-    """A Store from a path, a Store, None (``$PLAIT_STORE`` or ``.plait/runs.db``) or False (none).
-    ``create=False`` (resume, rerun, answers: anything reading an existing run): a path must name
-    an existing plait store, else StoreError; nothing is created or initialised."""
-    if store is False:
-        return NullStore()
-    if store is None:
-        store = os.environ.get("PLAIT_STORE", DEFAULT_STORE)
-    if isinstance(store, (str, Path)):
-        if create:
-            Path(store).parent.mkdir(parents=True, exist_ok=True)
-        return SQLiteStore(store, create=create)
-    return store
 
 
 async def arun(plan: Plan, data: Any, *, store: Any = None, ids: list[str] | None = None,
@@ -253,83 +145,6 @@ def _executor(plan: Plan, store: Store, run_id: str, own: dict, options: RunOpti
                          found=repr(options.executor)[:100],
                          fix="pass executor='ray' to run()/resume()/rerun(), which resolve it, or plait.RayExecutor()")
     return options.executor.bind(RunJob(plan, store, run_id, own, options, journal, force, emit, owner))
-
-
-def local_executor(plan: Plan, store: Store, run_id: str, own: dict, options: RunOptions, journal: dict | None,
-                   force: frozenset, emit: Callable[[ev.Event], None], owner: str | None,
-                   gate: CallGate | None = None) -> Executor:
-    """The executor that runs items in this process. ``gate``: where the budget and rate limits are
-    kept; by default here, the budget counting from what ``journal`` records."""
-    named = named_lms(options, own)
-    lms, adapters, hashes = resolve_lms(plan, options, own, named)
-    guards = resolve_guards(lm_nodes(plan), lms, hashes, options, named)
-    hashes.update(loop_lm_hashes(plan, hashes, adapters))
-    clock = options.clock or REAL_CLOCK
-    if gate is None:
-        meter = None
-        if options.budget is not None:
-            meter = BudgetMeter(options.budget, *journal_spending((journal or {}).values()))
-        gate = LocalGate(meter, clock)
-    caller = LMCaller(run_id, clock=clock, rng=random.Random(options.seed), gate=gate, emit=emit)
-    return Executor(plan, store, NodeRunner(guards, adapters, options.parse_retries, caller), run_id=run_id,
-                    lm_hashes=hashes, journal=journal, force=force, concurrency=options.concurrency, emit=emit,
-                    clock=clock, reset_attempts=options.reset_attempts, owner=owner)
-
-
-def named_lms(options: RunOptions, own: dict[str, Any]) -> dict[str, Any]:
-    """The LMs known by name: configured, given to the run, and given to modules as objects."""
-    return {k: as_lm(v) for k, v in {**config.current().lms, **(options.lms or {}), **own}.items()}
-
-
-def default_lm(options: RunOptions) -> Any:
-    """The LM of nodes that name none: the run's ``lm=``, else the configured one (a dspy.LM works too)."""
-    return as_lm(options.lm if options.lm is not None else config.current().lm)
-
-
-def recorded_lms(plan: Plan, options: RunOptions, own: dict[str, Any]) -> dict[str, Any]:
-    """What the run's config records about its LMs (see lm_specs.py): no credential, JSON."""
-    return run_lms(plan, default_lm(options), named_lms(options, own), options.fallbacks, options.lm_specs)
-
-
-def resolve_lms(plan: Plan, options: RunOptions, own: dict[str, Any],
-                named: dict[str, Any] | None = None) -> tuple[dict, dict, dict]:
-    """Per PREDICT node: its LM object, its adapter name, and its LM identity hash."""
-    settings = config.current()
-    named = named if named is not None else named_lms(options, own)
-    default = default_lm(options)
-    lms, adapters, hashes = {}, {}, {}
-    for node in lm_nodes(plan):
-        lm = named.get(node.params.lm) if node.params.lm else default
-        if lm is None:
-            raise _no_lm_error(node, node.params.lm, sorted(named))
-        lms[node.id] = lm
-        adapters[node.id] = _adapter(node, settings, lm)
-        hashes[node.id] = lm_identity_hash(lm.identity())
-    return lms, adapters, hashes
-
-
-def _adapter(node, settings: config.Settings, lm: Any) -> str:
-    """The node's adapter name, refused at run start (before any item) when plait has none by that name."""
-    for name, given_by in ((node.params.adapter, "the module's adapter="),
-                           (settings.adapter, "plait.configure(adapter=...)"),
-                           (getattr(lm, "adapter", "chat"), f"the adapter attribute of LM '{lm.name}'")):
-        if name:
-            if name not in ADAPTERS:
-                raise unknown_adapter(node, name, given_by=given_by)
-            return name
-    return "chat"
-
-
-def _no_lm_error(node, name: str | None, known: list[str]) -> PlaitError:
-    what = f"the LM named '{name}'" if name else "an LM"
-    close = difflib.get_close_matches(name, known, n=1) if name else []
-    fix = (f"did you mean '{close[0]}'? " if close else "") + (
-        f"register it: plait.configure(lms={{'{name}': ...}}) or run(..., lms={{'{name}': ...}})" if name else
-        "configure one: plait.configure(lm=plait.LocalLM()), or pass lm= to run()")
-    return PlaitError(f"node '{node.id}' needs {what}, and none is configured", node=node.id, field="lm",
-                      field_kind="parameter", source=node.source,
-                      expected=f"one of the LMs known by name: {', '.join(known)}" if name and known else None,
-                      found=repr(name) if name else None, fix=fix)
 
 
 def _fanout(stats: RunStats, options: RunOptions, items: int, *more: Callable) -> Callable[[ev.Event], None]:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.runtime import api
+from plait.api import runs
+from plait.api.results import Run
 from plait.runtime.executors import run_options
-from plait.runtime.run import Run
 from plait.runtime.sync import run_sync
 
 
 async def aresume(run_id: str, *, store: Any = None, pipeline: Any = None, **options: Any) -> Run:
     """Async :func:`resume`, for code already inside an event loop."""
     plan, lms = _plan_of(pipeline)
-    return await api.aresume(run_id, store=store, plan=plan, own_lms=lms, options=run_options(**options))
+    return await runs.aresume(run_id, store=store, plan=plan, own_lms=lms, options=run_options(**options))
 
 
 def resume(run_id: str, *, store: Any = None, pipeline: Any = None, **options: Any) -> Run:
@@ -35,7 +35,7 @@ def resume(run_id: str, *, store: Any = None, pipeline: Any = None, **options: A
 async def arerun(run_id: str, *, from_node: str, store: Any = None, pipeline: Any = None, **options: Any) -> Run:
     """Async :func:`rerun`, for code already inside an event loop."""
     plan, lms = _plan_of(pipeline)
-    return await api.arerun(run_id, from_node, store=store, plan=plan, own_lms=lms, options=run_options(**options))
+    return await runs.arerun(run_id, from_node, store=store, plan=plan, own_lms=lms, options=run_options(**options))
 
 
 def rerun(run_id: str, *, from_node: str, store: Any = None, pipeline: Any = None, **options: Any) -> Run:

@@ -13,9 +13,9 @@ from pydantic_core import to_jsonable_python
 
 from plait.checkpoints.asks import Question
 from plait.checkpoints.codec import codec_for
-from plait.compiler.ir import SourceLoc
+from plait.checkpoints.stores import using_store
 from plait.errors import AnswerError
-from plait.runtime.api import using_store
+from plait.ir.source import SourceLoc
 
 
 def pending(run_id: str, *, store: Any = None) -> list[Question]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from plait.api import answers
+from plait.display.html import run_graph, run_html
+from plait.display.tables import items_frame, nodes_frame
 from plait.pipeline.prediction import Prediction
 from plait.runtime import events as ev
 
@@ -119,11 +122,9 @@ class Run:
     def pending(self) -> list[Any]:
         """The questions this run's items wait on, unanswered, as :class:`plait.Question` s (from
         the store, so answers given since are left out)."""
-        from plait.runtime.answers import pending
-
         if self.store in (None, ":none:", ":memory:"):  # no store to read again: what its items waited on when it ended
             return [r.question for r in self.items if r.status == "waiting"]
-        return pending(self.id, store=self.store)
+        return answers.pending(self.id, store=self.store)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -134,25 +135,17 @@ class Run:
     # --- notebook displays (plait/display) ------------------------------------------------------
     def to_pandas(self) -> Any:
         """One row per item: ``item``, ``status``, ``error`` and a column per output field (needs pandas)."""
-        from plait.display.tables import items_frame
-
         return items_frame(self)
 
     def node_table(self) -> Any:
         """One row per node: op, LM calls, steps, cache hits, replays, failures, retries, tokens, seconds."""
-        from plait.display.tables import nodes_frame
-
         return nodes_frame(self)
 
     def graph(self) -> Any:
         """The plan drawn as SVG, each node coloured by its status over the items."""
-        from plait.display.html import run_graph
-
         return run_graph(self)
 
     def _repr_html_(self) -> str:
-        from plait.display.html import run_html
-
         return run_html(self)
 
     def __repr__(self) -> str:
