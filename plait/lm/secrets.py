@@ -164,7 +164,10 @@ def environment_secrets(environ: Mapping[str, str]) -> Iterator[Secret]:
 def url_secrets(text: str, label: str) -> Iterator[Secret]:
     """The userinfo password (or a lone userinfo token) and credential query values of URLs in ``text``."""
     for url in _URL.findall(text) if "://" in text else ():
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # not a URL after all ("http://[not-an-ipv6]/"): the shapes still apply
+            continue
         userinfo = parts.netloc.rpartition("@")[0]
         user, _, password = userinfo.partition(":")
         if password:
