@@ -32,8 +32,8 @@ _SENSITIVE = re.compile(r"(?<!cache_)key|secret|passw|auth|credential|cookie|ses
                         re.I)
 # An environment variable that holds a credential, by its name: OPENAI_API_KEY, HF_TOKEN,
 # ANTHROPIC_AUTH_TOKEN, AWS_SECRET_ACCESS_KEY, AWS_BEARER_TOKEN_BEDROCK, WATSONX_APIKEY,
-# SMTP_PASSWORD. tests/unit/test_secrets.py checks it against every variable LiteLLM's provider
-# table and DSPy's read, so that a provider added upstream with an odd name fails a test.
+# SMTP_PASSWORD. tests/integration/test_secrets.py checks it against the variables LiteLLM's and
+# DSPy's provider tables name, so that a provider added upstream with an odd name fails a test.
 _CREDENTIAL_VARIABLE = re.compile(r"APIKEY|(?:^|_)(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|CREDENTIALS?)(?:_|$)",
                                   re.I)
 # Names like a credential's that hold where to find one, or a setting: their values are not secret.
@@ -157,8 +157,13 @@ def environment_secrets(environ: Mapping[str, str]) -> Iterator[Secret]:
             yield from url_secrets(value, name)
         elif name in declared:
             yield from _credential(value, name, _MIN_GIVEN)
-        elif _CREDENTIAL_VARIABLE.search(name) and not _NOT_A_CREDENTIAL.search(name):
+        elif is_credential_variable(name):
             yield from _credential(value, name, _MIN_AMBIENT)
+
+
+def is_credential_variable(name: str) -> bool:
+    """Does an environment variable of this name hold a credential (``OPENAI_API_KEY``, ``HF_TOKEN``)?"""
+    return bool(_CREDENTIAL_VARIABLE.search(name)) and not _NOT_A_CREDENTIAL.search(name)
 
 
 def url_secrets(text: str, label: str) -> Iterator[Secret]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import uuid
 from pathlib import Path
@@ -26,6 +27,7 @@ from click.testing import CliRunner
 import plait
 from plait.cli import cli
 from plait.lm.dspy_lm import DSPyLM
+from plait.lm.secrets import is_credential_variable
 from plait.runtime import events as ev
 from tests.cli.test_cli import plait_cmd
 from tests.integration.test_hosted_lm import ENGINES, all_logs  # noqa: F401 (a fixture)
@@ -246,3 +248,28 @@ def test_any_lm_s_error_and_reply_are_scrubbed_at_the_call_wrapper(tmp_path, all
     (tmp_path / "plan.json").write_text("{}")
     evidence.gather(run, all_logs)
     assert evidence.leaks(canary) == []
+
+
+# -- which environment variables are credentials ----------------------------------------------
+
+
+def upstream_credential_variables() -> set[str]:
+    """The credential variables LiteLLM's and DSPy's own tables name: LiteLLM's provider keys
+    (its Sentry deny list and its JSON-declared OpenAI-compatible providers) and the keys of
+    every provider DSPy's native engine knows."""
+    import litellm.constants
+    from dspy._vendor.lm15.registry import PROVIDERS  # DSPy's table; no public name for it
+
+    listed = {name for name in litellm.constants.SENTRY_DENYLIST
+              if name.isupper() and re.search(r"KEY|TOKEN|SECRET|PASSWORD", name) and not name.endswith("_URL")}
+    providers = json.loads((Path(litellm.__file__).parent / "llms/openai_like/providers.json").read_text())
+    declared = {p["api_key_env"] for p in providers.values() if p.get("api_key_env")}
+    native = {name for provider in PROVIDERS.values() for name in provider.env_keys}
+    return listed | declared | native
+
+
+@pytest.mark.slow  # imports LiteLLM (~4 s)
+def test_every_credential_variable_litellm_and_dspy_name_is_recognized():
+    names = upstream_credential_variables()
+    assert {"OPENAI_API_KEY", "ANTHROPIC_AUTH_TOKEN", "AWS_BEARER_TOKEN_BEDROCK"} <= names and len(names) > 30
+    assert sorted(name for name in names if not is_credential_variable(name)) == []
