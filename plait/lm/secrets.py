@@ -220,7 +220,7 @@ def redact(kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def is_sensitive(name: Any) -> bool:
-    """Does a keyword with this name hold a credential (``api_key``, ``access_token``, ``headers``' ``Authorization``)?"""
+    """Does a keyword of this name hold a credential (``api_key``, ``access_token``, ``Authorization``)?"""
     return isinstance(name, str) and bool(_SENSITIVE.search(name))
 
 

@@ -30,7 +30,7 @@ from plait.lm.dspy_lm import DSPyLM
 from plait.lm.secrets import is_credential_variable
 from plait.runtime import events as ev
 from tests.cli.test_cli import plait_cmd
-from tests.integration.test_hosted_lm import ENGINES, all_logs  # noqa: F401 (a fixture)
+from tests.integration.test_hosted_lm import ENGINES
 from tests.openai_server import OpenAIServer
 
 ITEMS = [{"question": "first"}, {"question": "second"}]
@@ -134,7 +134,7 @@ def assert_scrubbed(evidence: Evidence, secret: str, marker: str) -> None:
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_key_from_the_environment_quoted_back_by_the_provider_is_nowhere(
-        server, tmp_path, all_logs, monkeypatch, canary, engine):  # noqa: F811
+        server, tmp_path, all_logs, monkeypatch, canary, engine):
     monkeypatch.setenv("OPENAI_API_KEY", canary)
     server.fail(401, times=100, message="Incorrect API key provided: {key}")
     lm = DSPyLM("openai/test-model", api_base=server.url + "/v1", engine=engine)
@@ -167,7 +167,7 @@ def test_plait_run_json_with_the_key_only_in_the_environment_prints_and_stores_n
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_an_api_key_argument_quoted_back_by_the_provider_is_nowhere(server, tmp_path, all_logs, canary, engine):  # noqa: F811
+def test_an_api_key_argument_quoted_back_by_the_provider_is_nowhere(server, tmp_path, all_logs, canary, engine):
     server.fail(401, times=100, message="Incorrect API key provided: {key}")
     lm = DSPyLM("openai/test-model", api_base=server.url + "/v1", api_key=canary, engine=engine)
     evidence = run_to_failure(tmp_path, lm, all_logs)
@@ -180,7 +180,7 @@ def test_an_api_key_argument_quoted_back_by_the_provider_is_nowhere(server, tmp_
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_a_password_in_api_base_is_not_in_a_connection_error(tmp_path, all_logs, canary, engine):  # noqa: F811
+def test_a_password_in_api_base_is_not_in_a_connection_error(tmp_path, all_logs, canary, engine):
     lm = DSPyLM("openai/test-model", api_base=f"http://user:{canary}@127.0.0.1:{closed_port()}/v1", api_key="sk-x",
                 engine=engine)
     evidence = run_to_failure(tmp_path, lm, all_logs)
@@ -189,7 +189,7 @@ def test_a_password_in_api_base_is_not_in_a_connection_error(tmp_path, all_logs,
 
 
 @pytest.mark.slow
-def test_a_password_in_api_base_quoted_in_a_server_error_is_nowhere(server, tmp_path, all_logs, monkeypatch, canary):  # noqa: F811
+def test_a_password_in_api_base_quoted_in_a_server_error_is_nowhere(server, tmp_path, all_logs, monkeypatch, canary):
     # LiteLLM's httpx transport sends the userinfo as Basic auth (its aiohttp one refuses it next to a bearer key).
     monkeypatch.setenv("DISABLE_AIOHTTP_TRANSPORT", "True")
     server.fail(500, times=100, message="upstream http://user:{key}@10.0.0.7/v1 refused the request")
@@ -209,7 +209,7 @@ def test_a_password_in_api_base_quoted_in_a_server_error_is_nowhere(server, tmp_
     ('gateway: upstream config {{"api_key": "{canary}"}} rejected', '"api_key": "[redacted:value]"'),
     ("gateway: https://gw:{canary}@10.1.2.3/v1 is down", "https://[redacted:userinfo]@10.1.2.3/v1"),
 ])
-def test_a_token_plait_was_never_given_is_scrubbed_by_its_shape(server, tmp_path, all_logs, message, marker):  # noqa: F811
+def test_a_token_plait_was_never_given_is_scrubbed_by_its_shape(server, tmp_path, all_logs, message, marker):
     token = f"tok{uuid.uuid4().hex}"  # not sk-shaped: only the shape around it gives it away
     server.fail(502, times=100, message=message.format(canary=token))
     lm = DSPyLM("openai/test-model", api_base=server.url + "/v1", api_key="sk-test-key")
@@ -231,7 +231,7 @@ class KeyedLM(plait.ScriptedLM):
         return {"api_key": self.key}
 
 
-def test_any_lm_s_error_and_reply_are_scrubbed_at_the_call_wrapper(tmp_path, all_logs, monkeypatch, canary):  # noqa: F811
+def test_any_lm_s_error_and_reply_are_scrubbed_at_the_call_wrapper(tmp_path, all_logs, monkeypatch, canary):
     monkeypatch.setenv("MY_GATEWAY_TOKEN", canary + "-env")
 
     def answer(task):

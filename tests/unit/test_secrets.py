@@ -54,9 +54,12 @@ def test_text_without_a_credential_or_its_shape_is_unchanged(text):
 
 @pytest.mark.parametrize("text, scrubbed", [
     ("Incorrect API key provided: sk-proj-abcdefghijklmnop1234", "Incorrect API key provided: [redacted:key]"),
-    ("upstream rejected Authorization: Bearer abc.DEF-ghi_jkl", "upstream rejected Authorization: Bearer [redacted:token]"),
-    ("failed to connect to user:hunter22@10.0.0.1:8080: refused", "failed to connect to [redacted:userinfo]@10.0.0.1:8080: refused"),
-    ("GET https://me:pw@host/v1?api_key=abcd1234&x=1", "GET https://[redacted:userinfo]@host/v1?api_key=[redacted:value]&x=1"),
+    ("upstream rejected Authorization: Bearer abc.DEF-ghi_jkl",
+     "upstream rejected Authorization: Bearer [redacted:token]"),
+    ("failed to connect to user:hunter22@10.0.0.1:8080: refused",
+     "failed to connect to [redacted:userinfo]@10.0.0.1:8080: refused"),
+    ("GET https://me:pw@host/v1?api_key=abcd1234&x=1",
+     "GET https://[redacted:userinfo]@host/v1?api_key=[redacted:value]&x=1"),
     ('config {"api_key": "abcd1234", "model": "m"}', 'config {"api_key": "[redacted:value]", "model": "m"}'),
     ("password=hunter22 rejected", "password=[redacted:value] rejected"),
 ])
@@ -78,8 +81,8 @@ def test_the_arguments_credentials_are_known_by_name_in_nested_headers_and_url_u
     kwargs = {"api_key": "sk-one-123", "temperature": 0.5, "max_tokens": 64, "prompt_cache_key": "route-7",
               "headers": {"Authorization": "Bearer tok-two-456"}, "api_base": "http://me:p%40ss-three@h/v1"}
     found = {(s.value, s.source) for s in argument_secrets(kwargs)}
-    assert found == {("sk-one-123", "api_key"), ("tok-two-456", "headers.Authorization"), ("p%40ss-three", "api_base userinfo"),
-                     ("p@ss-three", "api_base userinfo")}
+    assert found == {("sk-one-123", "api_key"), ("tok-two-456", "headers.Authorization"),
+                     ("p%40ss-three", "api_base userinfo"), ("p@ss-three", "api_base userinfo")}
 
 
 def test_the_environments_credentials_are_known_by_variable_name_and_url_userinfo():
