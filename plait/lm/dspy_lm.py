@@ -14,6 +14,7 @@ import email.utils
 import re
 import time
 from typing import Any, Iterator, Mapping
+
 import dspy
 from dspy.utils import exceptions as dx
 
