@@ -9,8 +9,8 @@ import pytest
 
 @pytest.fixture
 def all_logs(caplog):
-    """Every record of plait, DSPy and LiteLLM at DEBUG, even from loggers that do not propagate."""
-    names = ["plait", "dspy", "LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "httpcore"]
+    """Every record of plait, DSPy, LiteLLM and the HTTP clients at DEBUG, even from loggers that do not propagate."""
+    names = ["plait", "dspy", "LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "openai", "httpx", "httpcore"]
     loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     caplog.set_level(logging.DEBUG)
