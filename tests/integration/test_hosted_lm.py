@@ -23,8 +23,8 @@ import pytest  # noqa: E402
 
 import plait  # noqa: E402
 from plait.lm.dspy_lm import DSPyLM  # noqa: E402
-from plait.lm.secrets import redact  # noqa: E402
 from plait.lm.protocol import LMError, LMRequest  # noqa: E402
+from plait.lm.secrets import redact  # noqa: E402
 from tests.openai_server import OpenAIServer  # noqa: E402
 
 KEY = "sk-secret-123"
