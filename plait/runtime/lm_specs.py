@@ -25,7 +25,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from plait.ir.plan import Plan
-from plait.lm.dspy_lm import REDACTED, DSPyLM
+from plait.lm.dspy_lm import DSPyLM
+from plait.lm.secrets import REDACTED
 from plait.lm.local import LocalLM
 from plait.runtime.loops import lm_nodes
 from plait.runtime.policies import fallback_chains
