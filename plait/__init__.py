@@ -16,26 +16,16 @@ Example::
     run = compiled.run([{"question": "6 x 7?"}], store="runs.db")
 """
 
-__version__ = "0.1.0"
-
-from plait.checkpoints.sqlite import SQLiteStore
-from plait.compiler import CompiledPipeline, compile
+from plait._version import __version__
+from plait.api.answers import answer, pending
+from plait.api.compiled import CompiledPipeline, compile
+from plait.api.results import ItemResult, Run, RunStats
+from plait.api.resume import arerun, aresume, rerun, resume
 from plait.checkpoints.asks import Question
-from plait.errors import (
-    AnswerError,
-    InputError,
-    LeaseHeld,
-    NodeError,
-    OptimizerError,
-    OutputParseError,
-    PlaitError,
-    PlanError,
-    PlanLoadError,
-    RetrievalError,
-    RunNotFound,
-    StoreError,
-    TraceError,
-)
+from plait.checkpoints.sqlite import SQLiteStore
+from plait.clock import FakeClock
+from plait.errors import (AnswerError, InputError, LeaseHeld, NodeError, OptimizerError, OutputParseError, PlaitError,
+                          PlanError, PlanLoadError, RetrievalError, RunNotFound, StoreError, TraceError)
 from plait.lm.config import configure, context
 from plait.lm.dspy_lm import DSPyLM
 from plait.lm.faulty import Faulty
@@ -61,12 +51,9 @@ from plait.pipeline.step import step
 from plait.runtime import events
 from plait.runtime.breaker import CircuitBreaker
 from plait.runtime.budget import Budget
-from plait.runtime.clock import FakeClock
 from plait.runtime.ratelimit import RateLimit
+from plait.runtime.ray_executor import RayExecutor
 from plait.runtime.retry import RetryPolicy
-from plait.runtime.answers import answer, pending
-from plait.runtime.public import aresume, arerun, rerun, resume
-from plait.runtime.run import ItemResult, Run, RunStats
 
 __all__ = [
     "__version__",
@@ -77,7 +64,7 @@ __all__ = [
     "compile", "CompiledPipeline", "evaluate", "Evaluation", "LabeledFewShot", "BootstrapFewShot",
     "Score", "RandomSearch", "ProposeInstructions", "MIPRO", "GEPA",
     # running
-    "Run", "RunStats", "ItemResult", "resume", "aresume", "rerun", "arerun", "events", "SQLiteStore",
+    "Run", "RunStats", "ItemResult", "resume", "aresume", "rerun", "arerun", "events", "SQLiteStore", "RayExecutor",
     # people in the loop
     "HumanInput", "ask", "approve", "answer", "pending", "Question",
     # surviving the real world

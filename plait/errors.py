@@ -66,7 +66,9 @@ class PlaitError(Exception):
             lines.append(f"  found:    {self.found}")
         if self.fix:
             lines.append(f"  fix: {self.fix}")
-        return "\n".join(lines)
+        # A message may quote a value holding a lone surrogate; written as its \udXXX escape, it can be
+        # printed, logged and stored as UTF-8 like any other message.
+        return "\n".join(lines).encode("utf-8", "backslashreplace").decode("utf-8")
 
     def _where(self) -> str:
         parts = []

@@ -2,7 +2,7 @@
 
 It listens on 127.0.0.1 (port 0), answers ``POST /v1/chat/completions`` from a function of the
 request, reports ``usage``, records every request it got (headers included) and can be told to
-fail the next calls with a status code. Replies follow the format DSPy's adapters asked for: the
+fail the next calls with a status code, quoting the credential it was sent, as providers do. Replies follow the format DSPy's adapters asked for: the
 ``[[ ## field ## ]]`` sections of the chat adapter, or a JSON object for the JSON adapter.
 
 Example::
@@ -10,11 +10,14 @@ Example::
     with OpenAIServer(lambda inputs, fields: {f: inputs["question"] for f in fields}) as server:
         lm = DSPyLM("openai/test-model", api_base=server.url + "/v1", api_key="sk-test")
         server.fail(429, retry_after=3)        # the next call is rate limited
+        server.fail(401, message="Incorrect API key provided: {key}")   # quotes the key it got
         server.requests[0].headers["Authorization"]
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import sys
@@ -120,7 +123,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _fail(self, failure: Failure) -> None:
         headers = {"Retry-After": f"{failure.retry_after:g}"} if failure.retry_after is not None else {}
         kind = {401: "invalid_request_error", 429: "rate_limit_error"}.get(failure.status, "server_error")
-        self._send(failure.status, {"error": {"message": failure.message, "type": kind, "code": failure.code}}, headers)
+        message = failure.message.replace("{key}", self._presented_key())
+        self._send(failure.status, {"error": {"message": message, "type": kind, "code": failure.code}}, headers)
+
+    def _presented_key(self) -> str:
+        """The credential the client sent: a bearer token, or the password of Basic auth (what an
+        HTTP client makes of the userinfo in ``http://user:password@host``)."""
+        scheme, _, value = (self.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "basic":
+            return value
+        try:
+            return base64.b64decode(value).decode().partition(":")[2]
+        except (binascii.Error, UnicodeDecodeError):
+            return value
 
     def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
@@ -174,7 +189,8 @@ class OpenAIServer:
     def fail(self, status: int, *, times: int = 1, retry_after: float | None = None,
              message: str = "injected failure", code: str | None = None) -> None:
         """The next ``times`` requests get ``status`` (with a Retry-After header if given) and an
-        OpenAI-style error body with ``message`` and ``code``."""
+        OpenAI-style error body with ``message`` and ``code``. ``{key}`` in ``message`` becomes the
+        credential the request presented (see ``_presented_key``)."""
         with self._state.lock:
             self._state.failures.extend(Failure(status, retry_after, message, code) for _ in range(times))
 

@@ -15,6 +15,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from plait.ir.nodes import Field
+from plait.ir.types import type_from_json, type_name
+
 
 @dataclass(frozen=True)
 class Question:
@@ -44,14 +47,9 @@ class Question:
     @property
     def expected(self) -> dict[str, str]:
         """The answer's fields and their types, readable: {'approved': 'bool'}."""
-        from plait.compiler.types import type_from_json, type_name  # the compiler imports the store
-
         return {name: type_name(type_from_json(t)) for name, t in self.fields}
 
     def answer_fields(self) -> tuple[Any, ...]:
-        from plait.compiler.ir import Field
-        from plait.compiler.types import type_from_json
-
         return tuple(Field(name, type_from_json(t)) for name, t in self.fields)
 
     def overdue(self, now: float | None = None) -> bool:

@@ -5,7 +5,7 @@
   the shared PostgreSQL store (the ``postgres`` extra: ``pip install 'plait[postgres]'``)
 - anything else with a ``scheme://`` is an error naming the known schemes, never a file name.
 
-A URL's password is kept out of everything plait prints or stores: :func:`redact` is the one
+A URL's password is kept out of everything plait prints or stores: ``urls.redact`` is the one
 place a store URL is made printable (``postgresql://user:***@host/db``).
 """
 
@@ -15,22 +15,15 @@ import hashlib
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from plait.checkpoints.sqlite import SQLiteStore
+from plait.checkpoints.urls import redact, scheme_of
 from plait.errors import StoreError
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 SCHEMES = ("sqlite", *POSTGRES_SCHEMES)
-HIDDEN = "***"
 LOCAL_FOLDER = Path(".plait")  # files that go with a store on a server: retrieval indexes, optuna studies
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
-
-
-def scheme_of(store: str | Path) -> str | None:
-    """The URL scheme of ``store`` (lower case), None for a path."""
-    match = _SCHEME.match(store) if isinstance(store, str) else None
-    return match.group(1).lower() if match else None
 
 
 def is_server(store: str | Path) -> bool:
@@ -78,23 +71,6 @@ def unknown_scheme(store: str) -> StoreError:
                       found=f"'{scheme}://'",
                       fix="pass a path for an SQLite file (runs.db), or postgresql://user@host/db for a shared "
                           "store; to use a file whose name has '://', write it as ./NAME")
-
-
-def redact(url: str) -> str:
-    """``url`` with its password hidden, in the userinfo and in a ``password=`` parameter."""
-    if scheme_of(url) is None:
-        return url
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        user, _, host = netloc.rpartition("@")
-        netloc = f"{user.partition(':')[0]}:{HIDDEN}@{host}"
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    if any(k.lower() == "password" for k, _ in query):
-        query = urlencode([(k, HIDDEN if k.lower() == "password" else v) for k, v in query], safe="/:*,")
-    else:
-        query = parts.query
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def local_path(store: str | Path) -> Path:

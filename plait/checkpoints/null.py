@@ -39,7 +39,7 @@ class NullStore:
     def run_items(self, run_id: str) -> list[ItemRecord]:
         return []
 
-    def journal(self, run_id: str) -> dict[tuple[str, str, int], JournalRow]:
+    def journal(self, run_id: str, item_ids: Sequence[str] | None = None) -> dict[tuple[str, str, int], JournalRow]:
         return {}
 
     def lookup(self, content_key: str) -> str | None:

@@ -37,7 +37,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolClosed
 
 from plait.checkpoints import postgres_schema as schema
-from plait.checkpoints.location import HIDDEN, redact
+from plait.checkpoints.urls import HIDDEN, redact
 from plait.checkpoints.sql_store import SQLStore
 from plait.errors import StoreError
 

@@ -6,7 +6,8 @@ types: ``bytea`` for values, ``double precision`` for Unix times. They live in t
 sets ``search_path`` to it, so the SQL the two stores share names the tables unqualified.
 
 Version history (``plait.meta.schema_version``):
-  1  meta, plans, blobs, runs, items, journal, cache, leases, asks (SQLite's schema 3)
+  1  meta, plans, blobs, runs, items, journal, cache, leases, asks (SQLite's schema 4, with
+     journal.replay_key: no PostgreSQL store was released before it, so it needs no migration)
 
 A store is created, or migrated in place, in one transaction under an advisory lock, so that
 processes opening a new store at once create it once (versions.py has the rules they share).
@@ -40,7 +41,7 @@ CREATE TABLE {SCHEMA}.journal (
     run_id TEXT NOT NULL, item_id TEXT NOT NULL, node_id TEXT NOT NULL, iteration INTEGER NOT NULL,
     content_key TEXT NOT NULL, value_hash TEXT, status TEXT NOT NULL, source TEXT NOT NULL,
     error TEXT, lm TEXT, usage TEXT, attempts INTEGER NOT NULL, recorded_at DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (run_id, item_id, node_id, iteration));
+    replay_key TEXT, PRIMARY KEY (run_id, item_id, node_id, iteration));
 CREATE TABLE {SCHEMA}.cache (content_key TEXT PRIMARY KEY, value_hash TEXT NOT NULL);
 CREATE TABLE {SCHEMA}.leases (
     run_id TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,

@@ -19,6 +19,8 @@ class JournalRow:
 
     ``source`` says where the value came from: 'lm' or 'step' (computed), 'cache' (another run's
     output with the same content key), 'journal' (copied from the parent of a forked run).
+    ``replay_key``: what the row replays for within its run (keys.replay_key; None in rows written
+    before store schema 4, which replay by their content key).
     """
 
     run_id: str
@@ -33,6 +35,7 @@ class JournalRow:
     lm: str | None = None
     usage: dict[str, Any] | None = None
     attempts: int = 1
+    replay_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,8 @@ class Store(Protocol):
     def set_run(self, run_id: str, *, status: str | None = None, plan_hash: str | None = None) -> None: ...
     def run_items(self, run_id: str) -> list[ItemRecord]: ...
 
-    def journal(self, run_id: str) -> dict[tuple[str, str, int], JournalRow]: ...
+    # ``item_ids``: only those items' rows (a Ray worker reads its shard's, not the whole run's)
+    def journal(self, run_id: str, item_ids: Sequence[str] | None = None) -> dict[tuple[str, str, int], JournalRow]: ...
     def lookup(self, content_key: str) -> str | None: ...
     def read_value(self, value_hash: str) -> bytes: ...
     def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None,

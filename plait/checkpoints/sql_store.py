@@ -29,11 +29,12 @@ PLAN_GRACE = 3600.0  # gc keeps an unreferenced plan this long: a starting run s
 
 # A node output recorded 'ok' is final: a second write of the same journal key never changes it.
 RECORD = f"""
-INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 ON CONFLICT (run_id, item_id, node_id, iteration) DO UPDATE SET
     content_key=excluded.content_key, value_hash=excluded.value_hash, status=excluded.status,
     source=excluded.source, error=excluded.error, lm=excluded.lm, usage=excluded.usage,
-    attempts=journal.attempts + excluded.attempts, recorded_at=excluded.recorded_at
+    attempts=journal.attempts + excluded.attempts, recorded_at=excluded.recorded_at,
+    replay_key=excluded.replay_key
 WHERE journal.status != 'ok'
 """
 PUT_VALUE = "INSERT INTO blobs (hash, data) VALUES (?, ?) ON CONFLICT DO NOTHING"
@@ -127,8 +128,14 @@ class SQLStore(StoredAsks, RunTransfer, ABC):
         return [ItemRecord(*r) for r in rows]
 
     # --- journal, cache and values --------------------------------------------------------------
-    def journal(self, run_id: str) -> dict[tuple[str, str, int], JournalRow]:
-        rows = self._query(f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE run_id=?", (run_id,))
+    def journal(self, run_id: str, item_ids: Sequence[str] | None = None) -> dict[tuple[str, str, int], JournalRow]:
+        """The run's journal rows by (item, node, iteration); with ``item_ids``, those items' only."""
+        where, args = "run_id=?", (run_id,)
+        if item_ids is not None:
+            if not item_ids:
+                return {}  # PostgreSQL has no empty IN ()
+            where, args = f"run_id=? AND item_id IN ({','.join('?' * len(item_ids))})", (run_id, *item_ids)
+        rows = self._query(f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE {where}", args)
         return {(r[1], r[2], r[3]): journal_row(r) for r in rows}
 
     def lookup(self, content_key: str) -> str | None:
@@ -160,7 +167,7 @@ class SQLStore(StoredAsks, RunTransfer, ABC):
             tx.execute(PUT_VALUE, (row.value_hash, value))
         tx.execute(RECORD, (row.run_id, row.item_id, row.node_id, row.iteration, row.content_key, row.value_hash,
                             row.status, row.source, row.error, row.lm, json.dumps(row.usage) if row.usage else None,
-                            row.attempts, time.time()))
+                            row.attempts, time.time(), row.replay_key))
         if cache and row.status == "ok":
             tx.execute("INSERT INTO cache (content_key, value_hash) VALUES (?, ?) ON CONFLICT DO NOTHING",
                        (row.content_key, row.value_hash))
@@ -176,7 +183,7 @@ class SQLStore(StoredAsks, RunTransfer, ABC):
         marks = ",".join("?" * len(node_ids))
         return self._transact(lambda tx: tx.execute(
             f"INSERT INTO journal ({JOURNAL_COLUMNS}) SELECT ?, item_id, node_id, iteration, content_key, value_hash,"
-            f" status, 'journal', error, lm, usage, attempts, recorded_at FROM journal"
+            f" status, 'journal', error, lm, usage, attempts, recorded_at, replay_key FROM journal"
             f" WHERE run_id=? AND status='ok' AND node_id IN ({marks}) ON CONFLICT DO NOTHING",
             (target_run, source_run, *sorted(node_ids))).rowcount)
 
@@ -294,4 +301,4 @@ def run_record(row: tuple) -> RunRecord:
 
 def journal_row(r: tuple) -> JournalRow:
     return JournalRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
-                      json.loads(r[10]) if r[10] else None, r[11])
+                      json.loads(r[10]) if r[10] else None, r[11], r[13])

@@ -7,23 +7,22 @@ at the cost of a disk flush per node.
 
 Concurrency: any number of processes may write different runs to one file. Writes take SQLite's
 write lock up front (``BEGIN IMMEDIATE``) and wait for it up to ``timeout`` seconds; a lease
-(see ``lease.py``) keeps two processes from running the same run. The schema, its migrations and
-the checks on damaged files are in ``sqlite_schema.py``; the SQL of every store method, shared
-with the PostgreSQL store, in ``sql_store.py``.
+(see ``lease.py``) keeps two processes from running the same run. The schema, its migrations,
+opening the file and the checks on damaged files are in ``sqlite_schema.py``; the SQL of every
+store method, shared with the PostgreSQL store, in ``sql_store.py``.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
 from plait.checkpoints import sqlite_schema as schema
+from plait.checkpoints.check import StoreCheck, run_checks
 from plait.checkpoints.sql_store import SQLStore
-from plait.errors import StoreError
 
 SCHEMA_VERSION = schema.SCHEMA_VERSION
 APP_ID = schema.APP_ID
@@ -31,7 +30,9 @@ T = TypeVar("T")
 
 
 class SQLiteStore(SQLStore):
-    """A checkpoint store in one SQLite file (created if missing).
+    """A checkpoint store in one SQLite file. ``create=True``: a missing or empty file becomes a new
+    store; ``create=False`` (what resume and every reading operation use): the file must already be a
+    plait store, and is refused (StoreError), unchanged, if it is not.
 
     Example::
 
@@ -46,20 +47,23 @@ class SQLiteStore(SQLStore):
         self.path = str(path)
         self._lock = threading.RLock()
         schema.check_file(self.path, create=create)
-        self._conn = _connect(self.path, timeout, "FULL" if durability == "power" else "NORMAL")
+        self._conn = schema.connect(self.path, timeout, "FULL" if durability == "power" else "NORMAL", create)
         try:
-            self._init_schema()
+            self._init_schema(create)
         except BaseException:
             self._conn.close()
             raise
 
     # --- schema ---------------------------------------------------------------------------------
-    def _init_schema(self) -> None:
+    def _init_schema(self, create: bool) -> None:
+        """Create the tables in a new (empty) database when ``create``; migrate an older store."""
         with self._guard("open"):
             if schema.stored_version(self._conn, self.path) == SCHEMA_VERSION:
                 return
             with self._write():  # look again under the write lock: another process may have done it
                 version = schema.stored_version(self._conn, self.path)
+                if version is None and not create:
+                    raise schema.not_a_store(self.path)
                 if version is None:
                     schema.create(self._conn)
                 elif version < SCHEMA_VERSION:
@@ -82,6 +86,17 @@ class SQLiteStore(SQLStore):
             self._conn.execute("VACUUM")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return before - self.size_bytes()
+
+    def check(self, *, full: bool = False) -> StoreCheck:
+        """Check the store's pages, schema, references and values (see check.py); reads only.
+
+        Example::
+
+            report = store.check()
+            report.ok, [(p.where, p.what, p.fix) for p in report.problems]
+        """
+        with self._lock:
+            return run_checks(self._conn, self.path, full=full)
 
     def size_bytes(self) -> int:
         with self._guard("read"):
@@ -113,50 +128,4 @@ class SQLiteStore(SQLStore):
             try:
                 yield
             except sqlite3.DatabaseError as exc:
-                raise _store_error(self.path, what, exc) from None
-
-
-def _connect(path: str, timeout: float, synchronous: str) -> sqlite3.Connection:
-    try:
-        conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        _use_wal(conn, timeout)
-        conn.execute(f"PRAGMA synchronous={synchronous}")
-    except sqlite3.DatabaseError as exc:
-        raise _store_error(path, "open", exc) from None
-    return conn
-
-
-def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
-    """Switch to WAL. SQLite answers "database is locked" at once, without waiting, when another
-    process is creating the same new file: wait for it here, as for any other lock."""
-    deadline, pause = time.monotonic() + timeout, 0.001
-    while True:
-        try:
-            if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() == "wal":
-                return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-        if time.monotonic() > deadline:
-            raise sqlite3.OperationalError("database is locked (switching to WAL)")
-        time.sleep(pause)
-        pause = min(pause * 2, 0.1)
-
-
-def _store_error(path: str, what: str, exc: sqlite3.DatabaseError) -> StoreError:
-    found = f"{type(exc).__name__}: {exc}"
-    if "locked" in str(exc) or "busy" in str(exc):
-        return StoreError(f"cannot {what} the checkpoint store {path}: another process kept it locked too long",
-                          found=found, fix="retry when the other process (often `plait gc`, which rewrites the "
-                                           "file) is done, or open the store with a longer timeout=")
-    if "not a database" in str(exc):
-        return StoreError(f"cannot {what} the checkpoint store {path}: it is not an SQLite database, or its "
-                          "first page is damaged", found=found,
-                          fix="point store= (or --store, or $PLAIT_STORE) at the store your runs wrote or at a "
-                              "new file; if this is that store, restore it from a copy")
-    if "malformed" in str(exc) or "corrupt" in str(exc):
-        return StoreError(f"cannot {what} the checkpoint store {path}: the file is damaged", found=found,
-                          fix="restore the store from a copy, or point store= at a new file and rerun; "
-                              "`sqlite3 FILE .recover` may salvage what is left")
-    return StoreError(f"cannot {what} the checkpoint store {path}", found=found,
-                      fix="if the file is damaged or not a plait store, point store= at a new file")
+                raise schema.store_error(self.path, what, exc) from None

@@ -1,14 +1,18 @@
-"""The SQLite store's schema, its migrations, and the checks that refuse files plait cannot trust.
+"""The SQLite store's schema, its migrations, and opening its file: the connection, WAL mode, and
+the checks that refuse files plait cannot trust.
 
 Version history (``meta.schema_version``):
   1  meta, plans, blobs, runs, items, journal, cache
   2  + leases (one process runs a run at a time); plans.saved_at (gc spares plans just saved)
   3  + asks (questions to people, their deadlines and answers; see asks.py)
+  4  + journal.replay_key (a recorded output replays whichever LM produced it; NULL in older rows)
 
 A store is migrated in place, in one transaction, the first time a newer plait opens it; an older
 plait then refuses it with "written by a newer plait". A file that is not a plait store, from a
 newer schema, or whose write-ahead log went missing raises :class:`StoreError`; nothing is read as
-empty.
+empty. Only a store opened with ``create=True`` (a new run) is created: from a missing file, or an
+empty one (0 bytes, or an SQLite database with no tables). Every other open (resume, rerun, answer,
+reading commands) refuses those too, and leaves the file as it was.
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ import os
 import sqlite3
 import struct
 import time
+from pathlib import Path
 
 from plait.checkpoints import versions
 from plait.checkpoints.versions import APP_ID, statements
 from plait.errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,9 +63,14 @@ MIGRATIONS: dict[int, str] = {
         answer TEXT, answered_at REAL, answered_by TEXT,
         PRIMARY KEY (run_id, item_id, node_id, iteration, ask_index));
     """,
+    3: """
+    ALTER TABLE journal ADD COLUMN replay_key TEXT;
+    """,
 }
 
 _FIX_NEW_FILE = "point store= (or --store, or $PLAIT_STORE) at a new file or a plait store"
+_FIX_EXISTING = ("point store= (or --store, or $PLAIT_STORE) at the store your runs wrote; only a new run "
+                 "(compiled.run, `plait run`) creates a store")
 
 
 def create(conn: sqlite3.Connection) -> None:
@@ -76,6 +86,25 @@ def migrate(conn: sqlite3.Connection, version: int) -> None:
     versions.migrate(conn, MIGRATIONS, version, SCHEMA_VERSION)
 
 
+def expected_columns(version: int = SCHEMA_VERSION) -> dict[str, list[str]]:
+    """Table -> column names of a store at ``version``, read from one built in memory by the
+    statements above (so this never disagrees with what ``create`` and ``migrate`` make)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for stmt in statements(_V1) + [s for v in range(1, version) for s in statements(MIGRATIONS[v])]:
+            conn.execute(stmt)
+        return columns(conn)
+    finally:
+        conn.close()
+
+
+def columns(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """Table -> column names, for every table of the database but SQLite's own."""
+    tables = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
+    return {t: [r[0] for r in conn.execute("SELECT name FROM pragma_table_info(?)", (t,))] for t in tables}
+
+
 def stored_version(conn: sqlite3.Connection, path: str) -> int | None:
     """The store's schema version, None for an empty database; raises for anything else."""
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -89,19 +118,16 @@ def stored_version(conn: sqlite3.Connection, path: str) -> int | None:
 
 
 def check_file(path: str, *, create: bool) -> None:
-    """Refuse, before SQLite opens it, a missing store (unless creating) and a store whose
+    """Refuse, before SQLite opens it, a missing or empty store (unless creating) and a store whose
     write-ahead log is missing while its index says it held commits not yet in the main file."""
     if path == ":memory:" or path.startswith("file:"):
         return
     if not os.path.exists(path):
         if not create:
-            raise StoreError(f"no plait store at {path}", found="no such file",
-                             fix="pass --store PATH (or set $PLAIT_STORE) to the store your runs wrote; "
-                                 "`plait run` creates one")
+            raise StoreError(f"no plait store at {path}", found="no such file", fix=_FIX_EXISTING)
         return
     if not create and os.path.getsize(path) == 0 and not os.path.exists(path + "-wal"):
-        raise StoreError(f"{path} is empty, not a plait store", found="a file of 0 bytes",
-                         fix="pass --store PATH (or set $PLAIT_STORE) to the store your runs wrote")
+        raise not_a_store(path, found="a file of 0 bytes")
     frames = _lost_wal_frames(path)
     if frames:  # look again: a closing process deletes -wal, then -shm (after a full checkpoint)
         time.sleep(0.2)
@@ -113,6 +139,11 @@ def check_file(path: str, *, create: bool) -> None:
             found=f"{os.path.basename(path)}-shm records {frames} pages not yet copied into the main file",
             fix=f"restore {path}-wal (copy a store's .db, -wal and -shm files together, or copy it while no "
                 f"process uses it); to accept the store as of its last checkpoint instead, delete {path}-shm")
+
+
+def not_a_store(path: str, found: str = "an SQLite database with no tables") -> StoreError:
+    """Opening a store that must exist found an empty file or database: it is never initialised."""
+    return StoreError(f"{path} is empty, not a plait store", found=found, fix=_FIX_EXISTING)
 
 
 def _lost_wal_frames(path: str) -> int:
@@ -133,3 +164,71 @@ def _lost_wal_frames(path: str) -> int:
     if version != 3007000 or not is_init:
         return 0
     return max(0, max_frame - backfilled)
+
+
+def connect(path: str, timeout: float, synchronous: str, create: bool) -> sqlite3.Connection:
+    """A connection in WAL mode. The file is read before anything is written to it: a foreign
+    file is refused unchanged; and without ``create``, SQLite itself may not create a missing file
+    (``mode=rw``) and a database with no plait tables is refused, not initialised."""
+    try:
+        conn = sqlite3.connect(_address(path, create), timeout=timeout, isolation_level=None,
+                               check_same_thread=False, uri=True)
+    except sqlite3.DatabaseError as exc:
+        raise store_error(path, "open", exc) from None
+    try:
+        if stored_version(conn, path) is None and not create:
+            raise not_a_store(path)
+        _use_wal(conn, timeout)
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise store_error(path, "open", exc) from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _address(path: str, create: bool) -> str:
+    """What sqlite3.connect opens: the path as a URI, read-write and never created unless ``create``."""
+    if path == ":memory:" or path.startswith("file:"):
+        return path
+    uri = Path(path).absolute().as_uri()
+    return uri if create else uri + "?mode=rw"
+
+
+def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch to WAL. SQLite answers "database is locked" at once, without waiting, when another
+    process is creating the same new file: wait for it here, as for any other lock."""
+    deadline, pause = time.monotonic() + timeout, 0.001
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError("database is locked (switching to WAL)")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
+def store_error(path: str, what: str, exc: sqlite3.DatabaseError) -> StoreError:
+    """SQLite's error on ``path`` as a StoreError saying what is wrong with the file and the fix."""
+    found = f"{type(exc).__name__}: {exc}"
+    if "locked" in str(exc) or "busy" in str(exc):
+        return StoreError(f"cannot {what} the checkpoint store {path}: another process kept it locked too long",
+                          found=found, fix="retry when the other process (often `plait gc`, which rewrites the "
+                                           "file) is done, or open the store with a longer timeout=")
+    if "not a database" in str(exc):
+        return StoreError(f"cannot {what} the checkpoint store {path}: it is not an SQLite database, or its "
+                          "first page is damaged", found=found,
+                          fix="point store= (or --store, or $PLAIT_STORE) at the store your runs wrote or at a "
+                              "new file; if this is that store, restore it from a copy")
+    if "malformed" in str(exc) or "corrupt" in str(exc):
+        return StoreError(f"cannot {what} the checkpoint store {path}: the file is damaged", found=found,
+                          fix="restore the store from a copy, or point store= at a new file and rerun; "
+                              "`sqlite3 FILE .recover` may salvage what is left")
+    return StoreError(f"cannot {what} the checkpoint store {path}", found=found,
+                      fix="if the file is damaged or not a plait store, point store= at a new file")

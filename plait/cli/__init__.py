@@ -1,7 +1,8 @@
 """The ``plait`` command: run pipelines over datasets and inspect, resume and clean the store.
 
 One file per group of subcommands: ``runs.py`` (run, resume, rerun, runs, show), ``plans.py``
-(plan, diff, optimize), ``gc.py`` (gc), ``answer.py`` (answer), ``graph.py`` (graph), ``copy.py`` (copy);
+(plan, diff, optimize), ``gc.py`` (gc), ``check.py`` (check), ``answer.py`` (answer), ``graph.py`` (graph),
+``copy.py`` (copy);
 ``targets.py`` resolves what the command line names and ``common.py`` holds the shared options,
 exit codes and output helpers.
 """
@@ -13,7 +14,7 @@ import sys
 
 import click
 
-from plait.cli import answer, copy, gc, graph, plans, runs
+from plait.cli import answer, check, copy, gc, graph, plans, runs
 from plait.cli.common import PlaitGroup
 
 
@@ -30,6 +31,7 @@ Examples:
   plait diff plan.json app:Pipeline
   plait graph latest -o run.svg
   plait gc --older-than 7d --dry-run
+  plait check
   plait copy latest --to postgresql://me@db.internal/plait
 \b
 The store is --store, else $PLAIT_STORE, else .plait/runs.db: an SQLite file,
@@ -43,7 +45,7 @@ def cli() -> None:
 
 
 for command in (runs.run, runs.resume, runs.rerun, runs.runs, runs.show, plans.plan, plans.diff,
-                plans.optimize, gc.gc, answer.answer, graph.graph, copy.copy):
+                plans.optimize, gc.gc, check.check, answer.answer, graph.graph, copy.copy):
     cli.add_command(command)
 
 

@@ -16,7 +16,7 @@ from plait.checkpoints.location import is_server, open_location
 from plait.errors import AnswerError, InputError, PlaitError, PlanError, PlanLoadError, RunNotFound, TraceError
 
 OK, FAILURE, USAGE, ITEMS_FAILED, INTERRUPTED = 0, 1, 2, 3, 130
-DEFAULT_STORE = ".plait/runs.db"  # as plait.runtime.api.DEFAULT_STORE
+DEFAULT_STORE = ".plait/runs.db"  # as plait.checkpoints.stores.DEFAULT_STORE
 STATUSES = ("done", "failed", "interrupted", "stopped", "running", "waiting")  # a run's status in the store
 _USAGE_ERRORS = (RunNotFound, InputError, PlanLoadError, TraceError, PlanError, AnswerError)
 
@@ -98,13 +98,18 @@ def lm_options(f: Callable) -> Callable:
         "--lm", "lm_spec", envvar="PLAIT_LM", show_envvar=True, metavar="SPEC",
         help="local (the embedded model; the default unless the pipeline's module configures an LM), "
              "scripted:MODULE:FUNC (FUNC() returns an LM), or a provider/model string for DSPy, "
-             "e.g. openai/gpt-4o-mini (its API key from the provider's environment variable).")(f)
+             "e.g. openai/gpt-4o-mini (its API key from the provider's environment variable). "
+             "resume and rerun default to the LM the run recorded.")(f)
 
 
 def run_options(f: Callable) -> Callable:
-    """--lm, --concurrency and --out: how run, resume and rerun execute and report."""
+    """--lm, --fallback, --concurrency and --out: how run, resume and rerun execute and report."""
     f = click.option("--out", type=click.Path(dir_okay=False, writable=True),
                      help="Also write one JSON line per item (id, status, outputs, error) to this file.")(f)
+    f = click.option(
+        "--fallback", "fallback_specs", multiple=True, metavar="[NAME=]SPEC",
+        help="An LM to switch to while the LM named NAME (or, without NAME=, any LM) is down; SPEC as "
+             "for --lm. Repeat for a chain, tried in order. resume and rerun default to the run's own.")(f)
     return lm_options(f)
 
 

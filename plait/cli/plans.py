@@ -10,7 +10,7 @@ import dspy
 import plait
 from plait.cli.common import emit_json, json_option, lm_options, say, store_option, usage
 from plait.cli.targets import import_object, load_items, load_lm, load_pipeline
-from plait.compiler.ir import Op
+from plait.ir.nodes import Op
 
 _TARGET = """\b
 TARGET is module:attribute (a Module instance or class, or a CompiledPipeline),

@@ -10,18 +10,21 @@ from pydantic_core import to_jsonable_python
 
 import plait
 from plait.checkpoints.lease import is_active
-from plait.checkpoints.location import redact
+from plait.checkpoints.urls import redact
 from plait.cli.answer import question_row, questions_table
+from plait.cli.executors import executor_of, executor_options
 from plait.cli.common import (FAILURE, ITEMS_FAILED, STATUSES, emit_json, existing_store, exit_with, first_line,
                               iso, json_option, resolve_run, run_options, say, store_option, table, usage, utc)
-from plait.cli.targets import item_ids, load_items, load_lm, load_pipeline, stored_pipeline
-from plait.lm import config
+from plait.cli.lms import LMChoice, chosen, recorded
+from plait.cli.targets import item_ids, load_items, load_pipeline, stored_pipeline
 
 
 @click.command(epilog="""\b
 Examples:
   plait run app:Pipeline data.jsonl
   plait run app:Pipeline data.jsonl --lm openai/gpt-4o-mini --concurrency 64
+  plait run app:Pipeline data.jsonl --lm openai/gpt-4o-mini --fallback local
+  plait run app:Pipeline data.jsonl --store postgresql://db/plait --executor ray --ray-address head:6379
   plait run plan.json data.jsonl --id-field id --out outputs.jsonl --json
 
 \b
@@ -33,12 +36,14 @@ Exit status: 0 all items done, 3 some items failed, 1 the run failed, 2 usage.""
 @click.argument("target")
 @click.argument("data")
 @click.option("--id-field", metavar="FIELD", help="Take each item's id from this field (default: 0, 1, 2, ...).")
+@click.option("--strict", is_flag=True, help='Validate items strictly: no "7" for an int field, no true for an int.')
 @run_options
+@executor_options
 @store_option
 @json_option
 @click.pass_context
-def run(ctx: click.Context, target: str, data: str, id_field: str | None, lm_spec: str | None, concurrency: int,
-        out: str | None, store: str, as_json: bool) -> None:
+def run(ctx: click.Context, target: str, data: str, id_field: str | None, strict: bool, lm_spec: str | None,
+        fallback_specs: tuple[str, ...], concurrency: int, out: str | None, store: str, as_json: bool) -> None:
     """Run a pipeline over a JSONL dataset, checkpointed.
 
     Every node's output is recorded in the store as it finishes: kill the process at any time
@@ -48,7 +53,8 @@ def run(ctx: click.Context, target: str, data: str, id_field: str | None, lm_spe
     ids = item_ids(items, id_field, data)
     if not items:
         raise usage(f"{data} holds no items", fix="write one JSON object of inputs per line")
-    result = pipeline.run(items, store=store, ids=ids, **_run_kwargs(ctx, load_lm(lm_spec), concurrency))
+    result = pipeline.run(items, store=store, ids=ids, strict=strict or None,
+                          **_run_kwargs(ctx, chosen(lm_spec, fallback_specs), concurrency))
     _report(result, out, as_json)
 
 
@@ -56,27 +62,30 @@ def run(ctx: click.Context, target: str, data: str, id_field: str | None, lm_spe
 Examples:
   plait resume 20261124-011635-3f9a2c
   plait resume latest --pipeline app:Pipeline     # after editing a prompt or a step
+  plait resume latest --lm openai/gpt-4o --fallback local
+  plait resume latest --executor ray --ray-address 127.0.0.1:6379
 \b
-Recorded nodes replay with no LM call; failed and unfinished ones run. Pass
-the same --lm as the run (or set $PLAIT_LM): another LM recomputes LM nodes.""")
+Recorded nodes replay with no LM call, whichever LM made them; failed and
+unfinished ones run, with the LM and fallbacks the run recorded unless --lm
+and --fallback name others.""")
 @click.argument("run_ref", metavar="RUN")
 @click.option("--pipeline", "pipeline_ref", metavar="TARGET",
               help="An edited pipeline (module:attr or plan file): only nodes whose key changed recompute.")
 @run_options
+@executor_options
 @store_option
 @json_option
 @click.pass_context
-def resume(ctx: click.Context, run_ref: str, pipeline_ref: str | None, lm_spec: str | None, concurrency: int,
-           out: str | None, store: str, as_json: bool) -> None:
+def resume(ctx: click.Context, run_ref: str, pipeline_ref: str | None, lm_spec: str | None,
+           fallback_specs: tuple[str, ...], concurrency: int, out: str | None, store: str, as_json: bool) -> None:
     """Finish a run without repeating recorded work.
 
     After a crash, a Ctrl-C, or a fix to what made items fail."""
     run_id, edited = _prepare(store, run_ref, pipeline_ref)
-    lm = load_lm(lm_spec)
-    _warn_lm_change(store, run_id, lm)
+    lms = recorded(store, run_id, lm_spec, fallback_specs)
     ctx.meta["plait.run_id"] = run_id
     result = plait.resume(run_id, store=store, pipeline=edited if pipeline_ref else None,
-                          **_run_kwargs(ctx, lm, concurrency))
+                          **_run_kwargs(ctx, lms, concurrency))
     _report(result, out, as_json)
 
 
@@ -91,20 +100,20 @@ replay from the original, which stays unchanged. Node ids: `plait plan RUN`.""")
 @click.option("--from", "from_node", required=True, metavar="NODE", help="The first node to recompute.")
 @click.option("--pipeline", "pipeline_ref", metavar="TARGET", help="Fork with an edited pipeline.")
 @run_options
+@executor_options
 @store_option
 @json_option
 @click.pass_context
 def rerun(ctx: click.Context, run_ref: str, from_node: str, pipeline_ref: str | None, lm_spec: str | None,
-          concurrency: int, out: str | None, store: str, as_json: bool) -> None:
+          fallback_specs: tuple[str, ...], concurrency: int, out: str | None, store: str, as_json: bool) -> None:
     """Fork a run and recompute from one node on."""
     run_id, edited = _prepare(store, run_ref, pipeline_ref)
     if from_node not in edited.plan:
         raise usage(f"run {run_id} has no node '{from_node}'", found=", ".join(n.id for n in edited.plan.nodes),
                     fix="pick a node id from `plait plan RUN`")
-    lm = load_lm(lm_spec)
-    _warn_lm_change(store, run_id, lm)
+    lms = recorded(store, run_id, lm_spec, fallback_specs, doing="forking")
     result = plait.rerun(run_id, from_node=from_node, store=store, pipeline=edited if pipeline_ref else None,
-                         **_run_kwargs(ctx, lm, concurrency))
+                         **_run_kwargs(ctx, lms, concurrency))
     _report(result, out, as_json)
 
 
@@ -116,24 +125,15 @@ def _prepare(store: str, run_ref: str, pipeline_ref: str | None) -> tuple[str, A
     return run_id, load_pipeline(pipeline_ref) if pipeline_ref else stored
 
 
-def _run_kwargs(ctx: click.Context, lm: Any, concurrency: int) -> dict[str, Any]:
+def _run_kwargs(ctx: click.Context, lms: LMChoice, concurrency: int) -> dict[str, Any]:
     def remember(event: Any) -> None:  # so that Ctrl-C can say which run to resume
         if isinstance(event, plait.events.RunStarted):
             ctx.meta["plait.run_id"] = event.run_id
 
-    kwargs: dict[str, Any] = {"concurrency": concurrency, "on_event": remember}
-    if lm is not None:
-        kwargs["lm"] = lm
+    kwargs: dict[str, Any] = {"concurrency": concurrency, "on_event": remember, **lms.kwargs()}
+    if (executor := executor_of(ctx)) is not None:
+        kwargs["executor"] = executor
     return kwargs
-
-
-def _warn_lm_change(store: str, run_id: str, lm: Any) -> None:
-    name = getattr(lm if lm is not None else config.current().lm, "name", None)
-    with existing_store(store) as opened:
-        used = {row.lm for row in opened.journal(run_id).values() if row.source == "lm" and row.lm}
-    if name and used and name not in used:
-        say(f"plait: note: run {run_id} called the LM {', '.join(sorted(used))}; this uses {name}, so its LM "
-            "nodes recompute (pass the run's --lm to replay them)")
 
 
 # --- reporting a finished run ----------------------------------------------------------------------

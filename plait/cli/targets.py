@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import plait
-from plait.checkpoints.location import is_server, redact
+from plait.checkpoints.location import is_server
+from plait.checkpoints.urls import redact
 from plait.cli.common import existing_store, resolve_run, usage
 from plait.lm import config
 

@@ -6,8 +6,9 @@ import difflib
 import json
 from typing import Any
 
-from plait.compiler.ir import LoopParams, Node, Plan
-from plait.compiler.serialize import node_to_json
+from plait.ir.nodes import LoopParams, Node
+from plait.ir.plan import Plan
+from plait.ir.serialize import node_to_json
 
 
 def diff_plans(old: Plan, new: Plan) -> str:

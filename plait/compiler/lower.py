@@ -6,11 +6,13 @@ import inspect
 import typing
 from typing import Any
 
-from plait.compiler.ir import Field, Node, Op, Plan, Port, Ref, SourceLoc
 from plait.errors import TraceError
+from plait.ir.nodes import Field, Node, Op, Ref
+from plait.ir.plan import Plan
+from plait.ir.source import SourceLoc, user_source
 from plait.pipeline.module import Module, default_name
 from plait.pipeline.predict import Predict
-from plait.pipeline.tracing import Symbol, SymbolicPrediction, Tracer, user_source
+from plait.pipeline.tracing import Symbol, Tracer, output_ports
 
 INPUT_ID = "inputs"
 OUTPUT_ID = "outputs"
@@ -29,7 +31,7 @@ def lower(program: Module, name: str | None = None) -> Plan:
     symbols = {f.name: Symbol(Ref(INPUT_ID, f.name), f.type) for f in inputs.outputs}
     with tracer.active():
         result = program(**symbols)
-    output = Node(OUTPUT_ID, Op.OUTPUT, inputs=_output_ports(result), source=inputs.source)
+    output = Node(OUTPUT_ID, Op.OUTPUT, inputs=output_ports(result), source=inputs.source)
     return Plan(name, [inputs, *tracer.nodes, output])
 
 
@@ -49,31 +51,6 @@ def _input_node(program: Module) -> Node:
             )
     fields = tuple(Field(p.name, hints.get(p.name, Any)) for p in params)
     return Node(INPUT_ID, Op.INPUT, outputs=fields, source=_def_source(forward))
-
-
-def _output_ports(result: Any) -> tuple[Port, ...]:
-    if isinstance(result, SymbolicPrediction):
-        result = result.symbols()
-    elif isinstance(result, Symbol):
-        result = {"output": result}
-    if not isinstance(result, dict) or not result:
-        raise TraceError(
-            f"forward returned {type(result).__name__}; plait needs the pipeline's outputs",
-            source=user_source(), expected="a prediction, a symbolic value, or a dict of them",
-            found=repr(result), fix="return the last module's prediction, or a dict {'name': value}",
-        )
-    return tuple(_output_port(name, value) for name, value in result.items())
-
-
-def _output_port(name: str, value: Any) -> Port:
-    if isinstance(value, Symbol):
-        return Port(name, value._type, ref=value._ref)
-    if isinstance(value, SymbolicPrediction):
-        raise TraceError(
-            f"output '{name}' is a whole prediction", field=name, field_kind="output",
-            source=user_source(), fix=f"return one of its fields, e.g. '{name}': prediction.answer",
-        )
-    return Port(name, type(value), const=value)
 
 
 def _def_source(func: Any) -> SourceLoc | None:

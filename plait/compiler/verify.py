@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import difflib
 
-from plait.compiler.ir import HumanParams, LoopParams, Node, Op, Plan, PredictParams, StepParams
 from plait.errors import PlanError
+from plait.lm.adapters import ADAPTERS, unknown_adapter
+from plait.ir.nodes import HumanParams, LoopParams, Node, Op, PredictParams, StepParams
+from plait.ir.plan import Plan
 
 _PARAMS = {Op.PREDICT: PredictParams, Op.STEP: StepParams, Op.HUMAN: HumanParams, Op.LOOP: LoopParams}
 
@@ -23,6 +25,8 @@ def verify(plan: Plan) -> Plan:
     for node in plan.nodes:
         _check_params(node)
         _check_wires(plan, node)
+        if node.op is Op.PREDICT and node.params.adapter is not None and node.params.adapter not in ADAPTERS:
+            raise unknown_adapter(node, node.params.adapter, given_by="the module's adapter=")
         if node.op is Op.LOOP:
             verify(node.params.body)  # a loop's body is a plan of its own
     _check_inputs_used(plan)

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import plait
+from plait.api.results import RunStats
 from plait.demo.data import load
 from plait.demo.pipeline import PeopleQA, exact_match
-from plait.runtime.run import RunStats
 
 
 @dataclass

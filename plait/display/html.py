@@ -12,11 +12,12 @@ import html
 from collections import Counter
 from typing import Any
 
-from plait.compiler.ir import Plan, PredictParams, StepParams
-from plait.compiler.printer import format_plan
 from plait.display.status import node_statuses
 from plait.display.svg import Graph, plan_svg
 from plait.display.tables import item_rows, node_rows
+from plait.ir.nodes import PredictParams, StepParams
+from plait.ir.plan import Plan
+from plait.ir.printer import format_plan
 
 CELL = "padding:2px 8px;text-align:left;vertical-align:top;border-bottom:1px solid #e0e0e0"
 SHOWN_ITEMS = 10

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from plait.compiler.ir import Plan
+from plait.ir.plan import Plan
 
 GAP_X, GAP_Y, MARGIN = 28.0, 44.0, 16.0
 

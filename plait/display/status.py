@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from plait.compiler.ir import Plan
+from plait.ir.plan import Plan
 
 DONE, FAILED, NOT_REACHED = "done", "failed", "not reached"
 _READ_AS = {"ok": DONE, "retrying": "running"}  # journal words -> what a reader calls them

@@ -10,10 +10,10 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from plait.compiler.ir import Node, Op, PredictParams, StepParams
-from plait.compiler.types import type_name
 from plait.display.layout import MARGIN, Box, canvas, layout
 from plait.display.status import NodeStatus, by_urgency, colour_of
+from plait.ir.nodes import Node, Op, PredictParams, StepParams
+from plait.ir.types import type_name
 
 CHAR_WIDTH, LINE_HEIGHT, PAD = 7.2, 16.0, 8.0  # 12px monospace: every glyph is ~0.6em wide
 MAX_CHARS = 56

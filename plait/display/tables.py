@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.compiler.ir import Op
 from plait.errors import PlaitError
+from plait.ir.nodes import Op
 from plait.runtime.tally import NodeCounts
 
 

@@ -7,12 +7,15 @@ every item: DSPy rebuilds them on every call, which costs more than the rest of 
 
 from __future__ import annotations
 
+import difflib
 import json
 from functools import lru_cache
 from typing import Any, Protocol
 
 import dspy
 
+from plait.errors import PlanError
+from plait.ir.nodes import Node
 from plait.lm.compact import CompactAdapter
 from plait.lm.protocol import LMRequest, LMTask
 
@@ -94,3 +97,15 @@ def adapter_named(name: str) -> Adapter:
         return ADAPTERS[name]()
     except KeyError:
         raise ValueError(f"unknown adapter {name!r}; known adapters: {sorted(ADAPTERS)}") from None
+
+
+def unknown_adapter(node: Node, name: str, *, given_by: str) -> PlanError:
+    """A PREDICT node's adapter is not one plait has; ``given_by`` says where the name came from
+    (the module's ``adapter=`` at compile time; ``plait.configure`` or the LM at run start)."""
+    known = sorted(ADAPTERS)
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return PlanError(f"node '{node.id}' uses unknown adapter '{name}' (given by {given_by})", node=node.id,
+                     field="adapter", field_kind="parameter", source=node.source,
+                     expected=f"one of {', '.join(known)}", found=repr(name),
+                     fix=f"{hint}name one of the known adapters, or leave adapter out for the LM's preferred one")

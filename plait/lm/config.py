@@ -19,6 +19,7 @@ class Settings:
     lms: Mapping[str, Any] = field(default_factory=dict)
     adapter: str | None = None
     progress: bool | None = None  # None: bars when interactive (or as $PLAIT_PROGRESS says)
+    strict: bool = False  # validate input items in pydantic's strict mode (RunOptions.strict)
 
 
 _default = Settings()
@@ -26,24 +27,26 @@ _override: ContextVar[Settings | None] = ContextVar("plait_settings", default=No
 
 
 def configure(*, lm: Any = None, lms: Mapping[str, Any] | None = None, adapter: str | None = None,
-              progress: bool | None = None) -> None:
-    """Set the process-wide defaults. ``progress=False`` hides every progress bar (quiet mode).
+              progress: bool | None = None, strict: bool | None = None) -> None:
+    """Set the process-wide defaults. ``progress=False`` hides every progress bar (quiet mode);
+    ``strict=True`` validates input items in pydantic's strict mode ("7" is refused for an int).
 
     Example::
 
         plait.configure(lm=plait.LocalLM())
         plait.configure(progress=False)
+        plait.configure(strict=True)
         plait.configure(lm=plait.DSPyLM("openai/gpt-4o-mini"), lms={"judge": plait.DSPyLM("openai/gpt-4o")})
     """
     global _default
-    _default = _merge(_default, lm, lms, adapter, progress)
+    _default = _merge(_default, lm, lms, adapter, progress, strict)
 
 
 @contextmanager
 def context(*, lm: Any = None, lms: Mapping[str, Any] | None = None, adapter: str | None = None,
-            progress: bool | None = None) -> Iterator[Settings]:
+            progress: bool | None = None, strict: bool | None = None) -> Iterator[Settings]:
     """Override the defaults inside a ``with`` block (per task and thread; safe with asyncio)."""
-    token = _override.set(_merge(current(), lm, lms, adapter, progress))
+    token = _override.set(_merge(current(), lm, lms, adapter, progress, strict))
     try:
         yield current()
     finally:
@@ -55,9 +58,10 @@ def current() -> Settings:
 
 
 def _merge(base: Settings, lm: Any, lms: Mapping[str, Any] | None, adapter: str | None,
-           progress: bool | None = None) -> Settings:
+           progress: bool | None = None, strict: bool | None = None) -> Settings:
     merged = dict(base.lms)
     merged.update(lms or {})
     return replace(base, lm=lm if lm is not None else base.lm, lms=merged,
                    adapter=adapter if adapter is not None else base.adapter,
-                   progress=progress if progress is not None else base.progress)
+                   progress=progress if progress is not None else base.progress,
+                   strict=strict if strict is not None else base.strict)

@@ -3,7 +3,8 @@
 DSPy routes the call (its native engine, or LiteLLM for what that engine cannot carry); plait
 owns what surrounds it: retries and rate limits (DSPy's own retries and response cache are off
 by default), checkpoints, usage and cost per node, and keeping credentials out of the store,
-the logs and saved plans. :func:`redact` is the one place a set of LM kwargs is made printable.
+the logs and saved plans (plait/lm/secrets.py: a key is never part of the LM's identity, its
+repr masks it, and its errors are scrubbed of it, wherever it came from).
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import email.utils
 import re
 import time
 from typing import Any, Iterator, Mapping
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dspy
 from dspy.utils import exceptions as dx
 
 from plait.lm.protocol import LMError, LMRequest, LMResponse, Usage
+from plait.lm.secrets import Scrubber, chain, is_sensitive, redact, safe_url
 
 try:  # what ``dspy.LM.aforward`` runs, keeping the call's result (text, usage *and* cost)
     from dspy.clients.execution import aexecute as _aexecute
@@ -26,46 +27,9 @@ try:  # what ``dspy.LM.aforward`` runs, keeping the call's result (text, usage *
 except ImportError:  # pragma: no cover - another DSPy 3.4.x layout: aforward, cost when LiteLLM reports it
     _aexecute = _prepare = None
 
-# "token" but not "tokens": max_tokens and budget_tokens are limits, access_token is a credential.
-_SENSITIVE = re.compile(r"key|secret|passw|auth|credential|cookie|session|signature|token(?!s(?:_|$))", re.I)
 # Where and how to connect, not what to generate: kept out of the identity (api_base aside).
 _CONNECTION = frozenset({"api_key", "api_base", "base_url", "headers", "extra_headers", "extra_query", "timeout",
                          "organization", "project", "azure_ad_token_provider"})
-REDACTED = "***"
-
-
-def redact(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """A printable copy of LM kwargs: credentials masked, nested mappings and URLs included.
-
-    Example::
-
-        redact({"api_key": "sk-...", "temperature": 0.0, "headers": {"Authorization": "Bearer ..."}})
-        # {'api_key': '***', 'temperature': 0.0, 'headers': {'Authorization': '***'}}
-    """
-    return {name: REDACTED if is_sensitive(name) else _redact_value(value) for name, value in kwargs.items()}
-
-
-def is_sensitive(name: Any) -> bool:
-    return isinstance(name, str) and bool(_SENSITIVE.search(name))
-
-
-def _redact_value(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return redact(value)
-    if isinstance(value, (list, tuple)):
-        return type(value)(_redact_value(v) for v in value)
-    if isinstance(value, str) and "://" in value:
-        return safe_url(value)
-    return value
-
-
-def safe_url(url: str) -> str:
-    """``url`` without a password in it or a credential-looking query parameter."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2] if "@" in parts.netloc else parts.netloc
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    query = urlencode([(k, REDACTED if is_sensitive(k) else v) for k, v in pairs])
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 class DSPyLM:
@@ -104,7 +68,8 @@ class DSPyLM:
         return self.lm.model
 
     def identity(self) -> dict[str, Any]:
-        """The model, its decoding settings and its endpoint: never a credential."""
+        """The model, its decoding settings and its endpoint (without userinfo): never a
+        credential, so changing only the key changes no content key and reuses every output."""
         settings = {k: v for k, v in self.lm.kwargs.items()
                     if v is not None and k not in _CONNECTION and not is_sensitive(k)}
         identity = {"backend": "dspy", "model": self.lm.model, "settings": _plain(redact(settings))}
@@ -121,9 +86,16 @@ class DSPyLM:
         try:
             text, usage, cost = await _complete(self.lm, request.messages, kwargs, self.cache)
         except Exception as exc:  # DSPy's, LiteLLM's and the transport's errors all become LMError
-            raise self._error(exc) from None  # the chain may quote a credential; __context__ keeps it
-        return LMResponse(text, Usage(int(usage.get("prompt_tokens") or 0),
-                                      int(usage.get("completion_tokens") or 0), cost))
+            error = self._error(exc)
+        else:
+            return LMResponse(text, Usage(int(usage.get("prompt_tokens") or 0),
+                                          int(usage.get("completion_tokens") or 0), cost))
+        raise error  # outside the handler: the provider's exception, which may quote a key, is not its context
+
+    def credentials(self) -> dict[str, Any]:
+        """The arguments this LM connects with; plait scrubs every credential among them (and
+        the provider's environment variables) from errors (see plait/lm/secrets.py)."""
+        return dict(self.lm.kwargs)
 
     def __repr__(self) -> str:
         shown = {k: v for k, v in self.lm.kwargs.items() if v is not None}
@@ -141,13 +113,8 @@ class DSPyLM:
         where = f" at {base}" if (base := self._api_base()) else ""
         message = (f"{what}{f' (HTTP {status})' if isinstance(status, int) else ''} calling "
                    f"{self.lm.model}{where}: {detail or type(exc).__name__}{f'; {fix}' if fix else ''}")
-        return LMError(self._scrub(message), transient=transient,
+        return LMError(Scrubber.for_lm(self).text(message), transient=transient,
                        retry_after=retry_after(exc) if transient else None)
-
-    def _scrub(self, text: str) -> str:
-        for secret in _secrets(self.lm.kwargs):
-            text = text.replace(secret, REDACTED)
-        return text
 
 
 def as_lm(lm: Any) -> Any:
@@ -215,9 +182,9 @@ def classify(exc: BaseException) -> tuple[str, bool, str | None]:
     In order: a context-window error anywhere in the chain; a decisive HTTP status (401, 403,
     408, 429, 5xx); DSPy's error class (most specific first); another status; a transport error.
     """
-    chain = list(_chain(exc))
+    errors = list(chain(exc))
     status = _first(exc, "status", "status_code")
-    if any(isinstance(e, dx.ContextWindowExceededError) or "ContextWindow" in type(e).__name__ for e in chain):
+    if any(isinstance(e, dx.ContextWindowExceededError) or "ContextWindow" in type(e).__name__ for e in errors):
         return _CONTEXT
     if status in _DECISIVE or (isinstance(status, int) and status >= 500):
         return _DECISIVE.get(status, _SERVER)
@@ -227,14 +194,14 @@ def classify(exc: BaseException) -> tuple[str, bool, str | None]:
     if status in _BY_STATUS:
         return _BY_STATUS[status]
     for types, kind in _BY_TRANSPORT:
-        if any(isinstance(e, types) for e in chain):
+        if any(isinstance(e, types) for e in errors):
             return kind
     return f"the call failed ({type(exc).__name__})", False, None
 
 
 def retry_after(exc: BaseException) -> float | None:
     """Seconds to wait, from the error (DSPy reads Retry-After) or the response headers in its chain."""
-    for error in _chain(exc):
+    for error in chain(exc):
         seconds = getattr(error, "retry_after", None)
         if isinstance(seconds, (int, float)) and seconds >= 0:
             return float(seconds)
@@ -267,32 +234,13 @@ def _parse_retry_after(headers: Mapping[str, str]) -> float | None:
     return None
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    error: BaseException | None = exc
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        yield error
-        error = error.__cause__ or error.__context__
-
-
 def _first(exc: BaseException, *names: str) -> Any:
-    for error in _chain(exc):
+    for error in chain(exc):
         for name in names:
             value = getattr(error, name, None)
             if isinstance(value, int) and not isinstance(value, bool):
                 return value
     return None
-
-
-def _secrets(kwargs: Mapping[str, Any]) -> Iterator[str]:
-    for name, value in kwargs.items():
-        if isinstance(value, Mapping):
-            yield from _secrets(value)
-        elif is_sensitive(name) and isinstance(value, str) and len(value) >= 4:
-            yield value
-            if value.lower().startswith("bearer "):
-                yield value[7:]
 
 
 def _text(outputs: list) -> str:

@@ -13,9 +13,9 @@ import random
 from collections import Counter
 from typing import Any, Sequence
 
+from plait.clock import REAL_CLOCK, Clock
 from plait.hashing import stable_hash
 from plait.lm.protocol import LMError, LMRequest, LMResponse, Usage
-from plait.runtime.clock import REAL_CLOCK, Clock
 
 MALFORMED = "Sorry, I can't help with that. (an injected malformed reply)"
 

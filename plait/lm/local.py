@@ -115,7 +115,7 @@ class LoadedModel:
                 completion = self.llama.create_chat_completion(messages=messages, grammar=grammar, **options)
             except ValueError as exc:  # llama-cpp-python's error for a prompt longer than n_ctx
                 self.llama.reset()
-                raise LMError(f"llama.cpp rejected the request: {exc}") from exc
+                raise LMError(f"llama.cpp rejected the request: {_rejection(exc)}") from exc
             except BaseException:
                 self.llama.reset()
                 raise
@@ -131,6 +131,13 @@ class LoadedModel:
         # in one batch, as a cold start would.
         keep = max(0, prompt_tokens - _REDECODE)
         self.llama.n_tokens = min(self.llama.n_tokens, keep)
+
+
+def _rejection(exc: ValueError) -> str:
+    if isinstance(exc, UnicodeEncodeError):  # the tokenizer takes UTF-8, which has no lone surrogates
+        return (f"the prompt holds a lone surrogate ({exc.object[exc.start:exc.end]!r}), which UTF-8 cannot "
+                "encode; clean the text, e.g. text.encode('utf-8', 'replace').decode()")
+    return str(exc)
 
 
 def _to_response(completion: dict) -> LMResponse:
@@ -196,6 +203,12 @@ def verify_model(path: Path | None = None) -> Path:
 
 _MODELS: dict[tuple[str, int, int], LoadedModel] = {}
 _MODELS_LOCK = threading.Lock()
+
+
+def models_loaded() -> int:
+    """How many models this process has loaded: one per context size and thread count, kept until
+    exit (a Ray worker reports it, so that a test can see the model is loaded once per worker)."""
+    return len(_MODELS)
 
 
 def load_model(n_ctx: int = 2048, n_threads: int | None = None) -> LoadedModel:

@@ -71,6 +71,11 @@ class LM(Protocol):
     ``identity`` names the model and its decoding settings; it enters every content key, so two
     LMs that could answer differently must have different identities. It never holds a secret.
     ``max_concurrency`` bounds the calls in flight to this LM across the whole process.
+
+    Optionally, ``credentials()`` returns the keyword arguments the LM connects with (``api_key``,
+    ``headers``, ``api_base``...): the executor scrubs every credential among them, and those of the
+    environment, from the LM's errors and replies before anything is recorded or shown
+    (plait/lm/secrets.py).
     """
 
     name: str

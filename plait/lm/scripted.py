@@ -43,7 +43,16 @@ class ScriptedLM:
         self.calls = 0
         self.requests: list[LMRequest] = []  # kept only with record=True (tests inspect prompts)
         self._record = record
+        self.calls_file = calls_file
         self._calls_fd = os.open(calls_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT) if calls_file else None
+
+    # Sent to another process (a Ray worker), it appends to the same calls file through its own descriptor.
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_calls_fd"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._calls_fd = os.open(self.calls_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT) if self.calls_file else None
 
     def identity(self) -> dict[str, Any]:
         return {"backend": "scripted", "name": self.name, "version": self.version}

@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from plait.api.results import Run
 from plait.pipeline.prediction import Prediction
-from plait.runtime.run import Run
 
 Metric = Callable[..., Any]
 

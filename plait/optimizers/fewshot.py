@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from plait.compiler.ir import Op, PredictParams
+from plait.ir.nodes import Op, PredictParams
 from plait.optimizers.evaluate import _caller, _item_score
 from plait.runtime.items import item_fields
 from plait.runtime.traces import item_traces

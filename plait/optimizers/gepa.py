@@ -19,8 +19,8 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from plait.compiler import compile as compile_program
-from plait.compiler.ir import Op
+from plait.api.compiled import compile as compile_program
+from plait.ir.nodes import Op
 from plait.optimizers.evaluate import Evaluation
 from plait.optimizers.proposer import describe_step, with_instructions
 from plait.optimizers.random_search import lm_node_ids, search_identity

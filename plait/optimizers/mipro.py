@@ -21,7 +21,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from plait.compiler.ir import Op
+from plait.ir.nodes import Op
 from plait.optimizers.fewshot import BootstrapFewShot
 from plait.optimizers.proposer import ProposeInstructions, proposer_node_ids, with_instructions
 from plait.optimizers.random_search import lm_node_ids, search_identity
@@ -122,7 +122,7 @@ class _Trials:
     """The trial loop: minibatch trials, periodic full evaluations, all resumable from the study."""
 
     def __init__(self, mipro: MIPRO, space: _Space, study: Any, search: Search, valset: list[Any]) -> None:
-        from plait.optimizers.study import completed
+        from plait.optimizers.study import completed  # optuna, as above: loaded only when MIPRO runs
 
         self.mipro, self.space, self.study, self.search, self.valset = mipro, space, study, search, valset
         self.done = completed(study)
@@ -146,7 +146,7 @@ class _Trials:
 
     def _trial(self, k: int) -> tuple[Choice, float]:
         """Ask for a candidate (the sampler seeded by the trial's position), score it on a minibatch, tell."""
-        from optuna.samplers import TPESampler
+        from optuna.samplers import TPESampler  # optuna, as in compile: loaded only when MIPRO runs
 
         self.study.sampler = TPESampler(seed=self.mipro.seed * 100_003 + k,
                                                         n_startup_trials=min(5, self.mipro.num_trials))

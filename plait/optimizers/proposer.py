@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from plait.compiler import compile as compile_program
-from plait.compiler.ir import Node, Op
+from plait.api.compiled import compile as compile_program
+from plait.ir.nodes import Node, Op
 from plait.optimizers.random_search import lm_node_ids, search_identity
 from plait.optimizers.trials import Search, check_setup
 from plait.pipeline.module import Module

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from plait.compiler.ir import Op
+from plait.ir.nodes import Op
 from plait.optimizers.fewshot import BootstrapFewShot, LabeledFewShot
 from plait.optimizers.trials import Search, check_setup
 from plait.runtime.items import item_fields

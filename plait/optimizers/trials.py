@@ -15,13 +15,14 @@ from typing import Any, Callable
 from tqdm.auto import tqdm
 
 from plait.checkpoints.null import NullStore
-from plait.compiler.ir import Op
+from plait.checkpoints.stores import open_store
 from plait.errors import OptimizerError
 from plait.hashing import stable_hash
+from plait.ir.nodes import Op
+from plait.ir.source import user_source
 from plait.optimizers.evaluate import Evaluation, evaluate
-from plait.pipeline.tracing import user_source
 from plait.runtime import events as ev
-from plait.runtime.api import open_store
+from plait.runtime.executors import resolve_executor
 from plait.runtime.progress import show_progress
 
 
@@ -84,6 +85,10 @@ class Search:
         self._bar = self._progress_bar(run_options.get("progress"), planned or max_trials)
         # the optimizer's bar stands for its evaluations': they show none of their own
         self.run_options = {**run_options, "on_event": self._observe, "progress": False}
+        # executor="ray": one pool of workers for all the evaluations (and the models they loaded)
+        self._own_executor = isinstance(run_options.get("executor"), str)
+        if "executor" in run_options:
+            self.run_options["executor"] = resolve_executor(run_options["executor"], keep_workers=True)
 
     # --- running and charging -----------------------------------------------------------------
     def evaluate(self, candidate: Any, data: list[Any]) -> Evaluation:
@@ -187,3 +192,5 @@ class Search:
             self._bar.close()
         if self._owns_store:
             self.store.close()
+        if self._own_executor and self.run_options["executor"] is not None:
+            self.run_options["executor"].close()

@@ -7,12 +7,12 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
+from plait.checkpoints.asking import current_scope
 from plait.checkpoints.codec import codec_for
-from plait.compiler.ir import Field
-from plait.compiler.types import type_name
 from plait.errors import PlaitError
-from plait.pipeline.tracing import user_source
-from plait.runtime.asking import current_scope
+from plait.ir.nodes import Field
+from plait.ir.source import user_source
+from plait.ir.types import type_name
 
 ANSWER = "answer"
 _MISSING: Any = object()

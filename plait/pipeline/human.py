@@ -8,13 +8,14 @@ from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
 from plait.checkpoints.codec import codec_for
-from plait.compiler.ir import Field, HumanParams, Node, Op
-from plait.compiler.types import type_name
 from plait.errors import PlaitError, TraceError
+from plait.ir.nodes import Field, HumanParams, Node, Op
+from plait.ir.source import user_source
+from plait.ir.types import type_name
 from plait.pipeline.module import Module
 from plait.pipeline.predict import Predict
 from plait.pipeline.signature import resolve_signature
-from plait.pipeline.tracing import SymbolicPrediction, current_tracer, user_source
+from plait.pipeline.tracing import SymbolicPrediction, current_tracer
 
 
 class HumanInput(Module):

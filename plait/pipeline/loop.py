@@ -12,20 +12,14 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
-from plait.compiler.ir import Field, LoopParams, Node, Op, Plan, Port, Ref
 from plait.errors import TraceError
+from plait.ir.nodes import BODY_INPUT, BODY_OUTPUT, LOOP_OUTPUTS, TRAJECTORY, Field, LoopParams, Node, Op, Port, Ref
+from plait.ir.plan import Plan
+from plait.ir.source import user_source
 from plait.pipeline.module import Module
 from plait.pipeline.step import Step
-from plait.pipeline.tracing import Symbol, SymbolicPrediction, Tracer, current_tracer, port_for, user_source
+from plait.pipeline.tracing import Symbol, SymbolicPrediction, Tracer, current_tracer, output_ports, port_for
 
-TRAJECTORY = "trajectory"
-BODY_INPUT, BODY_OUTPUT = "inputs", "outputs"
-LOOP_OUTPUTS = (
-    Field(TRAJECTORY, list[dict[str, Any]], "every iteration's entry, in order"),
-    Field("last", dict[str, Any], "the last iteration's entry"),
-    Field("iterations", int, "how many iterations ran"),
-    Field("finished", bool, "True if the body said done (or picked finish); False if max_iters ended it"),
-)
 ON_MAX_ITERS = ("error", "return")
 
 
@@ -73,8 +67,6 @@ def record_loop(tracer: Tracer, node_id: str, body: Callable[..., Any], accepted
 
 def trace_body(tracer: Tracer, node_id: str, body: Callable[..., Any], ports: tuple[Port, ...],
                accepted: list[str]) -> Plan:
-    from plait.compiler.lower import _output_ports
-
     fields = [Field(p.name, p.type) for p in ports if p.name in accepted]
     if TRAJECTORY in accepted:
         fields.append(Field(TRAJECTORY, list[dict[str, Any]]))
@@ -83,7 +75,7 @@ def trace_body(tracer: Tracer, node_id: str, body: Callable[..., Any], ports: tu
     inner = tracer.child()
     with inner.active():
         result = body(**symbols)
-        outputs = _output_ports(result)
+        outputs = output_ports(result)
     end = Node(BODY_OUTPUT, Op.OUTPUT, inputs=outputs, source=start.source)
     return Plan(f"{node_id}.body", [start, *inner.nodes, end])
 

@@ -40,11 +40,6 @@ class Module:
         seen: set[int] = set()
         yield from _walk(self, prefix or default_name(self), seen)
 
-    def predictors(self) -> list[tuple[str, Module]]:
-        from plait.pipeline.predict import Predict
-
-        return [(p, m) for p, m in self.named_modules() if isinstance(m, Predict)]
-
 
 def default_name(module: Any) -> str:
     """``Pipeline`` -> ``pipeline``, ``MultiHop`` -> ``multi_hop``, ``PeopleQA`` -> ``people_qa``."""

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.compiler.ir import Field, Node, Op, Port, PredictParams
 from plait.errors import TraceError
+from plait.ir.nodes import Field, Node, Op, Port, PredictParams
+from plait.ir.source import user_source
 from plait.lm.dspy_lm import as_lm
+from plait.lm.secrets import argument_secrets
+from plait.pipeline.eager import call_eagerly
 from plait.pipeline.module import Module
 from plait.pipeline.signature import resolve_signature, with_reasoning
-from plait.pipeline.tracing import SymbolicPrediction, Tracer, current_tracer, port_for, unknown_field_error, user_source
+from plait.pipeline.tracing import SymbolicPrediction, Tracer, current_tracer, port_for, unknown_field_error
 
 
 class Predict(Module):
@@ -29,6 +32,7 @@ class Predict(Module):
     def __init__(self, signature: Any, *, lm: Any = None, adapter: str | None = None,
                  reusable: bool = True, **settings: Any) -> None:
         self.signature = resolve_signature(signature)
+        _refuse_credentials(settings)
         self.lm = lm if lm is None or isinstance(lm, str) else as_lm(lm)
         self.adapter = adapter
         self.reusable = reusable
@@ -38,8 +42,6 @@ class Predict(Module):
     def __call__(self, **inputs: Any) -> Any:
         tracer = current_tracer()
         if tracer is None:
-            from plait.runtime.eager import call_eagerly
-
             return call_eagerly(self, inputs)
         return self._trace(tracer, inputs)
 
@@ -83,6 +85,18 @@ class Predict(Module):
                 fix=f"pass {missing[0]}=... in the call, or remove it from the signature",
             )
         return tuple(port_for(node_id, name, _input_type(f), inputs[name]) for name, f in declared.items())
+
+
+def _refuse_credentials(settings: dict[str, Any]) -> None:
+    """Settings enter the saved plan and the content key: a credential there would be stored."""
+    names = sorted({secret.source for secret in argument_secrets(settings)})
+    if names:
+        raise TraceError(
+            f"Predict got a credential as a decoding setting: {', '.join(names)}", field=names[0],
+            field_kind="setting", source=user_source(), expected="decoding settings (temperature=, max_tokens=...)",
+            found=f"{', '.join(names)} (its value is not shown)",
+            fix="give the credential to the LM, not the module: plait.DSPyLM(model, api_key=...), or set the "
+                "provider's environment variable (OPENAI_API_KEY...)")
 
 
 class ChainOfThought(Predict):

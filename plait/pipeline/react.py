@@ -13,12 +13,14 @@ from typing import Any
 
 import dspy
 
-from plait.pipeline.loop import TRAJECTORY, record_loop
+from plait.ir.nodes import TRAJECTORY
+from plait.ir.tools import FINISH, as_tools
+from plait.pipeline.loop import record_loop
+from plait.pipeline.eager import call_eagerly
 from plait.pipeline.module import Module
 from plait.pipeline.predict import Predict
 from plait.pipeline.signature import resolve_signature
 from plait.pipeline.step import step
-from plait.pipeline.tools import FINISH, as_tools
 from plait.pipeline.tracing import current_tracer
 
 ENTRY_FIELDS = ("next_thought", "next_tool_name", "next_tool_args", "observation")
@@ -54,8 +56,6 @@ class ReAct(Module):
     def forward(self, **inputs: Any) -> Any:
         tracer = current_tracer()
         if tracer is None:
-            from plait.runtime.eager import call_eagerly
-
             return call_eagerly(self, inputs)
         node_id = tracer.unique_id(tracer.path_of(self))
         accepted = [*self.signature.input_fields, TRAJECTORY]

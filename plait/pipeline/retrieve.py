@@ -6,14 +6,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from plait.compiler.ir import Field, Node, Op, StepParams
 from plait.errors import RetrievalError
+from plait.ir.nodes import Field, Node, Op, StepParams
+from plait.ir.source import user_source
 from plait.pipeline.module import Module
 from plait.pipeline.prediction import Prediction
 from plait.pipeline.retrieval.corpus import Where, load_corpus
 from plait.pipeline.retrieval.indexes import INDEXES, dense_available
 from plait.pipeline.retrieval.retriever import PATH, Retriever
-from plait.pipeline.tracing import SymbolicPrediction, Tracer, current_tracer, port_for, user_source
+from plait.pipeline.tracing import SymbolicPrediction, Tracer, current_tracer, port_for
 
 OUTPUTS = (Field("passages", list[str], "the k best passages, best first"),
            Field("scores", list[float], "their scores (BM25, or cosine similarity for dense)"),

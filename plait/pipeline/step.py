@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import ast
 import functools
-import hashlib
 import inspect
-import textwrap
 import typing
 from typing import Any, Callable
 
-from plait.compiler.ir import Field, Node, Op, Port, Ref, StepParams
 from plait.errors import TraceError
-from plait.pipeline.tracing import Symbol, current_tracer, port_for, user_source
+from plait.hashing import code_version
+from plait.ir.nodes import Field, Node, Op, Port, Ref, StepParams
+from plait.ir.source import user_source
+from plait.pipeline.tracing import Symbol, current_tracer, port_for
 
 STEP_OUTPUT = "output"
 
@@ -70,35 +69,6 @@ def step(func: Callable[..., Any] | None = None, *, version: str | None = None, 
     if func is None:
         return lambda f: Step(f, version=version, reusable=reusable)
     return Step(func, version=version, reusable=reusable)
-
-
-def code_version(func: Callable[..., Any]) -> str:
-    """sha256 of the function's source with comments, docstrings, decorators and its name removed."""
-    try:
-        source = inspect.getsource(func)
-    except (OSError, TypeError):
-        raise TraceError(
-            f"cannot read the source of step {func.__qualname__}",
-            fix="define the step in a file, or give it an explicit version: @plait.step(version='1')",
-        ) from None
-    return source_version(source)
-
-
-def source_version(source: str) -> str:
-    """The version of a function's source text: its AST with the irrelevant parts removed."""
-    tree = ast.parse(textwrap.dedent(source))
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            node.decorator_list = []
-            if node.body and _is_docstring(node.body[0]):
-                node.body = node.body[1:] or [ast.Pass()]
-    if tree.body and isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
-        tree.body[0].name = "_"
-    return hashlib.sha256(ast.unparse(tree).encode()).hexdigest()[:16]
-
-
-def _is_docstring(stmt: ast.stmt) -> bool:
-    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
 
 
 def _hints(func: Callable[..., Any]) -> dict[str, Any]:

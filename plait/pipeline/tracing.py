@@ -9,35 +9,21 @@ a :class:`TraceError` at the user's line saying what to do instead.
 from __future__ import annotations
 
 import difflib
-import os
-import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from plait.compiler.ir import Field, Node, Port, Ref, SourceLoc
-from plait.compiler.types import type_name
 from plait.errors import TraceError
+from plait.ir.nodes import Field, Node, Port, Ref
+from plait.ir.source import user_source
+from plait.ir.types import type_name
 
-_PLAIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _current: ContextVar[Tracer | None] = ContextVar("plait_tracer", default=None)
 
 STEP_FIX = (
     "move this logic into a @plait.step function and call it with the symbolic value; "
     "the step runs at execution time, when the value exists"
 )
-
-
-def user_source(skip_plait: bool = True) -> SourceLoc | None:
-    """The innermost frame outside plait's own code: where the user wrote the call."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        inside = os.path.abspath(filename).startswith(_PLAIT_DIR + os.sep)
-        if not (skip_plait and inside) and not filename.startswith("<frozen"):
-            return SourceLoc(filename, frame.f_lineno)
-        frame = frame.f_back
-    return None
 
 
 class Tracer:
@@ -232,3 +218,29 @@ def port_for(node_id: str, name: str, annotation: Any, value: Any) -> Port:
             fix=f"pass one of its fields, e.g. {name}=prediction.{next(iter(value._fields), 'field')}",
         )
     return Port(name, annotation, const=value)
+
+
+def output_ports(result: Any) -> tuple[Port, ...]:
+    """The ports of an OUTPUT node for what ``forward`` (or a loop's body) returned."""
+    if isinstance(result, SymbolicPrediction):
+        result = result.symbols()
+    elif isinstance(result, Symbol):
+        result = {"output": result}
+    if not isinstance(result, dict) or not result:
+        raise TraceError(
+            f"forward returned {type(result).__name__}; plait needs the pipeline's outputs",
+            source=user_source(), expected="a prediction, a symbolic value, or a dict of them",
+            found=repr(result), fix="return the last module's prediction, or a dict {'name': value}",
+        )
+    return tuple(_output_port(name, value) for name, value in result.items())
+
+
+def _output_port(name: str, value: Any) -> Port:
+    if isinstance(value, Symbol):
+        return Port(name, value._type, ref=value._ref)
+    if isinstance(value, SymbolicPrediction):
+        raise TraceError(
+            f"output '{name}' is a whole prediction", field=name, field_kind="output",
+            source=user_source(), fix=f"return one of its fields, e.g. '{name}': prediction.answer",
+        )
+    return Port(name, type(value), const=value)

@@ -43,6 +43,14 @@ class CircuitBreaker:
         self._probing = False
         self._lock = threading.Lock()
 
+    # Sent to another process (a Ray worker) it arrives with its state and a lock of its own.
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def acquire(self, now: float) -> bool:
         """May a call go through now? In half-open state only the first caller (the probe) may."""
         with self._lock:

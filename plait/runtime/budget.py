@@ -1,5 +1,9 @@
 """Budgets: a run's ceiling on LM calls, tokens and cost.
 
+An LM call, here as in DESIGN.md's contract 11, is a request sent to an LM, answered or not: a
+failed connection, a timeout and a re-ask after a malformed reply each count (``run.stats``
+reports them as ``lm_requests``, and the answered ones apart as ``lm_answered``).
+
 The limits are on the run's total, across its resumes: a resumed run starts from what its journal
 records (attempts of LM nodes, and the usage of their recorded outputs). When a limit is reached
 no new LM call starts; calls in flight finish and are recorded, unfinished items stay unfinished
@@ -17,7 +21,10 @@ from plait.lm.protocol import Usage
 
 @dataclass(frozen=True)
 class Budget:
-    """Example::
+    """``lm_calls``: requests sent to an LM, answered or not; ``tokens``: prompt plus completion
+    tokens; ``cost``: as the provider reports it. Each is the run's total across resumes.
+
+    Example::
 
         run = compiled.run(items, budget=plait.Budget(lm_calls=1000, cost=2.50))
         run.status          # 'stopped' if a limit was reached; run.stop_reason says which
@@ -40,8 +47,15 @@ class BudgetReached(Exception):
     """Control flow, not an error: a node did not start its LM call because the budget is spent."""
 
     def __init__(self, limit: str, used: float, maximum: float) -> None:
-        super().__init__(f"the run's budget of {maximum:g} {limit.replace('_', ' ')} is reached ({used:g} used)")
+        unit, spent = _WORDS[limit]
+        super().__init__(f"the run's budget of {maximum:g} {unit} is reached: {used:g} {spent}; "
+                         f"resume with a larger plait.Budget({limit}=...) to go on")
         self.limit, self.used, self.maximum = limit, used, maximum
+
+
+# How a stop message names each limit, and what was spent against it.
+_WORDS = {"lm_calls": ("LM calls", "requests sent to an LM, answered or not"),
+          "tokens": ("tokens", "tokens used"), "cost": ("in cost", "spent")}
 
 
 class BudgetMeter:
@@ -58,7 +72,8 @@ class BudgetMeter:
         return None
 
     def admit(self) -> None:
-        """Count one LM call about to start, or raise :class:`BudgetReached`."""
+        """Count one request about to be sent (whether it will be answered or not), or raise
+        :class:`BudgetReached`."""
         if (stop := self.reached()) is not None:
             raise stop
         self.calls += 1
@@ -70,7 +85,8 @@ class BudgetMeter:
 
 
 def journal_spending(rows: Iterable[Any]) -> tuple[int, int, float]:
-    """(LM attempts, tokens, cost) that a run's journal rows record for its LM nodes."""
+    """(LM calls, tokens, cost) that a run's journal rows record for its LM nodes. The calls are the
+    rows' attempts: every request sent, answered or not (and attempts a circuit breaker refused)."""
     calls, tokens, cost = 0, 0, 0.0
     for row in rows:
         if row.source != "lm":

@@ -1,6 +1,8 @@
 """One LM call of a node, guarded: route (breakers, fallbacks), budget, rate limit, concurrency,
 timeout, and the retry loop with backoff. The executor decides whether a node runs; the node
-runner formats and parses; this is where a call meets the real world.
+runner formats and parses; this is where a call meets the real world, and where what comes back
+(a reply or an error) becomes plait's: scrubbed of every credential the LM could use (see
+plait/lm/secrets.py) before the journal, the events, the logs or the user see it.
 """
 
 from __future__ import annotations
@@ -8,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
-from plait.compiler.ir import Node
+from plait.clock import REAL_CLOCK, Clock
 from plait.errors import NodeError
+from plait.ir.nodes import Node
 from plait.lm.protocol import LMError, LMRequest, LMResponse
+from plait.lm.secrets import Scrubber
 from plait.runtime import events as ev
 from plait.runtime.breaker import CLOSED, OPEN
-from plait.runtime.budget import BudgetMeter
-from plait.runtime.clock import REAL_CLOCK, Clock
+from plait.runtime.limits import CallGate, LocalGate
 from plait.runtime.policies import Guard, Route
 from plait.runtime.ratelimit import estimate_tokens
 from plait.runtime.retry import RetryPolicy, is_transient
@@ -50,12 +53,14 @@ class NodeCall:
 
 
 class LMCaller:
-    """Makes the LM calls of one run. ``meter``: the run's budget, if it has one."""
+    """Makes the LM calls of one run. ``gate``: where its budget and rate limits are kept (limits.py)."""
 
     def __init__(self, run_id: str = "", *, clock: Clock = REAL_CLOCK, rng: random.Random | None = None,
-                 meter: BudgetMeter | None = None, emit: Callable[[ev.Event], None] = lambda e: None) -> None:
-        self.run_id, self.clock, self.rng, self.meter, self.emit = run_id, clock, rng or random.Random(), meter, emit
+                 gate: CallGate | None = None, emit: Callable[[ev.Event], None] = lambda e: None) -> None:
+        self.run_id, self.clock, self.rng, self.emit = run_id, clock, rng or random.Random(), emit
+        self.gate = gate if gate is not None else LocalGate(None, clock)
         self._semaphores: dict[int, asyncio.Semaphore] = {}
+        self._scrubbers: dict[int, Scrubber] = {}  # for replies; reading the environment per call costs ~0.2 ms
 
     async def call(self, guard: Guard, request: LMRequest, nc: NodeCall) -> tuple[Route, LMResponse]:
         """The answering route and its response; raises NodeError when the policy gives up."""
@@ -83,23 +88,20 @@ class LMCaller:
         raise refusal
 
     async def _attempt(self, guard: Guard, route: Route, request: LMRequest, nc: NodeCall) -> LMResponse:
-        estimate = 0
+        estimate, sent = estimate_tokens(request), False
         try:
-            if self.meter is not None:
-                self.meter.admit()
-            if route.limiter is not None:
-                estimate = estimate_tokens(request)
-                await self.clock.sleep(route.limiter.reserve(estimate, self.clock.now()))
+            await self.gate.enter(route, estimate)
             nc.made += 1
+            sent = True
             response = await self._send(guard, route, request)
         except BaseException as exc:
             self._judge(route, exc)
+            if sent:
+                self.emit(ev.LMCalled(self.run_id, nc.item_id, nc.node.id, route.lm.name, answered=False))
             raise
         self._judge(route, None)
-        if route.limiter is not None:
-            route.limiter.settle(estimate, response.usage)
-        if self.meter is not None:
-            self.meter.charge(response.usage)
+        self.emit(ev.LMCalled(self.run_id, nc.item_id, nc.node.id, route.lm.name, answered=True))
+        self.gate.leave(route, estimate, response.usage)
         return response
 
     async def _send(self, guard: Guard, route: Route, request: LMRequest) -> LMResponse:
@@ -108,13 +110,25 @@ class LMCaller:
         if semaphore is None:
             semaphore = self._semaphores[id(lm)] = asyncio.Semaphore(getattr(lm, "max_concurrency", 1024))
         async with semaphore:
-            if guard.timeout is None:
-                return await lm.acall(request)
             try:
-                return await self.clock.wait_for(lm.acall(request), guard.timeout)
-            except (TimeoutError, asyncio.TimeoutError):
-                raise LMError(f"LM '{lm.name}' did not answer within {guard.timeout:g} s (the call timeout)",
-                              transient=True) from None
+                response = await self._answer(guard, lm, request)
+            except Exception as exc:
+                clean = Scrubber.for_lm(lm).error(exc, is_transient(exc))  # the environment as it is now
+                if clean is exc:
+                    raise
+            else:
+                scrubber = self._scrubbers.get(id(lm)) or self._scrubbers.setdefault(id(lm), Scrubber.for_lm(lm))
+                return scrubber.reply(response)
+        raise clean  # outside the handler, so that the exception quoting a credential is not its context
+
+    async def _answer(self, guard: Guard, lm: Any, request: LMRequest) -> LMResponse:
+        if guard.timeout is None:
+            return await lm.acall(request)
+        try:
+            return await self.clock.wait_for(lm.acall(request), guard.timeout)
+        except (TimeoutError, asyncio.TimeoutError):
+            raise LMError(f"LM '{lm.name}' did not answer within {guard.timeout:g} s (the call timeout)",
+                          transient=True) from None
 
     def _judge(self, route: Route, exc: BaseException | None) -> None:
         """Tell the route's breaker how the call went: failed (transient), answered, or neither."""
@@ -138,7 +152,7 @@ class LMCaller:
         delay = policy.delay(nc.attempts, self.rng, getattr(exc, "retry_after", None))
         if nc.on_retry is not None:
             nc.on_retry(nc, exc, delay)
-        if self.meter is not None and (stop := self.meter.reached()) is not None:
+        if (stop := self.gate.reached()) is not None:
             raise stop  # no point waiting for an attempt the budget will not allow
         await self.clock.sleep(delay)
 

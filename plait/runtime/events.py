@@ -42,6 +42,18 @@ class NodeFinished(Event):
 
 
 @dataclass(frozen=True)
+class LMCalled(Event):
+    """One request was sent to LM ``lm`` for ``node_id`` and has ended: ``answered`` is False when
+    it got no reply (a connection error, a 5xx, a timeout, a cancellation). Every request is an
+    LM call, answered or not, as budgets count them; one node may make several (retries, re-asks)."""
+
+    item_id: str
+    node_id: str
+    lm: str
+    answered: bool
+
+
+@dataclass(frozen=True)
 class LoopIteration(Event):
     """Iteration ``iteration`` (from 1) of LOOP node ``node_id`` is recorded. ``source``: 'lm' or
     'step' (run now), 'replay' (this run's journal), 'cache' (another run's identical iteration)."""

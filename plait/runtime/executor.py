@@ -8,14 +8,19 @@ every open item can run all its parallel branches together (concurrency x the pl
 each LM's own ``max_concurrency`` bounds the calls in flight to it.
 
 Per node (DESIGN.md contract 2-5, in the manner of DBOS's ``invoke_step``):
-  1. this run's journal has the node with the same content key  -> replay it, no call
+  1. this run's journal has the node with the same replay key -> replay it, no call
   2. the store has a value for the content key (and the node is reusable) -> reuse it, record
   3. otherwise run it (LM call or step) and record value, journal row and status atomically.
 
-A PREDICT node's output is recorded under the content key of the LM that produced it: a fallback's
-answer never passes for the primary's (DESIGN.md contract 8). Its failed attempts are journaled
-as they happen ('retrying' rows), so that a crash does not give it a fresh set of attempts.
-When the run's budget is spent, no node starts; the nodes in flight finish and the run stops.
+Within a run a recorded output is authoritative: the replay key holds the node's fingerprint and
+input values but no LM, so a resume replays what was recorded whichever LM produced it and
+whatever LM, fallbacks, retries or budget the resume is given; those decide only what runs next.
+Across runs it is the content key that counts, and a PREDICT node's output is cached under the
+content key of the LM that produced it: a fallback's answer never passes for the primary's
+(DESIGN.md contract 8). Its failed attempts are journaled as they happen ('retrying' rows), so
+that a crash does not give it a fresh set of attempts.
+When the run's budget is spent, no node starts; the nodes in flight finish, recorded nodes still
+replay (a finished item comes back finished), and the run stops.
 """
 
 from __future__ import annotations
@@ -26,20 +31,21 @@ import json
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
+from plait.checkpoints.asking import AskBook, HumanWait
 from plait.checkpoints.codec import codec_for
-from plait.checkpoints.keys import content_key, failure_key
+from plait.checkpoints.keys import content_key, failure_key, replay_key
 from plait.checkpoints.protocol import JournalRow, Store
-from plait.compiler.ir import Field, Node, Op, Plan, Port
-from plait.errors import NodeError, OutputParseError, PlaitError
+from plait.clock import REAL_CLOCK, Clock
+from plait.errors import NodeError, OutputParseError, PlaitError, StoreError
 from plait.hashing import sha256_hex
+from plait.ir.nodes import Field, Node, Op, Port
+from plait.ir.plan import Plan
 from plait.runtime import events as ev
 from plait.runtime.budget import BudgetReached
 from plait.runtime.calls import NodeCall, reason
-from plait.runtime.clock import REAL_CLOCK, Clock
-from plait.runtime.asking import AskBook, HumanWait
 from plait.runtime.loops import LoopRunner
 from plait.runtime.nodes import NodeRunner, Outcome
 
@@ -58,6 +64,15 @@ class ItemState:
     waiting: dict[str, int] = field(default_factory=dict)
     question: Any = None  # the first Question it waits on; it waits once no other branch can run
     active: int = 0  # its nodes queued or running
+
+
+@dataclass(frozen=True)
+class Keys:
+    """A node execution's two keys (plait/checkpoints/keys.py): ``content`` finds it in the cache,
+    under the LM that answers; ``replay`` finds it in this run's journal, whichever LM answered."""
+
+    content: str
+    replay: str
 
 
 class Executor:
@@ -92,7 +107,7 @@ class Executor:
             return
         self._queue: asyncio.PriorityQueue = asyncio.PriorityQueue()
         self._pending, self._left = deque(items), len(items)
-        self._finished, self._fatal, self._busy = asyncio.Event(), None, 0
+        self._finished, self._fatal = asyncio.Event(), None
         for _ in range(min(self.window, len(items))):
             self._admit()
         slots = min(self.window * self.width, self._node_slots(items))
@@ -111,7 +126,7 @@ class Executor:
 
     # --- scheduling ---------------------------------------------------------------------------
     def _admit(self) -> None:
-        if not self._pending or self.stopped is not None:
+        if not self._pending:
             return
         item = self._pending.popleft()
         if item.status != "running":  # failed input validation: nothing to run
@@ -131,10 +146,9 @@ class Executor:
     async def _work(self) -> None:
         while True:
             *_, item, node_id = await self._queue.get()
-            if item.status != "running" or self.stopped is not None:
+            if item.status != "running":
                 item.active -= 1
                 continue
-            self._busy += 1
             try:
                 await self._execute(item, self.plan.node(node_id))
             except BudgetReached as stop:  # the item stays unfinished; resume goes on from here
@@ -144,20 +158,26 @@ class Executor:
                 self._finished.set()
                 return
             finally:
-                self._busy -= 1
                 item.active -= 1
             self._close_if_waiting(item)
-            if self.stopped is not None and self._busy == 0:
-                self._finished.set()
+            self._park_if_stopped(item)
 
     def _stop(self, stop: BudgetReached) -> None:
         if self.stopped is None:
             self.stopped = stop
             self.emit(ev.BudgetExhausted(self.run_id, stop.limit, stop.used, stop.maximum))
 
+    def _park_if_stopped(self, item: ItemState) -> None:
+        """After a stop, an item with nothing left to replay stays unfinished: resume goes on with it."""
+        if self.stopped is not None and item.status == "running" and item.active == 0:
+            self._release(item)
+
     def _item_done(self, item: ItemState) -> None:
-        item.env, item.waiting = {}, {}
         self.emit(ev.ItemFinished(self.run_id, item.item_id, item.status))
+        self._release(item)
+
+    def _release(self, item: ItemState) -> None:
+        item.env, item.waiting = {}, {}
         self._left -= 1
         if self._left == 0:
             self._finished.set()
@@ -167,10 +187,17 @@ class Executor:
     # --- one node: check, else run and record --------------------------------------------------
     async def _execute(self, item: ItemState, node: Node) -> None:
         inputs = {p.name: self._read(item, p) for p in node.inputs}
-        key = self._key(node, self.lm_hashes.get(node.id, ""), inputs)
-        value = self._replayed(item, node, key, inputs)
+        keys = Keys(self._key(node, self.lm_hashes.get(node.id, ""), inputs),
+                    replay_key(node.fingerprint or "", inputs))
+        try:
+            value = self._replayed(item, node, keys, inputs)
+        except StoreError as exc:  # a recorded value that does not read back: this item fails, alone
+            self._fail(item, node, keys, exc)
+            return
         if value is None:
-            value = await self._reused_or_run(item, node, key, inputs)
+            if self.stopped is not None:  # the budget is spent: nothing new starts
+                return
+            value = await self._reused_or_run(item, node, keys, inputs)
             if value is None:
                 return  # failed; the item is finished
         elif node.op is not Op.OUTPUT:
@@ -189,31 +216,33 @@ class Executor:
     def _key(self, node: Node, lm_hash: str, inputs: dict[str, Any]) -> str:
         return content_key(node.fingerprint or "", lm_hash, self.runner.adapters.get(node.id), inputs)
 
-    def _replayed(self, item: ItemState, node: Node, key: str, inputs: dict) -> dict[str, Any] | None:
+    def _replayed(self, item: ItemState, node: Node, keys: Keys, inputs: dict) -> dict[str, Any] | None:
+        """The recorded output, if this run's journal holds one for these inputs: whichever LM made it."""
         row = self.journal.get((item.item_id, node.id, 0))
         if row is None or row.status != "ok" or node.id in self.force:
             return None
-        if row.content_key != key and not self._by_fallback(node, inputs, row.content_key):
-            return None
-        return self._decode(node, row.value_hash)
+        if row.replay_key is not None:
+            recorded = row.replay_key == keys.replay
+        else:  # a row from before store schema 4: its content key says which LM made it
+            recorded = row.content_key == keys.content or self._by_fallback(node, inputs, row.content_key)
+        return self._decode(node, row.value_hash) if recorded else None
 
     def _by_fallback(self, node: Node, inputs: dict[str, Any], recorded: str) -> bool:
         """Was the recorded output produced by one of the node's fallback LMs?"""
         guard = self.guards.get(node.id)
         return guard is not None and any(self._key(node, r.lm_hash, inputs) == recorded for r in guard.routes[1:])
 
-    async def _reused_or_run(self, item: ItemState, node: Node, key: str, inputs: dict) -> dict | None:
-        if self._reusable(node) and (value_hash := self.store.lookup(key)) is not None:
-            value = self._decode(node, value_hash)
-            self._record(item, node, key, value, Outcome(value, "cache", attempts=0))
+    async def _reused_or_run(self, item: ItemState, node: Node, keys: Keys, inputs: dict) -> dict | None:
+        if (value := self._cached(node, keys.content)) is not None:
+            self._record(item, node, keys, value, Outcome(value, "cache", attempts=0))
             self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, "cache"))
             return value
-        if (failure := self._cached_failure(node, key)) is not None:  # it never parsed: don't ask again
-            self._fail(item, node, key, failure)
+        if (failure := self._cached_failure(node, keys.content)) is not None:  # it never parsed: don't ask again
+            self._fail(item, node, keys, failure)
             return None
         started, call = time.perf_counter(), None
         if node.op is Op.PREDICT:
-            call = self._node_call(item, node, key)
+            call = self._node_call(item, node, keys.content)
             self.emit(ev.NodeStarted(self.run_id, item.item_id, node.id))
         try:
             with self.asks.scope(item.item_id, node.id, inputs) as asking:
@@ -222,20 +251,31 @@ class Executor:
                 else:
                     outcome = await self._run(node, inputs, call)
         except PlaitError as exc:
-            self._fail(item, node, key, exc, call)
+            self._fail(item, node, keys, exc, call)
             return None
         except HumanWait as wait:
             self._wait(item, node, wait.question)
             return None
         outcome.cacheable = outcome.cacheable and asking.asked == 0  # a step that asked is this run's own
-        if outcome.fallback_hash is not None:  # recorded as the fallback's output, not the primary's
-            key = self._key(node, outcome.fallback_hash, inputs)
-        self._record(item, node, key, outcome.value, outcome, call)
+        if outcome.fallback_hash is not None:  # cached as the fallback's output, not the primary's
+            keys = replace(keys, content=self._key(node, outcome.fallback_hash, inputs))
+        self._record(item, node, keys, outcome.value, outcome, call)
         if node.op is not Op.OUTPUT:
             usage = outcome.usage.to_json() if outcome.usage else None
             self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, outcome.source,
                                       time.perf_counter() - started, usage))
         return outcome.value
+
+    def _cached(self, node: Node, key: str) -> dict[str, Any] | None:
+        """The stored value for the content key; a value that does not read back (NaN stored as null by
+        an older plait) is a miss, recomputed, so that it cannot fail other runs."""
+        if not self._reusable(node) or (value_hash := self.store.lookup(key)) is None:
+            return None
+        try:
+            return self._decode(node, value_hash)
+        except StoreError as exc:
+            log.warning("plait: recomputing node '%s': its cached value does not read back: %s", node.id, exc.summary)
+            return None
 
     def _node_call(self, item: ItemState, node: Node, key: str) -> NodeCall:
         call = NodeCall(node, item.item_id, key=key, on_retry=self._retrying)
@@ -296,25 +336,25 @@ class Executor:
         codec = codec_for(self.value_fields[node.id])
         return codec.decode(self.store.read_value(value_hash), f"the stored output of node '{node.id}'")
 
-    def _record(self, item: ItemState, node: Node, key: str, value: dict, outcome: Outcome,
+    def _record(self, item: ItemState, node: Node, keys: Keys, value: dict, outcome: Outcome,
                 call: NodeCall | None = None) -> None:
-        data = codec_for(self.value_fields[node.id]).encode(value)
-        row = JournalRow(self.run_id, item.item_id, node.id, 0, key, sha256_hex(data), "ok", outcome.source,
+        data = outcome.data if outcome.data is not None else codec_for(self.value_fields[node.id]).encode(value)
+        row = JournalRow(self.run_id, item.item_id, node.id, 0, keys.content, sha256_hex(data), "ok", outcome.source,
                          lm=outcome.lm, usage=outcome.usage.to_json() if outcome.usage else None,
-                         attempts=call.unrecorded if call is not None else outcome.attempts)
+                         attempts=call.unrecorded if call is not None else outcome.attempts, replay_key=keys.replay)
         done = "done" if node.op is Op.OUTPUT else None
         cache = self._reusable(node) and outcome.source != "cache" and outcome.cacheable
         self.store.record(row, data, cache=cache, item_status=done, owner=self.owner)
 
-    def _fail(self, item: ItemState, node: Node, key: str, exc: PlaitError, call: NodeCall | None = None) -> None:
+    def _fail(self, item: ItemState, node: Node, keys: Keys, exc: PlaitError, call: NodeCall | None = None) -> None:
         raw = getattr(exc, "raw_attempts", None) or ([exc.raw] if getattr(exc, "raw", None) else None)
         cached = getattr(exc, "from_cache", False)
         failure = self._cacheable_failure(node, exc) and not cached
         record = {"raw": raw, **({"failure": failure_record(exc, self.runner.parse_retries)} if failure else {})}
         data = json.dumps(record).encode() if raw else None
-        row = JournalRow(self.run_id, item.item_id, node.id, 0, key, sha256_hex(data) if data else None,
+        row = JournalRow(self.run_id, item.item_id, node.id, 0, keys.content, sha256_hex(data) if data else None,
                          "failed", "cache" if cached else "lm" if node.op is Op.PREDICT else "step", error=str(exc),
-                         attempts=0 if cached else call.unrecorded if call is not None else 1)
+                         attempts=0 if cached else call.unrecorded if call is not None else 1, replay_key=keys.replay)
         self.store.record(row, data, cache=failure and data is not None, item_status="failed", owner=self.owner)
         open_before = item.status == "running"  # a parallel branch may have failed or waited already
         item.status, item.error = "failed", exc

@@ -8,11 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from plait.checkpoints.codec import codec_for
-from plait.compiler.ir import Node
-from plait.compiler.types import type_name
+from plait.checkpoints.codec import UnstorableValue, codec_for
 from plait.errors import InputError
+from plait.ir.nodes import Node
+from plait.ir.types import type_name
 from plait.runtime.executor import ItemState
+from plait.runtime.values import PLAIN_DATA
 
 
 def as_items(data: Any) -> list[Any]:
@@ -25,27 +26,27 @@ def as_items(data: Any) -> list[Any]:
     return list(data)
 
 
-def item_states(input_node: Node, data: list[Any], ids: list[str] | None) -> tuple[list[ItemState], list[bytes]]:
-    """(states, encoded inputs); an invalid item's state is already failed with an InputError."""
+def item_states(input_node: Node, data: list[Any], ids: list[str] | None,
+                strict: bool = False) -> tuple[list[ItemState], list[bytes]]:
+    """(states, encoded inputs); an invalid item's state is already failed with an InputError.
+    An item's inputs are what the store gives back (see Codec.stored), so resume sees the same values."""
     ids = ids or [str(i) for i in range(len(data))]
     if len(ids) != len(data) or len(set(ids)) != len(ids):
         raise InputError("ids= must give one unique id per item", expected=f"{len(data)} unique ids",
                          found=f"{len(ids)} ids, {len(set(ids))} unique", fix="pass distinct ids, or none")
-    codec = codec_for(input_node.outputs)
     states, encoded = [], []
     for position, (item_id, raw) in enumerate(zip(ids, data)):
         state = ItemState(item_id, position, {})
         try:
-            state.inputs = validate_item(input_node, item_id, raw)
-            encoded.append(codec.encode(state.inputs))
+            state.inputs, blob = stored_item(input_node, item_id, validate_item(input_node, item_id, raw, strict))
         except InputError as exc:
-            state.status, state.error = "failed", exc
-            encoded.append(b"{}")
+            state.status, state.error, blob = "failed", exc, b"{}"
         states.append(state)
+        encoded.append(blob)
     return states, encoded
 
 
-def validate_item(input_node: Node, item_id: str, raw: Any) -> dict[str, Any]:
+def validate_item(input_node: Node, item_id: str, raw: Any, strict: bool = False) -> dict[str, Any]:
     fields = _as_dict(item_id, raw)
     declared = {f.name: f for f in input_node.outputs}
     missing = [n for n in declared if n not in fields]
@@ -56,17 +57,32 @@ def validate_item(input_node: Node, item_id: str, raw: Any) -> dict[str, Any]:
             found=f"the fields {', '.join(map(str, fields)) or '(none)'}",
             fix=f"add '{missing[0]}' to every item, or rename the pipeline's input to match the data")
     try:
-        return codec_for(input_node.outputs).validate({n: fields[n] for n in declared})
+        return codec_for(input_node.outputs).validate({n: fields[n] for n in declared}, strict=strict)
     except ValidationError as exc:
         err = exc.errors()[0]
         name = str(err["loc"][0]) if err.get("loc") else "?"
-        name = name if name in declared else name.removeprefix("f_")
         expected = type_name(declared[name].type) if name in declared else "the declared types"
+        lax = " (strict validation is on: no conversion between kinds)" if strict else ""
         raise InputError(
-            f"item {item_id}: field '{name}' has the wrong type ({err['msg']})", node=input_node.id,
+            f"item {item_id}: field '{name}' has the wrong type ({err['msg']}){lax}", node=input_node.id,
             field=name, field_kind="input", source=input_node.source, expected=expected,
             found=f"{fields.get(name)!r} ({type(fields.get(name)).__name__})",
             fix="fix the item's value, or change the type annotation of forward()'s parameter") from None
+
+
+def stored_item(input_node: Node, item_id: str, inputs: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """(the inputs as the store gives them back, their JSON); InputError if a value cannot be stored."""
+    try:
+        return codec_for(input_node.outputs).stored(inputs)
+    except UnstorableValue as exc:
+        declared = input_node.output(exc.field)
+        raise InputError(
+            f"item {item_id}: field '{exc.field}' cannot be stored ({exc.reason})", node=input_node.id,
+            field=exc.field, field_kind="input", source=input_node.source,
+            expected=f"a value of type {type_name(declared.type) if declared else 'the declared one'} with a JSON form",
+            found=f"{exc.value!r}"[:200] + f" ({type(exc.value).__name__})",
+            fix=f"pass plain data ({PLAIN_DATA}), or declare the field's precise type so that pydantic "
+            "converts it") from None
 
 
 def item_fields(raw: Any) -> dict[str, Any]:

@@ -2,14 +2,17 @@
 
 Iteration i (from 1) is journaled as its own row (run, item, node, i) holding only that
 iteration's entry, so the history is stored as appended deltas and the trajectory is rebuilt by
-concatenating the rows. Each iteration's content key chains the previous one with the previous
-entry's hash (a Merkle chain from the body's fingerprint, its LMs and the loop's inputs), so it
-covers every earlier entry without hashing the whole history again. The limits (max_iters) are
-not in it: raising max_iters keeps the recorded iterations.
+concatenating the rows. Each iteration's keys chain the previous ones with the previous entry's
+hash (Merkle chains from the body's fingerprint and the loop's inputs), so they cover every
+earlier entry without hashing the whole history again: the content key (the cache's) also from
+the body's LMs, the replay key (the journal's) without them, so that within a run a recorded
+iteration replays whichever LM produced it (DESIGN.md contract 5). The limits (max_iters) are in
+neither: raising max_iters keeps the recorded iterations. An iteration a fallback LM answered is
+not cached: it must not pass for the primary's in another run.
 
 Per iteration:
-  1. this run's journal has it under the same key        -> replay it: no LM call, no tool call
-  2. the store has a value for that key (node reusable)  -> reuse it, record
+  1. this run's journal has it under the same replay key  -> replay it: no LM call, no tool call
+  2. the store has a value for its content key (reusable) -> reuse it, record
   3. otherwise run the body's nodes (LM calls through the node's guard); with tools, record the
      agent's decision (a 'proposed' row), call the tool, and record the entry with its observation.
 
@@ -26,15 +29,15 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_jsonable_python
 
-from plait.checkpoints.keys import content_key
+from plait.checkpoints.keys import content_key, replay_key
 from plait.checkpoints.protocol import JournalRow
-from plait.compiler.ir import Node, Op, Plan
-from plait.compiler.passes.fingerprint import loop_body_fingerprint
 from plait.errors import NodeError, OutputParseError
 from plait.hashing import sha256_hex, stable_hash
+from plait.ir.fingerprint import loop_body_fingerprint
+from plait.ir.nodes import BODY_INPUT, TRAJECTORY, Node, Op
+from plait.ir.plan import Plan
+from plait.ir.tools import FINISH
 from plait.lm.protocol import Usage
-from plait.pipeline.loop import BODY_INPUT, TRAJECTORY
-from plait.pipeline.tools import FINISH
 from plait.runtime import events as ev
 from plait.runtime.calls import NodeCall, reason
 from plait.runtime.nodes import Outcome
@@ -53,6 +56,7 @@ class Iteration:
     attempts: int = 0
     lm: str | None = None
     asked: int = 0  # questions to people: an iteration shaped by an answer is this run's own
+    fell_back: bool = False  # a fallback LM answered: the cache must not take it for the primary's
 
 
 def idempotency_key(run_id: str, item_id: str, node_id: str, iteration: int) -> str:
@@ -60,13 +64,26 @@ def idempotency_key(run_id: str, item_id: str, node_id: str, iteration: int) -> 
     return sha256_hex(f"{run_id}|{item_id}|{node_id}|{iteration}")[:32]
 
 
-def first_link(node: Node, lm_hash: str, inputs: dict[str, Any]) -> str:
-    """The first iteration's key: the body, the tools, the LMs and the loop's input values."""
-    return content_key(loop_body_fingerprint(node.params), lm_hash, "iteration|1", inputs)
+@dataclass(frozen=True)
+class Link:
+    """One iteration's keys: ``content`` (the cache's, with the body's LMs), ``replay`` (the journal's)."""
+
+    content: str
+    replay: str
+
+    def next(self, value_hash: str) -> Link:
+        """The next iteration's keys: these chained with this iteration's entry."""
+        return Link(sha256_hex(f"{self.content}|{value_hash}"), sha256_hex(f"{self.replay}|{value_hash}"))
+
+    def recorded(self, row: JournalRow) -> bool:
+        """Is ``row`` this iteration's? A row from before store schema 4 has only a content key."""
+        return row.replay_key == self.replay if row.replay_key is not None else row.content_key == self.content
 
 
-def next_link(link: str, value_hash: str) -> str:
-    return sha256_hex(f"{link}|{value_hash}")
+def first_link(node: Node, lm_hash: str, inputs: dict[str, Any]) -> Link:
+    """The first iteration's keys: the body, the tools and the loop's input values; the content key also the LMs."""
+    body = loop_body_fingerprint(node.params)
+    return Link(content_key(body, lm_hash, "iteration|1", inputs), replay_key(f"{body}|iteration|1", inputs))
 
 
 class LoopRunner:
@@ -89,21 +106,22 @@ class LoopRunner:
                 return _outcome(entries, True, total)
             if UNPARSED in entry:  # the agent's reply could not be read: end it, as DSPy's ReAct does
                 return _outcome(entries, False, total)
-            link = next_link(link, value_hash)
+            link = link.next(value_hash)
         if params.on_max_iters == "error":
             raise max_iters_error(node, entries)
         return _outcome(entries, False, total)
 
     # --- 1 and 2: replay or reuse -------------------------------------------------------------
-    def _recorded(self, item: ItemState, node: Node, i: int, link: str) -> tuple[dict, str] | None:
+    def _recorded(self, item: ItemState, node: Node, i: int, link: Link) -> tuple[dict, str] | None:
         ex = self.ex
         row = ex.journal.get((item.item_id, node.id, i))
-        if row is not None and row.status == "ok" and row.content_key == link and node.id not in ex.force:
+        if row is not None and row.status == "ok" and link.recorded(row) and node.id not in ex.force:
             source, value_hash = "replay", row.value_hash
-        elif ex._reusable(node) and (value_hash := ex.store.lookup(link)) is not None:
+        elif ex._reusable(node) and (value_hash := ex.store.lookup(link.content)) is not None:
             source = "cache"
-            ex.store.record(JournalRow(ex.run_id, item.item_id, node.id, i, link, value_hash, "ok", "cache",
-                                       attempts=0), None, cache=False, item_status=None, owner=ex.owner)
+            ex.store.record(JournalRow(ex.run_id, item.item_id, node.id, i, link.content, value_hash, "ok", "cache",
+                                       attempts=0, replay_key=link.replay), None, cache=False, item_status=None,
+                            owner=ex.owner)
         else:
             return None
         entry = json.loads(ex.store.read_value(value_hash))
@@ -111,7 +129,7 @@ class LoopRunner:
         return entry, value_hash
 
     # --- 3: run the body and the tool, record -------------------------------------------------
-    async def _iterate(self, item: ItemState, node: Node, i: int, link: str, inputs: dict[str, Any],
+    async def _iterate(self, item: ItemState, node: Node, i: int, link: Link, inputs: dict[str, Any],
                        entries: list[dict], total: Iteration) -> tuple[dict, str]:
         entry, cost, counted = self._proposed(item, node, i, link)
         if entry is None:
@@ -126,6 +144,7 @@ class LoopRunner:
         self.ex.emit(ev.LoopIteration(self.ex.run_id, item.item_id, node.id, i, _source(cost)))
         total.usage, total.attempts = total.usage + cost.usage, total.attempts + cost.attempts
         total.lm, total.asked = cost.lm or total.lm, total.asked + cost.asked
+        total.fell_back = total.fell_back or cost.fell_back
         return entry, value_hash
 
     async def _decide(self, item: ItemState, node: Node, i: int, inputs: dict[str, Any], entries: list[dict],
@@ -149,22 +168,25 @@ class LoopRunner:
                          error=str(exc), lm=cost.lm, attempts=cost.attempts)
         self.ex.store.record(row, None, cache=False, item_status=None, owner=self.ex.owner)
 
-    def _proposed(self, item: ItemState, node: Node, i: int, link: str) -> tuple[dict | None, Iteration, bool]:
+    def _proposed(self, item: ItemState, node: Node, i: int, link: Link) -> tuple[dict | None, Iteration, bool]:
         """A decision the agent made before a crash, whose tool call did not finish: it is not asked again."""
         row = self.ex.journal.get((item.item_id, node.id, i))
-        if row is None or row.status != "proposed" or row.content_key != link or node.id in self.ex.force:
+        if row is None or row.status != "proposed" or not link.recorded(row) or node.id in self.ex.force:
             return None, Iteration(), False
         cost = Iteration(Usage(**(row.usage or {})), row.attempts, row.lm)
         return json.loads(self.ex.store.read_value(row.value_hash)), cost, True
 
-    def _record(self, item: ItemState, node: Node, i: int, link: str, entry: dict, cost: Iteration, status: str,
+    def _record(self, item: ItemState, node: Node, i: int, link: Link, entry: dict, cost: Iteration, status: str,
                 counted: bool = False) -> tuple[dict, str]:
         """Record the entry; returns it as replay will see it (JSON, exactly) and its hash.
         ``counted``: a 'proposed' row already holds this iteration's attempts (the store adds them up)."""
-        data = json.dumps(to_jsonable_python(entry), sort_keys=True, ensure_ascii=False).encode()
-        row = JournalRow(self.ex.run_id, item.item_id, node.id, i, link, sha256_hex(data), status, _source(cost),
-                         lm=cost.lm, usage=cost.usage.to_json(), attempts=0 if counted else cost.attempts)
-        cache = status == "ok" and self.ex._reusable(node) and not cost.asked
+        # backslashreplace: a lone surrogate (scraped text, a tool's reply) is stored as its \udXXX escape
+        text = json.dumps(to_jsonable_python(entry), sort_keys=True, ensure_ascii=False)
+        data = text.encode("utf-8", "backslashreplace")
+        row = JournalRow(self.ex.run_id, item.item_id, node.id, i, link.content, sha256_hex(data), status,
+                         _source(cost), lm=cost.lm, usage=cost.usage.to_json(),
+                         attempts=0 if counted else cost.attempts, replay_key=link.replay)
+        cache = status == "ok" and self.ex._reusable(node) and not cost.asked and not cost.fell_back
         self.ex.store.record(row, data, cache=cache, item_status=None, owner=self.ex.owner)
         return json.loads(data), row.value_hash
 
@@ -188,6 +210,7 @@ class LoopRunner:
             cost.attempts += call.made if call is not None else 0  # failed attempts count too (budgets)
         if call is not None:
             cost.usage, cost.lm = cost.usage + (outcome.usage or Usage()), outcome.lm
+            cost.fell_back = cost.fell_back or outcome.fallback_hash is not None
         usage = outcome.usage.to_json() if outcome.usage else None
         self.ex.emit(ev.NodeFinished(self.ex.run_id, item.item_id, inner.id, outcome.source, usage=usage))
         return outcome.value
@@ -244,7 +267,7 @@ def _is_done(node: Node, entry: dict[str, Any]) -> bool:
 def _outcome(entries: list[dict], finished: bool, total: Iteration) -> Outcome:
     value = {TRAJECTORY: entries, "last": entries[-1], "iterations": len(entries), "finished": finished}
     return Outcome(value, "loop", lm=total.lm, usage=total.usage, attempts=total.attempts,
-                   cacheable=not total.asked)
+                   cacheable=not total.asked and not total.fell_back)
 
 
 def max_iters_error(node: Node, entries: list[dict]) -> NodeError:

@@ -11,15 +11,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from plait.checkpoints.codec import codec_for
-from plait.compiler.ir import Node, Op
-from plait.compiler.types import type_name
+from plait.checkpoints.asking import current_scope
+from plait.checkpoints.codec import UnstorableValue, codec_for
 from plait.errors import NodeError, OutputParseError, PlaitError
+from plait.ir.nodes import Node, Op
+from plait.ir.types import type_name
 from plait.lm.adapters import adapter_named, task_for
 from plait.lm.protocol import LMRequest, Usage
-from plait.runtime.asking import current_scope
 from plait.runtime.calls import LMCaller, NodeCall
 from plait.runtime.policies import Guard
+from plait.runtime.values import check_prompt, unstorable_error
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Outcome:
     raw: list[str] = field(default_factory=list)
     fallback_hash: str | None = None  # the identity hash of a fallback LM that produced the value
     cacheable: bool = True  # False: a person's answer shaped it, so no other run may reuse it
+    data: bytes | None = None  # the value's JSON, when encoded (and read back) where it was computed
 
 
 class NodeRunner:
@@ -68,7 +70,8 @@ class NodeRunner:
             ) from exc
         # A step object that declares ``returns_fields`` (Retrieve's retriever) returns all its fields.
         values = result if getattr(node.params.func, "returns_fields", False) else {"output": result}
-        return Outcome(self._validated(node, values, raw=repr(result)), "step")
+        value, data = self._validated(node, values, raw=repr(result))
+        return Outcome(value, "step", data=data)
 
     async def run_human(self, node: Node, inputs: dict[str, Any], call: NodeCall | None) -> Outcome:
         """The recorded answer to the node's question; HumanWait (the item waits) if there is none."""
@@ -83,6 +86,7 @@ class NodeRunner:
         request = adapter.format(params.signature, params.demos, inputs)
         request = replace(request, settings=dict(params.settings),
                           task=task_for(node.id, params.signature, params.demos, inputs))
+        check_prompt(node, request, inputs)
         outcome = Outcome({}, "lm", usage=Usage(), attempts=0)
         replies = 0
         while True:
@@ -93,7 +97,8 @@ class NodeRunner:
             outcome.usage = outcome.usage + response.usage
             outcome.raw.append(response.text)
             try:
-                outcome.value = self._validated(node, _parse(adapter, node, response.text), response.text)
+                parsed = _parse(adapter, node, response.text)
+                outcome.value, outcome.data = self._validated(node, parsed, response.text)
                 return outcome
             except OutputParseError as exc:
                 if replies > self.parse_retries:
@@ -102,11 +107,15 @@ class NodeRunner:
                     raise
                 request = _reask(request, response.text, exc)
 
-    def _validated(self, node: Node, values: Any, raw: str) -> dict[str, Any]:
+    def _validated(self, node: Node, values: Any, raw: str) -> tuple[dict[str, Any], bytes]:
+        """(the value as the store gives it back, its JSON): checked before anything is recorded."""
+        codec = codec_for(node.outputs)
         try:
-            return codec_for(node.outputs).validate(values)
+            return codec.stored(codec.validate(values))
         except ValidationError as exc:
             raise _parse_error(node, exc, raw) from None
+        except UnstorableValue as exc:
+            raise unstorable_error(node, exc) from None
 
 
 def _parse(adapter: Any, node: Node, text: str) -> dict[str, Any]:
@@ -138,7 +147,6 @@ def _failed_field(node: Node, text: str, message: str) -> str:
 def _parse_error(node: Node, exc: ValidationError, raw: str) -> OutputParseError:
     first = exc.errors()[0]
     name = str(first["loc"][0]) if first.get("loc") else "?"
-    name = name[2:] if name.startswith("f_") and node.output(name) is None else name
     declared = node.output(name)
     kind = "LM reply" if node.op is Op.PREDICT else "step result"
     return OutputParseError(

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from plait.checkpoints.keys import lm_identity_hash
-from plait.compiler.ir import Node
 from plait.errors import PlaitError
+from plait.ir.nodes import Node
 from plait.lm.dspy_lm import as_lm
 from plait.runtime.breaker import CircuitBreaker, default_breaker
 from plait.runtime.ratelimit import RateLimit

@@ -60,6 +60,14 @@ class RateLimit:
         self._tokens = _Bucket(tokens_per_minute, burst, 0.0) if tokens_per_minute else None
         self._lock = threading.Lock()  # runs in other threads (Jupyter's facade) share the buckets
 
+    # Sent to another process (a Ray worker) it arrives with its state and a lock of its own.
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def reserve(self, tokens: float, now: float) -> float:
         """Take one request and ``tokens``; the seconds to wait before calling."""
         with self._lock:

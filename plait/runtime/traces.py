@@ -11,8 +11,9 @@ from typing import Any
 
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.protocol import Store
-from plait.compiler.ir import Node, Op, Plan
-from plait.runtime.api import using_store
+from plait.checkpoints.stores import using_store
+from plait.ir.nodes import Node, Op
+from plait.ir.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class NodeTrace:
 
 def item_traces(run_id: str, plan: Plan, store: Any = None) -> dict[str, dict[str, NodeTrace]]:
     """item id -> node id -> NodeTrace, for every node recorded 'ok' in the run."""
-    with using_store(store) as opened:
+    with using_store(store, create=False) as opened:
         return _traces(run_id, plan, opened)
 
 

@@ -14,7 +14,7 @@ from plait.cli.targets import load_lm, load_pipeline
 from tests.cli import fixtures
 
 LM = "scripted:tests.cli.fixtures:lm"
-COMMANDS = ["run", "resume", "rerun", "runs", "show", "plan", "diff", "optimize", "gc"]
+COMMANDS = ["run", "resume", "rerun", "runs", "show", "plan", "diff", "optimize", "gc", "check"]
 
 
 def invoke(*args: str):
@@ -147,11 +147,15 @@ def test_the_lm_is_the_flag_else_the_configured_one_else_local():
     assert load_lm(None) is None  # the run uses what the pipeline's module configured
 
 
-def test_resume_with_another_lm_warns_that_lm_nodes_recompute(recorded):
+def test_resume_with_another_lm_replays_the_recorded_nodes_and_says_so(recorded):
     store, run_id = recorded
-    result = invoke("resume", run_id, "--lm", "scripted:tests.cli.fixtures:other_lm", "--store", store)
+    result = invoke("resume", run_id, "--lm", "scripted:tests.cli.fixtures:other_lm", "--store", store, "--json")
     assert result.exit_code == 3
-    assert f"run {run_id} called the LM scripted; this uses other, so its LM nodes recompute" in result.stderr
+    assert (f"run {run_id} was made with the LM scripted; its recorded nodes replay as recorded, and the nodes "
+            "still to run use scripted:tests.cli.fixtures:other_lm") in result.stderr
+    report = json.loads(result.stdout)
+    assert report["stats"]["replayed"] == 4  # items a and b: draft and polish, whichever LM made them
+    assert {r["id"]: r["outputs"] for r in report["results"]}["a"] == {"answer": "answer<draft<one>>"}
 
 
 def test_a_run_left_running_by_a_killed_process_is_listed_as_interrupted(recorded):

@@ -13,7 +13,6 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import asyncio  # noqa: E402
 import json  # noqa: E402
-import logging  # noqa: E402
 import socket  # noqa: E402
 import sqlite3  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -23,8 +22,9 @@ import dspy  # noqa: E402
 import pytest  # noqa: E402
 
 import plait  # noqa: E402
-from plait.lm.dspy_lm import DSPyLM, redact  # noqa: E402
+from plait.lm.dspy_lm import DSPyLM  # noqa: E402
 from plait.lm.protocol import LMError, LMRequest  # noqa: E402
+from plait.lm.secrets import redact  # noqa: E402
 from tests.openai_server import OpenAIServer  # noqa: E402
 
 KEY = "sk-secret-123"
@@ -190,23 +190,6 @@ def test_cost_is_recorded_when_the_provider_model_is_priced(server, tmp_path, en
 
 
 # -- secrets ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def all_logs(caplog):
-    """Every record of plait, DSPy and LiteLLM at DEBUG, even from loggers that do not propagate."""
-    names = ["plait", "dspy", "LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "httpcore"]
-    loggers = [logging.getLogger(n) for n in names]
-    levels = [lg.level for lg in loggers]
-    caplog.set_level(logging.DEBUG)
-    for lg in loggers:
-        lg.setLevel(logging.DEBUG)
-        if not lg.propagate:
-            lg.addHandler(caplog.handler)
-    yield caplog
-    for lg, level in zip(loggers, levels):
-        lg.setLevel(level)
-        lg.removeHandler(caplog.handler)
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -157,8 +157,8 @@ def test_a_zero_timeout_answers_with_the_default_at_once(store_path):
 
 
 def test_answers_are_keyed_by_iteration_as_well(store_path):
-    from plait.runtime.asking import AskBook, HumanWait
-    from plait.compiler.ir import Field
+    from plait.checkpoints.asking import AskBook, HumanWait
+    from plait.ir.nodes import Field
 
     store = plait.SQLiteStore(store_path)
     book = AskBook(store, "r", owner=None)

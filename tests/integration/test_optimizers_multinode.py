@@ -73,6 +73,6 @@ def test_gepa_rewrites_nodes_in_turn_and_reports_each_step(store_path):
     assert compiled.plan.node("reverse_shout.first").params.instructions == WINNER
     assert compiled.plan.node("reverse_shout.second").params.instructions == CAPITALS
     assert plait.evaluate(compiled, ROWS[10:], right, store=store_path, lm=lm).score == 1.0
-    assert all(n.params.provenance["optimizer"] == "GEPA" for n in compiled.plan.of_op(plait.compiler.ir.Op.PREDICT))
+    assert all(n.params.provenance["optimizer"] == "GEPA" for n in compiled.plan.of_op(plait.ir.nodes.Op.PREDICT))
     steps = [e.candidate for e in events if isinstance(e, ev.TrialFinished)]
     assert steps[0].startswith("seed") and any(": second rewritten" in s for s in steps)

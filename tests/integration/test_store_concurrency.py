@@ -18,7 +18,6 @@ import threading
 import time
 from pathlib import Path
 
-import plait
 from plait.checkpoints.lease import LeaseHeld
 from plait.checkpoints.location import open_location
 from plait.checkpoints.protocol import RunRecord

@@ -16,7 +16,7 @@ import pytest
 
 import plait
 from plait.checkpoints.location import open_location
-from plait.runtime.api import RunOptions
+from plait.runtime.options import RunOptions
 from tests.crash import pipeline_job as job
 from tests.stores import execute
 

@@ -9,9 +9,10 @@ import sys
 import pytest
 
 import plait
-from plait.compiler.ir import Field, Node, Op, Plan, Port, Ref
 from plait.display.status import COLOURS, UNKNOWN_COLOUR, item_cells, node_statuses
 from plait.display.svg import DEFAULT_OP_COLOUR, plan_svg
+from plait.ir.nodes import Field, Node, Op, Port, Ref
+from plait.ir.plan import Plan
 from tests.programs import Diamond, echo_answer
 
 EVIL = "<script>alert('x')</script>"
@@ -149,7 +150,7 @@ def test_a_run_stopped_by_its_budget_shows_where_each_item_stopped():
     assert run.status == "stopped"
     statuses = drawn_nodes(str(run.graph()))
     assert statuses["diamond.root"] == "interrupted" and "running" not in statuses.values()
-    assert "the run&#x27;s budget of 7 lm calls is reached" in run._repr_html_()
+    assert "the run&#x27;s budget of 7 LM calls is reached" in run._repr_html_()
 
 
 def test_a_run_waiting_on_a_person_shows_the_question_node_waiting(tmp_path):

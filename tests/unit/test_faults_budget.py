@@ -23,7 +23,9 @@ def test_the_run_stops_at_its_call_budget_and_keeps_what_it_recorded(store_path,
     run = plait.compile(Chain4()).run(ITEMS, store=store_path, lm=echo_lm, concurrency=4,
                                       budget=plait.Budget(lm_calls=10), on_event=events.append)
     assert run.status == "stopped" and echo_lm.calls == 10
-    assert run.stop_reason == "the run's budget of 10 lm calls is reached (10 used)"
+    assert run.stop_reason == ("the run's budget of 10 LM calls is reached: 10 requests sent to an LM, answered or "
+                               "not; resume with a larger plait.Budget(lm_calls=...) to go on")
+    assert run.stats.lm_requests == run.stats.lm_answered == run.stats.lm_calls == 10  # no fault: all three agree
     assert {r.status for r in run.items} <= {"done", "interrupted"} and not run.failed
     assert len(ok_rows(store_path, run.id)) == 10
     assert [e for e in events if isinstance(e, ev.BudgetExhausted)] == [

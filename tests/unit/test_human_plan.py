@@ -6,8 +6,8 @@ import json
 import pytest
 
 import plait
-from plait.compiler.ir import HumanParams, Op
 from plait.compiler.verify import verify
+from plait.ir.nodes import HumanParams, Op
 from tests.human_programs import Review, Reviewed
 
 

@@ -5,8 +5,8 @@ from hypothesis import strategies as st
 
 import plait
 from plait.checkpoints.keys import content_key, lm_identity_hash
-from plait.compiler.passes import node_fingerprint
-from plait.pipeline.step import source_version
+from plait.hashing import source_version
+from plait.ir.fingerprint import node_fingerprint
 from tests.programs import Chain4
 
 texts = st.text(min_size=1, max_size=40)
@@ -109,7 +109,7 @@ def test_explicit_step_version_overrides_the_source_hash():
 
 def test_node_fingerprint_ignores_source_location_and_provenance():
     node = plait.compile(Chain4()).plan.node("chain4.n2")
-    from plait.compiler.ir import SourceLoc
+    from plait.ir.source import SourceLoc
 
     moved = node.with_(source=SourceLoc("/elsewhere.py", 999))
     assert node_fingerprint(moved) == node_fingerprint(node)

@@ -8,7 +8,7 @@ import pytest
 
 import plait
 from plait.checkpoints.sqlite import SQLiteStore
-from plait.compiler.ir import Op
+from plait.ir.nodes import Op
 from plait.runtime import events as ev
 from tests import loop_programs as lp
 from tests.programs import line_of

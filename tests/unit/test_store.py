@@ -49,6 +49,19 @@ def test_a_failed_row_is_replaced_by_a_later_success(store):
     assert store.run_items("r1")[0].status == "done"
 
 
+def test_the_replay_key_is_kept_and_copied_to_a_fork(store):
+    _run(store)
+    store.record(JournalRow("r1", "0", "n", 0, "k1", "h1", "ok", "lm", replay_key="r-key"), b"1", cache=True,
+                 item_status=None)
+    store.record(JournalRow("r1", "0", "m", 0, "k2", "h2", "ok", "lm"), b"2", cache=True, item_status=None)
+    store.create_run(RunRecord("r2", store.save_plan("{}"), "running", 1.0, 1.0, "r1"), [("0", b'{"q":1}')])
+    assert store.copy_journal("r1", "r2", {"n", "m"}) == 2
+    for run in ("r1", "r2"):
+        journal = store.journal(run)
+        assert journal[("0", "n", 0)].replay_key == "r-key" and journal[("0", "m", 0)].replay_key is None
+        assert journal[("0", "n", 0)].content_key == "k1"  # the cache's key stays beside it
+
+
 def test_values_are_checked_against_their_hash(store, tmp_path):
     from plait.hashing import sha256_hex
 

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 import plait
-from plait.checkpoints.location import local_path, open_location, redact, sqlite_path
-from plait.runtime.api import open_store
+from plait.checkpoints.location import local_path, open_location, sqlite_path
+from plait.checkpoints.urls import redact
+from plait.checkpoints.stores import open_store
 
 
 def test_an_unknown_scheme_is_an_error_and_creates_nothing(tmp_path, monkeypatch):

@@ -3,7 +3,7 @@
 import pytest
 
 import plait
-from plait.compiler.ir import Op
+from plait.ir.nodes import Op
 from tests.programs import Chain4, Diamond, Pipeline, line_of
 
 

@@ -3,9 +3,11 @@
 import pytest
 
 import plait
-from plait.compiler.ir import Field, Node, Op, Plan, Port, Ref, SourceLoc
 from plait.compiler.passes import PASSES, run_passes
 from plait.compiler.verify import verify
+from plait.ir.nodes import Field, Node, Op, Port, Ref
+from plait.ir.plan import Plan
+from plait.ir.source import SourceLoc
 from tests.programs import Chain4, Diamond, Pipeline, line_of
 
 
@@ -64,7 +66,7 @@ def _hand_plan(ref_field="a"):
     src = SourceLoc("/x/prog.py", 12)
     inputs = Node("inputs", Op.INPUT, outputs=(Field("q", str),), source=src)
     step = plait.step(lambda q: q, version="1")
-    from plait.compiler.ir import StepParams
+    from plait.ir.nodes import StepParams
 
     mid = Node("p.s", Op.STEP, (Port("q", str, Ref("inputs", "q")),), (Field("output", str),),
                StepParams(step.func, "x:y", "1"), SourceLoc("/x/prog.py", 13))

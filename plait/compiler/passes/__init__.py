@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from plait.compiler.ir import Plan
 from plait.compiler.passes.check_types import check_types
-from plait.compiler.passes.fingerprint import fingerprint, node_fingerprint
+from plait.compiler.passes.fingerprint import fingerprint
 from plait.compiler.passes.prune import prune
 from plait.compiler.verify import verify
+from plait.ir.plan import Plan
 
 PASSES = [
     check_types,  # every wire carries a type its consumer accepts
@@ -23,4 +23,4 @@ def run_passes(plan: Plan, passes=PASSES) -> Plan:
     return plan
 
 
-__all__ = ["PASSES", "run_passes", "check_types", "prune", "fingerprint", "node_fingerprint", "verify"]
+__all__ = ["PASSES", "run_passes", "check_types", "prune", "fingerprint", "verify"]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from plait.compiler.ir import Node, Op, Plan, Port
-from plait.compiler.types import is_assignable, type_name
 from plait.errors import PlanError
+from plait.ir.nodes import Node, Op, Port
+from plait.ir.plan import Plan
+from plait.ir.types import is_assignable, type_name
 
 
 def check_types(plan: Plan) -> Plan:

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from plait.compiler.ir import HumanParams, LoopParams, Node, Plan, PredictParams
-from plait.compiler.serialize import params_to_json
-from plait.compiler.types import type_to_json
-from plait.hashing import stable_hash
+from plait.ir.fingerprint import node_fingerprint
+from plait.ir.plan import Plan
 
 
 def fingerprint(plan: Plan) -> Plan:
@@ -19,43 +15,3 @@ def fingerprint(plan: Plan) -> Plan:
     """
     nodes = [node.with_(fingerprint=node_fingerprint(node)) for node in plan.nodes]
     return plan.replace_nodes(nodes).with_meta(fingerprinted=True)
-
-
-def node_fingerprint(node: Node) -> str:
-    return stable_hash({
-        "op": node.op.value,
-        "params": _key_params(node),
-        "inputs": [[p.name, type_to_json(p.type), p.const] for p in node.inputs],
-        "outputs": [[f.name, type_to_json(f.type)] for f in node.outputs],
-    })
-
-
-def _key_params(node: Node) -> Any:
-    if isinstance(node.params, LoopParams):
-        return _loop_key_params(node.params)
-    data = params_to_json(node.params)
-    if data is None:
-        return None
-    data.pop("provenance", None)
-    data.pop("reusable", None)
-    data.pop("path", None)  # a step's identity is its code, not where it lives
-    data.pop("spec", None)  # a step object's spec is summed up by its version (the index key)
-    if isinstance(node.params, (PredictParams, HumanParams)):
-        data["signature"].pop("name", None)  # the class name never reaches the prompt
-    return data
-
-
-def _loop_key_params(params: LoopParams) -> Any:
-    """A loop's body by its nodes' fingerprints and wiring (producers by position, not by id)."""
-    position = {n.id: i for i, n in enumerate(params.body.nodes)}
-    body = [[node_fingerprint(n), [[p.name, position.get(p.ref.node), p.ref.field] if p.ref else None
-                                   for p in n.inputs]] for n in params.body.nodes]
-    return {"body": body, "tools": [[t.name, t.version] for t in params.tools],
-            "max_iters": params.max_iters, "on_max_iters": params.on_max_iters}
-
-
-def loop_body_fingerprint(params: LoopParams) -> str:
-    """The part of a loop's key that decides its iterations: the body and the tools, not the
-    limits, so that raising max_iters keeps the recorded iterations."""
-    data = _loop_key_params(params)
-    return stable_hash({"body": data["body"], "tools": data["tools"]})

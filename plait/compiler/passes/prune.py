@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from plait.compiler.ir import Op, Plan
+from plait.ir.nodes import Op
+from plait.ir.plan import Plan
 
 
 def prune(plan: Plan) -> Plan:

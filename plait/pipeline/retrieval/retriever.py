@@ -4,7 +4,7 @@ It is a STEP node's function, so its results are checkpointed, replayed and reus
 step's. Its ``version`` (the step's code version, part of every content key) hashes the index key
 (corpus content, method, index settings) and ``k``: edit the corpus and downstream results
 recompute; leave it alone and they are reused. A saved plan stores it as its ``to_spec()``, and
-``from_spec`` rebuilds it on load (see ``plait/compiler/serialize.py``).
+``from_spec`` rebuilds it on load (see ``plait/ir/serialize.py``).
 """
 
 from __future__ import annotations

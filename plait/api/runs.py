@@ -5,100 +5,30 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import random
 import secrets
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable
 
-from plait.checkpoints.codec import codec_for
-from plait.checkpoints.keys import lm_identity_hash
-from plait.checkpoints.lease import DEFAULT_TTL, LeaseKeeper
-from plait.checkpoints.location import open_location
-from plait.checkpoints.null import NullStore
+from plait.api.results import ItemResult, Run, RunStats
+from plait.checkpoints.codec import Codec, codec_for
+from plait.checkpoints.lease import LeaseKeeper
 from plait.checkpoints.protocol import JournalRow, RunRecord, Store
-from plait.compiler.ir import Op, Plan
-from plait.compiler.serialize import plan_from_json, plan_to_json
-from plait.errors import InputError, LeaseHeld, PlaitError
+from plait.checkpoints.stores import using_store
+from plait.errors import InputError, LeaseHeld, PlaitError, StoreError
+from plait.ir.nodes import Op
+from plait.ir.plan import Plan
+from plait.ir.serialize import plan_from_json, plan_to_json
 from plait.lm import config
-from plait.lm.dspy_lm import as_lm
 from plait.pipeline.prediction import Prediction
 from plait.runtime import events as ev
-from plait.runtime.budget import Budget, BudgetMeter, journal_spending
-from plait.runtime.calls import LMCaller
-from plait.runtime.clock import REAL_CLOCK, Clock
-from plait.runtime.executor import Executor, ItemState
+from plait.runtime.executor import ItemState
 from plait.runtime.items import as_items, item_states
-from plait.runtime.loops import lm_nodes, loop_lm_hashes
-from plait.runtime.nodes import NodeRunner
-from plait.runtime.policies import resolve_guards
 from plait.runtime.progress import ProgressBar, show_progress
-from plait.runtime.run import ItemResult, Run, RunStats
+from plait.runtime.assemble import local_executor, recorded_lms
+from plait.runtime.options import RunJob, RunOptions
 from plait.runtime.tally import NodeTally
 
 log = logging.getLogger("plait")
-DEFAULT_STORE = ".plait/runs.db"
-
-
-@dataclass
-class RunOptions:
-    """How to run: LM choice, concurrency, progress display, event callback, parse retries, and
-    how to survive the real world (see plait/runtime/policies.py for which setting wins):
-
-    ``retry``       a RetryPolicy, or {node id or LM name: RetryPolicy}
-    ``timeout``     seconds per LM call (a timeout is a transient failure), or a dict likewise
-    ``node_timeout`` seconds per node, retries and re-asks included, or {node id: seconds}
-    ``rate_limits`` {LM name: RateLimit};  ``breakers`` {LM name: CircuitBreaker or None}
-    ``fallbacks``   {LM name: [LM or configured name, ...]}, or one list for every LM
-    ``budget``      a Budget for the run's total (resume with a larger one to go on)
-    ``clock``       where time comes from (a FakeClock in tests); ``seed`` seeds the jitter
-    ``reset_attempts`` on resume: forget the attempts the journal counts for unfinished nodes
-    """
-
-    lm: Any = None
-    lms: dict[str, Any] | None = None
-    concurrency: int = 32
-    progress: bool | None = None  # None: plait.configure(progress=...), else $PLAIT_PROGRESS, else when interactive
-    label: str | None = None  # the progress bar's label ('plait'; evaluate and optimizers name theirs)
-    on_event: Callable[[ev.Event], None] | None = None
-    parse_retries: int = 2
-    retry: Any = None
-    timeout: Any = None
-    node_timeout: Any = None
-    rate_limits: Mapping[str, Any] | None = None
-    breakers: Mapping[str, Any] | None = None
-    fallbacks: Any = None
-    budget: Budget | None = None
-    clock: Clock | None = None
-    seed: int | None = None
-    reset_attempts: bool = False
-    lease_ttl: float = DEFAULT_TTL  # a killed run's lease expires this long after its last renewal
-
-
-@contextmanager
-def using_store(store: Any) -> Iterator[Store]:
-    """The store for ``store``; closed afterwards only if it was opened here from a path."""
-    opened = open_store(store)
-    try:
-        yield opened
-    finally:
-        if opened is not store:
-            opened.close()
-
-
-def open_store(store: Any) -> Store:
-    """A Store from a path or URL (see checkpoints/location.py: an SQLite file, ``sqlite:///path``,
-    ``postgresql://...``), a Store, None (``$PLAIT_STORE`` or ``.plait/runs.db``) or False (none)."""
-    if store is False:
-        return NullStore()
-    if store is None:
-        store = os.environ.get("PLAIT_STORE", DEFAULT_STORE)
-    if isinstance(store, (str, Path)):
-        return open_location(store)
-    return store
 
 
 async def arun(plan: Plan, data: Any, *, store: Any = None, ids: list[str] | None = None,
@@ -110,12 +40,14 @@ async def arun(plan: Plan, data: Any, *, store: Any = None, ids: list[str] | Non
 
 async def _start(plan: Plan, data: Any, store: Store, ids: list[str] | None, own_lms: dict | None,
                  options: RunOptions) -> Run:
-    states, encoded = item_states(plan.of_op(Op.INPUT)[0], as_items(data), ids)
+    strict = options.strict if options.strict is not None else config.current().strict
+    states, encoded = item_states(plan.of_op(Op.INPUT)[0], as_items(data), ids, strict)
+    lms = recorded_lms(plan, options, own_lms or {})
     run_id = new_run_id()
     with LeaseKeeper(store, run_id, ttl=options.lease_ttl) as lease:
         plan_hash = store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True))
         record = RunRecord(run_id, plan_hash, "running", time.time(), time.time(),
-                           config={"concurrency": options.concurrency, "items": len(states)})
+                           config={"concurrency": options.concurrency, "items": len(states), "lms": lms})
         store.create_run(record, [(s.item_id, e) for s, e in zip(states, encoded)])
         _record_input_failures(store, run_id, plan, states)
         return await _execute(plan, store, run_id, states, own_lms, options, owner=lease.owner)
@@ -125,7 +57,7 @@ async def aresume(run_id: str, *, store: Any = None, plan: Plan | None = None,
                   own_lms: dict[str, Any] | None = None, options: RunOptions | None = None) -> Run:
     """Finish a run from its journal: recorded nodes replay, the rest run. With ``plan`` (an edited
     pipeline), nodes whose content key changed recompute and the run's plan is updated."""
-    with using_store(store) as opened:
+    with using_store(store, create=False) as opened:
         return await _resume(run_id, opened, plan, own_lms, options or RunOptions())
 
 
@@ -152,7 +84,7 @@ async def _resume_held(run_id: str, store: Store, plan: Plan | None, own_lms: di
 async def arerun(run_id: str, from_node: str, *, store: Any = None, plan: Plan | None = None,
                  own_lms: dict[str, Any] | None = None, options: RunOptions | None = None) -> Run:
     """Fork ``run_id``: ``from_node`` and its descendants recompute, everything upstream replays."""
-    with using_store(store) as opened:
+    with using_store(store, create=False) as opened:
         return await _fork(run_id, from_node, opened, plan, own_lms, options or RunOptions())
 
 
@@ -165,11 +97,12 @@ async def _fork(run_id: str, from_node: str, store: Store, plan: Plan | None, ow
                          expected=f"one of {', '.join(n.id for n in plan.nodes)}", found=repr(from_node),
                          fix="pick a node id from `plait plan` or print(compiled)")
     force = frozenset(plan.descendants(from_node) | {from_node})
+    config = {**parent.config, "lms": recorded_lms(plan, options, own_lms or {})}  # what the fork recomputes with
     fork_id = new_run_id()
     with LeaseKeeper(store, fork_id, ttl=options.lease_ttl) as lease:
         items = store.run_items(run_id)
         store.create_run(RunRecord(fork_id, store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True)),
-                                   "running", time.time(), time.time(), run_id, parent.config),
+                                   "running", time.time(), time.time(), run_id, config),
                          [(i.item_id, store.read_value(i.input_hash)) for i in items])
         store.copy_journal(run_id, fork_id, {n.id for n in plan.nodes} - force)
         states = _stored_items(store, fork_id, plan)
@@ -203,49 +136,15 @@ async def _execute(plan: Plan, store: Store, run_id: str, states: list[ItemState
 
 
 def _executor(plan: Plan, store: Store, run_id: str, own: dict, options: RunOptions, journal: dict | None,
-              force: frozenset, emit: Callable[[ev.Event], None], owner: str | None) -> Executor:
-    named = named_lms(options, own)
-    lms, adapters, hashes = resolve_lms(plan, options, own, named)
-    guards = resolve_guards(lm_nodes(plan), lms, hashes, options, named)
-    hashes.update(loop_lm_hashes(plan, hashes, adapters))
-    clock = options.clock or REAL_CLOCK
-    meter = None
-    if options.budget is not None:
-        meter = BudgetMeter(options.budget, *journal_spending((journal or {}).values()))
-    caller = LMCaller(run_id, clock=clock, rng=random.Random(options.seed), meter=meter, emit=emit)
-    return Executor(plan, store, NodeRunner(guards, adapters, options.parse_retries, caller), run_id=run_id,
-                    lm_hashes=hashes, journal=journal, force=force, concurrency=options.concurrency, emit=emit,
-                    clock=clock, reset_attempts=options.reset_attempts, owner=owner)
-
-
-def named_lms(options: RunOptions, own: dict[str, Any]) -> dict[str, Any]:
-    """The LMs known by name: configured, given to the run, and given to modules as objects."""
-    return {k: as_lm(v) for k, v in {**config.current().lms, **(options.lms or {}), **own}.items()}
-
-
-def resolve_lms(plan: Plan, options: RunOptions, own: dict[str, Any],
-                named: dict[str, Any] | None = None) -> tuple[dict, dict, dict]:
-    """Per PREDICT node: its LM object, its adapter name, and its LM identity hash."""
-    settings = config.current()
-    named = named if named is not None else named_lms(options, own)
-    default = as_lm(options.lm if options.lm is not None else settings.lm)  # a plain dspy.LM works too
-    lms, adapters, hashes = {}, {}, {}
-    for node in lm_nodes(plan):
-        lm = named.get(node.params.lm) if node.params.lm else default
-        if lm is None:
-            raise _no_lm_error(node, node.params.lm)
-        lms[node.id] = lm
-        adapters[node.id] = node.params.adapter or settings.adapter or getattr(lm, "adapter", "chat")
-        hashes[node.id] = lm_identity_hash(lm.identity())
-    return lms, adapters, hashes
-
-
-def _no_lm_error(node, name: str | None) -> PlaitError:
-    what = f"the LM named '{name}'" if name else "an LM"
-    fix = (f"register it: plait.configure(lms={{'{name}': ...}})" if name else
-           "configure one: plait.configure(lm=plait.LocalLM()), or pass lm= to run()")
-    return PlaitError(f"node '{node.id}' needs {what}, and none is configured", node=node.id,
-                      source=node.source, fix=fix)
+              force: frozenset, emit: Callable[[ev.Event], None], owner: str | None) -> Any:
+    if options.executor is None:
+        return local_executor(plan, store, run_id, own, options, journal, force, emit, owner)
+    if not hasattr(options.executor, "bind"):
+        raise PlaitError("RunOptions(executor=...) is not an executor", field="executor",
+                         expected="None or an executor object such as plait.RayExecutor(...)",
+                         found=repr(options.executor)[:100],
+                         fix="pass executor='ray' to run()/resume()/rerun(), which resolve it, or plait.RayExecutor()")
+    return options.executor.bind(RunJob(plan, store, run_id, own, options, journal, force, emit, owner))
 
 
 def _fanout(stats: RunStats, options: RunOptions, items: int, *more: Callable) -> Callable[[ev.Event], None]:
@@ -273,8 +172,15 @@ def _stored_items(store: Store, run_id: str, plan: Plan) -> list[ItemState]:
         if data == b"{}" and i.status == "failed":  # it never passed input validation
             states.append(ItemState(i.item_id, i.position, {}, "failed", error=InputError(i.error or "invalid input")))
         else:
-            states.append(ItemState(i.item_id, i.position, codec.decode(data, f"item {i.item_id}'s input")))
+            states.append(_stored_item(codec, i.item_id, i.position, data))
     return states
+
+
+def _stored_item(codec: Codec, item_id: str, position: int, data: bytes) -> ItemState:
+    try:
+        return ItemState(item_id, position, codec.decode(data, f"item {item_id}'s input"))
+    except StoreError as exc:  # an input that does not read back fails its item, not the run
+        return ItemState(item_id, position, {}, "failed", error=exc)
 
 
 def _record_input_failures(store: Store, run_id: str, plan: Plan, states: list[ItemState]) -> None:

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.runtime import api
-from plait.runtime.run import Run
+from plait.api import runs
+from plait.api.results import Run
+from plait.runtime.executors import run_options
 from plait.runtime.sync import run_sync
 
 
 async def aresume(run_id: str, *, store: Any = None, pipeline: Any = None, **options: Any) -> Run:
     """Async :func:`resume`, for code already inside an event loop."""
     plan, lms = _plan_of(pipeline)
-    return await api.aresume(run_id, store=store, plan=plan, own_lms=lms, options=api.RunOptions(**options))
+    return await runs.aresume(run_id, store=store, plan=plan, own_lms=lms, options=run_options(**options))
 
 
 def resume(run_id: str, *, store: Any = None, pipeline: Any = None, **options: Any) -> Run:
     """Finish a run after a crash or a stop: no LM call for any node already recorded.
 
-    Pass ``pipeline=`` (an edited, recompiled pipeline) to resume after an edit: exactly the
-    nodes whose content key changed recompute. Options are those of ``CompiledPipeline.run``.
+    A recorded output replays whichever LM produced it (a fallback's too), and a finished item
+    comes back as recorded: the options (those of ``CompiledPipeline.run``: ``lm=``,
+    ``fallbacks=``, ``retry=``, ``budget=``, ...) decide only how the unfinished nodes run. Pass
+    ``pipeline=`` (an edited, recompiled pipeline) to resume after an edit: exactly the nodes
+    whose prompt, code or input values changed recompute.
 
     Example::
 
@@ -31,7 +35,7 @@ def resume(run_id: str, *, store: Any = None, pipeline: Any = None, **options: A
 async def arerun(run_id: str, *, from_node: str, store: Any = None, pipeline: Any = None, **options: Any) -> Run:
     """Async :func:`rerun`, for code already inside an event loop."""
     plan, lms = _plan_of(pipeline)
-    return await api.arerun(run_id, from_node, store=store, plan=plan, own_lms=lms, options=api.RunOptions(**options))
+    return await runs.arerun(run_id, from_node, store=store, plan=plan, own_lms=lms, options=run_options(**options))
 
 
 def rerun(run_id: str, *, from_node: str, store: Any = None, pipeline: Any = None, **options: Any) -> Run:

@@ -20,18 +20,20 @@ The ops (every node has exactly one):
 
 A node's inputs are :class:`Port` s wired by :class:`Ref` to a producer's output :class:`Field`, or
 holding a constant. The networkx graph is an implementation detail of :class:`Plan` and never
-leaves it.
+leaves it (plait/ir/plan.py).
 """
 
 from __future__ import annotations
 
 import enum
-import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import networkx as nx
+from plait.ir.source import SourceLoc
+
+if TYPE_CHECKING:  # a LOOP's body is a Plan; the Plan module imports the nodes
+    from plait.ir.plan import Plan
 
 
 class Op(str, enum.Enum):
@@ -41,17 +43,6 @@ class Op(str, enum.Enum):
     HUMAN = "human"
     LOOP = "loop"
     OUTPUT = "output"
-
-
-@dataclass(frozen=True)
-class SourceLoc:
-    """Where the user's code created a node: file and line."""
-
-    file: str
-    line: int
-
-    def __str__(self) -> str:
-        return f"{os.path.basename(self.file)}:{self.line}"
 
 
 @dataclass(frozen=True)
@@ -130,7 +121,7 @@ class HumanParams:
 @dataclass(frozen=True)
 class LoopParams:
     """A LOOP node's body (a Plan whose INPUT takes the loop's inputs and ``trajectory``, and whose
-    OUTPUT is one iteration's entry), its tools (``plait.pipeline.tools.Tool``; the body then
+    OUTPUT is one iteration's entry), its tools (``plait.ir.tools.Tool``; the body then
     proposes ``next_tool_name``/``next_tool_args`` and the loop makes the call), and its limits.
     ``on_max_iters``: 'error' (the node fails) or 'return' (the node ends, ``finished`` False)."""
 
@@ -139,6 +130,19 @@ class LoopParams:
     max_iters: int = 10
     on_max_iters: str = "error"
     reusable: bool = True
+
+
+# The LOOP op's contract, shared by the tracer that builds a loop and the runtime that runs it: the
+# body's INPUT node (the loop's inputs and, if the body declares it, the trajectory so far), its
+# OUTPUT node (one iteration's entry), and the loop node's own outputs.
+TRAJECTORY = "trajectory"
+BODY_INPUT, BODY_OUTPUT = "inputs", "outputs"
+LOOP_OUTPUTS = (
+    Field(TRAJECTORY, list[dict[str, Any]], "every iteration's entry, in order"),
+    Field("last", dict[str, Any], "the last iteration's entry"),
+    Field("iterations", int, "how many iterations ran"),
+    Field("finished", bool, "True if the body said done (or picked finish); False if max_iters ended it"),
+)
 
 
 @dataclass(frozen=True)
@@ -159,88 +163,3 @@ class Node:
 
     def with_(self, **changes: Any) -> Node:
         return replace(self, **changes)
-
-
-class Plan:
-    """An immutable DAG of nodes. Passes take a Plan and return a new one."""
-
-    def __init__(self, name: str, nodes: Iterable[Node], meta: Mapping[str, Any] | None = None) -> None:
-        self.name = name
-        self.meta = dict(meta or {})
-        self._nodes = {n.id: n for n in nodes}
-        self._graph = nx.DiGraph()
-        self._graph.add_nodes_from(self._nodes)
-        for n in self._nodes.values():
-            for p in n.inputs:
-                if p.ref is not None and p.ref.node in self._nodes:
-                    self._graph.add_edge(p.ref.node, n.id)
-        self._order: list[str] | None = None
-
-    # --- reading -----------------------------------------------------------------------------
-    def __iter__(self):
-        return iter(self.nodes)
-
-    def __len__(self) -> int:
-        return len(self._nodes)
-
-    def __contains__(self, node_id: str) -> bool:
-        return node_id in self._nodes
-
-    @property
-    def nodes(self) -> list[Node]:
-        """Nodes in a deterministic topological order (ties broken by insertion order)."""
-        if self._order is None:
-            rank = {nid: i for i, nid in enumerate(self._nodes)}
-            self._order = list(nx.lexicographical_topological_sort(self._graph, key=rank.__getitem__))
-        return [self._nodes[i] for i in self._order]
-
-    def node(self, node_id: str) -> Node:
-        return self._nodes[node_id]
-
-    def get(self, node_id: str) -> Node | None:
-        return self._nodes.get(node_id)
-
-    def of_op(self, op: Op) -> list[Node]:
-        return [n for n in self.nodes if n.op is op]
-
-    def predecessors(self, node_id: str) -> list[str]:
-        return sorted(self._graph.predecessors(node_id))
-
-    def successors(self, node_id: str) -> list[str]:
-        return sorted(self._graph.successors(node_id))
-
-    def ancestors(self, node_id: str) -> set[str]:
-        return set(nx.ancestors(self._graph, node_id))
-
-    def descendants(self, node_id: str) -> set[str]:
-        return set(nx.descendants(self._graph, node_id))
-
-    def layers(self) -> list[list[str]]:
-        """Node ids by topological generation (producers above consumers), for drawing the plan."""
-        rank = {nid: i for i, nid in enumerate(n.id for n in self.nodes)}
-        return [sorted(layer, key=rank.__getitem__) for layer in nx.topological_generations(self._graph)]
-
-    def is_acyclic(self) -> bool:
-        return nx.is_directed_acyclic_graph(self._graph)
-
-    def cycle(self) -> list[str]:
-        return [u for u, _ in nx.find_cycle(self._graph)]
-
-    # --- making new plans --------------------------------------------------------------------
-    def replace_nodes(self, nodes: Iterable[Node]) -> Plan:
-        updated = dict(self._nodes)
-        for n in nodes:
-            updated[n.id] = n
-        return Plan(self.name, updated.values(), self.meta)
-
-    def without(self, node_ids: Iterable[str]) -> Plan:
-        drop = set(node_ids)
-        return Plan(self.name, (n for n in self._nodes.values() if n.id not in drop), self.meta)
-
-    def with_meta(self, **meta: Any) -> Plan:
-        return Plan(self.name, self._nodes.values(), {**self.meta, **meta})
-
-    def __repr__(self) -> str:
-        from plait.compiler.printer import format_plan
-
-        return format_plan(self)

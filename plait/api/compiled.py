@@ -1,4 +1,5 @@
-"""CompiledPipeline: a verified, fingerprinted plan you can run, save, load, print and diff."""
+"""``plait.compile`` and CompiledPipeline: a verified, fingerprinted plan you can run, save, load,
+print and diff. Compiling is also how a module called outside a trace runs (``install_runner``)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,59 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from plait.api import runs
 from plait.compiler.diff import diff_plans
-from plait.compiler.ir import Op, Plan
-from plait.compiler.passes import node_fingerprint, run_passes
-from plait.compiler.printer import format_plan
-from plait.compiler.serialize import plan_from_json, plan_to_json
-from plait.errors import PlaitError, PlanLoadError
+from plait.compiler.lower import lower
+from plait.compiler.passes import run_passes
+from plait.display.html import pipeline_html
+from plait.display.svg import Graph, plan_svg
+from plait.errors import PlaitError, PlanError, PlanLoadError
+from plait.ir.fingerprint import node_fingerprint
+from plait.ir.nodes import Op
+from plait.ir.plan import Plan
+from plait.ir.printer import format_plan
+from plait.ir.serialize import plan_from_json, plan_to_json
+from plait.pipeline.eager import install_runner
+from plait.pipeline.module import Module
+from plait.pipeline.predict import Predict
 from plait.pipeline.prediction import Prediction
-from plait.runtime import api
+from plait.runtime.executors import run_options
 from plait.runtime.sync import run_sync
+
+
+def compile(program: Module, *, name: str | None = None, optimizer: Any = None, trainset: Any = None,
+            metric: Any = None, valset: Any = None, **optimizer_options: Any) -> CompiledPipeline:
+    """Trace ``program`` into a typed plan, verify it, type-check, prune and fingerprint it.
+
+    With ``optimizer=`` (e.g. ``plait.BootstrapFewShot()``), the optimizer runs as a last pass
+    over ``trainset`` with ``metric`` and writes each node's demos or instructions; search
+    optimizers (``plait.RandomSearch``, ``plait.MIPRO``, ``plait.GEPA``) score candidates on ``valset``.
+
+    Example::
+
+        compiled = plait.compile(Pipeline())
+        print(compiled)
+    """
+    plan = run_passes(lower(program, name))
+    compiled = CompiledPipeline(plan, _module_lms(program))
+    if valset is not None:
+        optimizer_options["valset"] = valset
+    if optimizer is not None:
+        compiled = optimizer.compile(compiled, trainset=trainset, metric=metric, **optimizer_options)
+    return compiled
+
+
+def _module_lms(program: Module) -> dict[str, Any]:
+    """LM objects passed to modules as ``lm=``, by name, so that runs can find them."""
+    lms: dict[str, Any] = {}
+    for path, module in program.named_modules():
+        if isinstance(module, Predict) and module.lm is not None and not isinstance(module.lm, str):
+            seen = lms.setdefault(module.lm.name, module.lm)
+            if seen is not module.lm and seen.identity() != module.lm.identity():
+                raise PlanError(f"two different LMs are both named '{module.lm.name}'", node=path,
+                                expected="one LM per name", found=f"{seen.identity()} and {module.lm.identity()}",
+                                fix="give each LM its own name=..., e.g. DSPyLM(model, name='judge')")
+    return lms
 
 
 class CompiledPipeline:
@@ -36,20 +81,20 @@ class CompiledPipeline:
         self.lms = dict(lms or {})  # LM objects given to modules as lm=..., by name
 
     # --- running ------------------------------------------------------------------------------
-    def run(self, data: Any, *, store: Any = None, ids: list[str] | None = None, **options: Any) -> api.Run:
+    def run(self, data: Any, *, store: Any = None, ids: list[str] | None = None, **options: Any) -> runs.Run:
         """Run over a dataset (a list of dicts, DSPy Examples or pydantic models) or one item.
 
         ``store``: a path (default ``$PLAIT_STORE`` or ``.plait/runs.db``), a Store, or False for
         none. Options: ``lm``, ``lms``, ``concurrency`` (items in flight, 32), ``progress``, ``on_event``,
         ``parse_retries`` (2), and ``retry``, ``timeout``, ``node_timeout``, ``rate_limits``,
-        ``breakers``, ``fallbacks``, ``budget``, ``clock``, ``seed`` (see ``RunOptions``).
+        ``breakers``, ``fallbacks``, ``budget``, ``clock``, ``seed`` (see ``RunOptions``), and
+        ``executor``: None (this process), ``"ray"`` or a ``plait.RayExecutor`` (a Ray cluster).
         Failed items are in ``run.failed``; they never hide the others.
         """
         return run_sync(self.arun(data, store=store, ids=ids, **options))
 
-    async def arun(self, data: Any, *, store: Any = None, ids: list[str] | None = None, **options: Any) -> api.Run:
-        return await api.arun(self.plan, data, store=store, ids=ids, own_lms=self.lms,
-                              options=api.RunOptions(**options))
+    async def arun(self, data: Any, *, store: Any = None, ids: list[str] | None = None, **options: Any) -> runs.Run:
+        return await runs.arun(self.plan, data, store=store, ids=ids, own_lms=self.lms, options=run_options(**options))
 
     def __call__(self, **inputs: Any) -> Prediction:
         """Run one item without a store and return its outputs; raises the item's error."""
@@ -122,14 +167,10 @@ class CompiledPipeline:
 
     def graph(self) -> Any:
         """The plan drawn as SVG (shows itself in Jupyter; ``.save("plan.svg")``)."""
-        from plait.display.svg import Graph, plan_svg
-
         return Graph(plan_svg(self.plan))
 
     def _repr_html_(self) -> str:
         """Jupyter's display: the DAG, each node's prompt state, and the text form."""
-        from plait.display.html import pipeline_html
-
         return pipeline_html(self.plan)
 
     def __eq__(self, other: object) -> bool:
@@ -142,3 +183,11 @@ def _warn_changed_steps(plan: Plan, data: dict[str, Any]) -> None:
         if saved.get(node.id) != node.params.version:
             warnings.warn(f"step '{node.id}' ({node.params.path}) changed since the plan was saved; "
                           "its nodes will recompute with the current code", stacklevel=3)
+
+
+def _run_eagerly(module: Module, inputs: dict[str, Any]) -> Any:
+    """A module called outside a trace: a one-node (or one-module) pipeline, run without a store."""
+    return compile(module)(**inputs)
+
+
+install_runner(_run_eagerly)  # the pipeline layer holds the slot: it cannot import the compiler above it

@@ -12,10 +12,13 @@ from typing import Any
 import dspy
 from pydantic_core import to_jsonable_python
 
-from plait.compiler.ir import (Field, HumanParams, LoopParams, Node, Op, Plan, Port, PredictParams, Ref, SourceLoc,
-                               StepParams)
-from plait.compiler.types import import_qualified, type_from_json, type_to_json
+from plait._version import __version__
 from plait.errors import PlanLoadError
+from plait.ir.nodes import Field, HumanParams, LoopParams, Node, Op, Port, PredictParams, Ref, StepParams
+from plait.ir.plan import Plan
+from plait.ir.source import SourceLoc
+from plait.ir.tools import Tool
+from plait.ir.types import import_qualified, type_from_json, type_to_json
 
 FORMAT = "plait.plan"
 FORMAT_VERSION = 1
@@ -82,8 +85,6 @@ def loop_params_to_json(params: LoopParams) -> dict[str, Any]:
 
 
 def loop_params_from_json(data: dict[str, Any]) -> LoopParams:
-    from plait.pipeline.tools import Tool
-
     body = Plan(data["body"]["name"], [node_from_json(n) for n in data["body"]["nodes"]])
     tools = tuple(Tool(import_qualified(t["path"])) for t in data["tools"])  # the current code decides
     return LoopParams(body, tools, data["max_iters"], data["on_max_iters"], data["reusable"])
@@ -145,8 +146,6 @@ def _port_from_json(data: dict[str, Any]) -> Port:
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
-    from plait import __version__
-
     return {
         "format": FORMAT, "format_version": FORMAT_VERSION, "plait_version": __version__,
         "name": plan.name, "meta": to_jsonable_python(plan.meta),

@@ -22,8 +22,8 @@ from pydantic import ConfigDict, ValidationError, create_model
 from pydantic_core import to_jsonable_python
 
 from plait.errors import TraceError
-from plait.pipeline.step import code_version
-from plait.pipeline.tracing import user_source
+from plait.hashing import code_version
+from plait.ir.source import user_source
 
 IDEMPOTENCY_KEY = "idempotency_key"
 FINISH = "finish"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from plait.compiler.ir import HumanParams, LoopParams, Node, Op, Plan, Port, PredictParams, StepParams
-from plait.compiler.types import type_name
+from plait.ir.nodes import HumanParams, LoopParams, Node, Op, Port, PredictParams, StepParams
+from plait.ir.types import type_name
+
+if TYPE_CHECKING:  # Plan's repr is this text form: the Plan module imports the printer
+    from plait.ir.plan import Plan
 
 
 def format_plan(plan: Plan) -> str:

@@ -21,9 +21,10 @@ from pydantic_core import to_jsonable_python
 
 from plait.checkpoints.asks import Question
 from plait.checkpoints.codec import codec_for
-from plait.compiler.ir import Field
-from plait.compiler.types import type_to_json
 from plait.errors import NodeError, PlaitError
+from plait.ir.nodes import Field
+from plait.ir.source import user_source
+from plait.ir.types import type_to_json
 
 _scope: ContextVar[AskScope | None] = ContextVar("plait_ask_scope", default=None)
 
@@ -94,8 +95,6 @@ class AskScope:
 def current_scope(what: str) -> AskScope:
     scope = _scope.get()
     if scope is None:
-        from plait.pipeline.tracing import user_source  # the pipeline package imports the runtime
-
         raise PlaitError(
             f"{what} is called outside a running pipeline node", source=user_source(),
             expected=f"{what} inside a @plait.step function that a compiled pipeline runs",

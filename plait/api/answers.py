@@ -6,20 +6,16 @@ continues the item: recorded nodes replay, the question returns the answer."""
 from __future__ import annotations
 
 import json
-import os
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
 from plait.checkpoints.asks import Question
 from plait.checkpoints.codec import codec_for
-from plait.checkpoints.location import open_location
-from plait.compiler.ir import SourceLoc
+from plait.checkpoints.stores import using_store
 from plait.errors import AnswerError
-from plait.runtime.api import DEFAULT_STORE, open_store
+from plait.ir.source import SourceLoc
 
 
 def pending(run_id: str, *, store: Any = None) -> list[Question]:
@@ -31,7 +27,7 @@ def pending(run_id: str, *, store: Any = None) -> list[Question]:
         for q in plait.pending(run.id, store="runs.db"):
             print(q.item_id, q.node_id, q.ask, q.question, q.context, q.expected)
     """
-    with _existing(store) as opened:
+    with using_store(store, create=False) as opened:
         opened.get_run(run_id)  # RunNotFound for a typo
         return opened.asks(run_id, unanswered=True)
 
@@ -52,7 +48,7 @@ def answer(run_id: str, item_id: str, node_id: str, values: Any, *, store: Any =
         plait.resume(run.id, store="runs.db")
     """
     key = (run_id, str(item_id), node_id, iteration, ask)
-    with _existing(store) as opened:
+    with using_store(store, create=False) as opened:
         opened.get_run(run_id)
         question = _waiting(opened, key)
         checked = _validated(question, values, lambda: _source(opened, run_id, node_id))
@@ -115,15 +111,3 @@ def _source(store: Any, run_id: str, node_id: str) -> SourceLoc | None:
     plan = json.loads(store.load_plan(store.get_run(run_id).plan_hash))
     node = next((n for n in plan.get("nodes", []) if n.get("id") == node_id), None)
     return SourceLoc(*node["source"]) if node and node.get("source") else None
-
-
-@contextmanager
-def _existing(store: Any) -> Iterator[Any]:
-    """An existing store from a path (never created here), a Store, or the default path."""
-    store = os.environ.get("PLAIT_STORE", DEFAULT_STORE) if store is None else store
-    opened = open_location(store, create=False) if isinstance(store, (str, Path)) else open_store(store)
-    try:
-        yield opened
-    finally:
-        if opened is not store:
-            opened.close()

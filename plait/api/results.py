@@ -5,16 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from plait.api import answers
+from plait.display.html import run_graph, run_html
+from plait.display.tables import items_frame, nodes_frame
 from plait.pipeline.prediction import Prediction
 from plait.runtime import events as ev
 
 
 @dataclass
 class RunStats:
-    """Counts from the event stream: where each node's value came from, and what the LM cost.
-    ``retries``: failed attempts that were retried; ``fallbacks``: calls sent to a fallback LM."""
+    """Counts from the event stream of this invocation: where each node's value came from, and
+    what the LM cost. ``lm_requests``: requests sent to an LM, answered or not (failed attempts and
+    re-asks included; what ``Budget(lm_calls=...)`` limits); ``lm_answered``: those that got a
+    reply; ``lm_calls``: node executions an LM computed (one per node, however many requests it
+    took). ``retries``: failed attempts that were retried; ``fallbacks``: calls sent to a fallback LM."""
 
     lm_calls: int = 0
+    lm_requests: int = 0
+    lm_answered: int = 0
     steps: int = 0
     cache_hits: int = 0
     replayed: int = 0
@@ -30,6 +38,9 @@ class RunStats:
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.NodeFinished):
             self._finished(event)
+        elif isinstance(event, ev.LMCalled):
+            self.lm_requests += 1
+            self.lm_answered += event.answered
         elif isinstance(event, ev.NodeFailed):
             self.failed_nodes += 1
         elif isinstance(event, ev.NodeRetried):
@@ -111,11 +122,9 @@ class Run:
     def pending(self) -> list[Any]:
         """The questions this run's items wait on, unanswered, as :class:`plait.Question` s (from
         the store, so answers given since are left out)."""
-        from plait.runtime.answers import pending
-
         if self.store in (None, ":none:", ":memory:"):  # no store to read again: what its items waited on when it ended
             return [r.question for r in self.items if r.status == "waiting"]
-        return pending(self.id, store=self.store)
+        return answers.pending(self.id, store=self.store)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -126,25 +135,17 @@ class Run:
     # --- notebook displays (plait/display) ------------------------------------------------------
     def to_pandas(self) -> Any:
         """One row per item: ``item``, ``status``, ``error`` and a column per output field (needs pandas)."""
-        from plait.display.tables import items_frame
-
         return items_frame(self)
 
     def node_table(self) -> Any:
         """One row per node: op, LM calls, steps, cache hits, replays, failures, retries, tokens, seconds."""
-        from plait.display.tables import nodes_frame
-
         return nodes_frame(self)
 
     def graph(self) -> Any:
         """The plan drawn as SVG, each node coloured by its status over the items."""
-        from plait.display.html import run_graph
-
         return run_graph(self)
 
     def _repr_html_(self) -> str:
-        from plait.display.html import run_html
-
         return run_html(self)
 
     def __repr__(self) -> str:

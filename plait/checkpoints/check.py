@@ -1,0 +1,229 @@
+"""Is a store file whole? The checks behind ``plait check`` and ``SQLiteStore.check``:
+
+- pages: SQLite's own check of every page (``PRAGMA quick_check``; with ``full``,
+  ``integrity_check``, which also compares every index with its table, more slowly);
+- schema: the version, and every table and column this plait expects at that version;
+- references: every journal row, cache entry and item names a value that is stored; journal
+  rows, items and asks belong to an item or run that exists; every run's plan is stored;
+- values: every stored value and plan matches its hash and parses as JSON.
+
+Each problem names the table and row, what is wrong and the fix. Checking only reads: nothing is
+repaired, migrated or deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+
+from plait.checkpoints import sqlite_schema as schema
+from plait.errors import StoreError
+from plait.hashing import sha256_hex
+
+LISTED = 20  # problems listed per kind; beyond that they are only counted
+
+FIX_PAGES = ("restore the store from a copy; `sqlite3 {path} .recover | sqlite3 new.db` salvages what is "
+             "readable into a new file")
+_FIX_LEFTOVER = "leftovers of a deleted run, harmless: with no plait process using the store, run "
+
+# Each reference: (name, the rows that break it, where, what, fix); the texts are formatted with
+# the row's columns ({0}, {1}, ...) and the store's path ({path}).
+REFERENCES = [
+    ("journal -> values",
+     "SELECT run_id, item_id, node_id, iteration, value_hash FROM journal"
+     " WHERE value_hash IS NOT NULL AND value_hash NOT IN (SELECT hash FROM blobs)",
+     "journal (run {0}, item {1}, node {2}, iteration {3})",
+     "the value {4:.12} this row recorded is missing from blobs",
+     "recompute the node in a fork, where everything upstream replays: plait rerun {0} --from {2}; "
+     "or restore the store from a copy"),
+    ("cache -> values",
+     "SELECT content_key, value_hash FROM cache WHERE value_hash NOT IN (SELECT hash FROM blobs)",
+     "cache (content key {0:.12})",
+     "the value {1:.12} this entry names is missing from blobs: a run that reuses it fails",
+     "with no plait process using the store, delete the entry (the next run recomputes the node): "
+     "sqlite3 {path} \"DELETE FROM cache WHERE content_key='{0}'\""),
+    ("items -> values",
+     "SELECT run_id, item_id, input_hash FROM items WHERE input_hash NOT IN (SELECT hash FROM blobs)",
+     "items (run {0}, item {1})",
+     "the item's input {2:.12} is missing from blobs: the item cannot run again",
+     "delete the run with `plait gc --run {0}` and run its items again, or restore the store from a copy"),
+    ("journal -> items",
+     "SELECT DISTINCT run_id, item_id FROM journal"
+     " WHERE (run_id, item_id) NOT IN (SELECT run_id, item_id FROM items)",
+     "journal (run {0}, item {1})",
+     "journal rows of an item that run {0} does not have",
+     _FIX_LEFTOVER + "sqlite3 {path} \"DELETE FROM journal WHERE run_id='{0}' AND item_id='{1}'\""),
+    ("items -> runs",
+     "SELECT DISTINCT run_id FROM items WHERE run_id NOT IN (SELECT run_id FROM runs)",
+     "items (run {0})", "items of a run that is not in the runs table",
+     _FIX_LEFTOVER + "sqlite3 {path} \"DELETE FROM items WHERE run_id='{0}'\""),
+    ("asks -> runs",
+     "SELECT DISTINCT run_id FROM asks WHERE run_id NOT IN (SELECT run_id FROM runs)",
+     "asks (run {0})", "questions of a run that is not in the runs table",
+     _FIX_LEFTOVER + "sqlite3 {path} \"DELETE FROM asks WHERE run_id='{0}'\""),
+    ("runs -> plans",
+     "SELECT run_id, plan_hash FROM runs WHERE plan_hash NOT IN (SELECT plan_hash FROM plans)",
+     "runs (run {0})", "its plan {1:.12} is missing from plans: the run cannot be resumed, forked or shown",
+     "delete the run with `plait gc --run {0}`, or restore the store from a copy"),
+]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong. ``check``: 'open', 'pages', 'schema', 'references' or 'values';
+    ``where``: the table and row (or 'the file')."""
+
+    check: str
+    where: str
+    what: str
+    fix: str
+
+
+@dataclass
+class StoreCheck:
+    """What checking found. ``checked``: one line per check, saying what it covered; ``rows``:
+    rows per table; ``unlisted``: problems found beyond the first LISTED of a kind."""
+
+    path: str
+    checked: list[str] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    unlisted: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.unlisted
+
+    @property
+    def found(self) -> int:
+        return len(self.problems) + self.unlisted
+
+    def add(self, problems: list[Problem], total: int | None = None) -> None:
+        self.problems.extend(problems[:LISTED])
+        self.unlisted += (len(problems) if total is None else total) - min(len(problems), LISTED)
+
+
+def check_store(path: str, *, full: bool = False, timeout: float = 60.0) -> StoreCheck:
+    """Check the store file at ``path`` without creating, migrating or repairing anything; a file
+    that cannot be opened as a plait store is one problem ('open').
+
+    Example::
+
+        report = check_store("runs.db")
+        report.ok, [p.where for p in report.problems]
+    """
+    try:
+        schema.check_file(path, create=False)
+        conn = schema.connect(path, timeout, "NORMAL", create=False)
+    except StoreError as exc:
+        report = StoreCheck(path, checked=["open: the file as a plait store"])
+        found = f" ({exc.found})" if exc.found else ""
+        report.add([Problem("open", "the file", exc.summary + found, exc.fix or "")])
+        return report
+    try:
+        return run_checks(conn, path, full=full)
+    finally:
+        conn.close()
+
+
+def run_checks(conn: sqlite3.Connection, path: str, *, full: bool = False) -> StoreCheck:
+    """Every check, on an open connection to a plait store; one that cannot read is a problem."""
+    report = StoreCheck(path)
+    for check in (_pages, _schema, _references, _values):
+        try:
+            check(conn, report, full)
+        except sqlite3.DatabaseError as exc:
+            report.add([Problem(check.__name__.strip("_"), "the file", f"cannot read the store: "
+                                f"{type(exc).__name__}: {exc}", FIX_PAGES.format(path=path))])
+        except StoreError as exc:  # meta no longer says plait, or names a newer schema
+            report.add([Problem(check.__name__.strip("_"), "meta", exc.summary, exc.fix or "")])
+    return report
+
+
+def _pages(conn: sqlite3.Connection, report: StoreCheck, full: bool) -> None:
+    pragma = "integrity_check" if full else "quick_check"
+    report.checked.append(f"pages: PRAGMA {pragma}" + (" (every index against its table too)" if full else ""))
+    found = [line for (row,) in conn.execute(f"PRAGMA {pragma}(1000)") for line in row.splitlines()
+             if not line.startswith("*** in database")]
+    if found != ["ok"]:
+        fix = FIX_PAGES.format(path=report.path)
+        report.add([Problem("pages", "the file", what, fix) for what in found])
+
+
+def _schema(conn: sqlite3.Connection, report: StoreCheck, full: bool) -> None:
+    version = schema.stored_version(conn, report.path)  # connect refused a foreign or newer file
+    expected, found = schema.expected_columns(version), schema.columns(conn)
+    older = f" (older than {schema.SCHEMA_VERSION}: migrated when a run next opens it)"
+    report.checked.append(f"schema: version {version}, {len(expected)} tables"
+                          + (older if version < schema.SCHEMA_VERSION else ""))
+    fix = "the store was changed by something other than plait: restore it from a copy"
+    for table, columns in expected.items():
+        if table not in found:
+            report.add([Problem("schema", table, f"table {table} is missing", fix)])
+            continue
+        missing = [c for c in columns if c not in found[table]]
+        if missing:
+            report.add([Problem("schema", table, f"table {table} lacks column(s) {', '.join(missing)}", fix)])
+        (report.rows[table],) = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
+
+
+def _references(conn: sqlite3.Connection, report: StoreCheck, full: bool) -> None:
+    report.checked.append(f"references: {', '.join(name for name, *_ in REFERENCES)}")
+    for name, sql, where, what, fix in REFERENCES:
+        try:
+            (total,) = conn.execute(f"SELECT COUNT(*) FROM ({sql})").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such" in str(exc):  # a table of a later schema version, or one the schema check found missing
+                continue
+            raise
+        rows = conn.execute(f"{sql} LIMIT {LISTED}").fetchall()
+        report.add([Problem("references", where.format(*r), what.format(*r), fix.format(*r, path=report.path))
+                    for r in rows], total)
+
+
+def _values(conn: sqlite3.Connection, report: StoreCheck, full: bool) -> None:
+    report.checked.append("values: every stored value and plan matches its hash and parses as JSON")
+    bad, damaged = [], 0
+    for value_hash, data in conn.execute("SELECT hash, data FROM blobs"):
+        if (what := _damage(value_hash, bytes(data))) is not None:
+            damaged += 1
+            if len(bad) < LISTED:
+                bad.append(Problem("values", f"blobs (value {value_hash:.12})", what, _value_fix(conn, value_hash)))
+    report.add(bad, damaged)
+    bad = []
+    for plan_hash, plan_json in conn.execute("SELECT plan_hash, plan_json FROM plans"):
+        if (what := _damage(plan_hash, str(plan_json).encode())) is not None:
+            bad.append(Problem("values", f"plans (plan {plan_hash:.12})", what, _plan_fix(conn, plan_hash)))
+    report.add(bad)
+
+
+def _damage(expected_hash: str, data: bytes) -> str | None:
+    """What is wrong with a stored value, or None."""
+    if sha256_hex(data) != expected_hash:
+        return f"its bytes do not match its hash (they hash to {sha256_hex(data):.12})"
+    try:
+        json.loads(data)
+    except ValueError as exc:
+        return f"it does not parse as JSON: {exc}"
+    return None
+
+
+def _value_fix(conn: sqlite3.Connection, value_hash: str) -> str:
+    user = conn.execute("SELECT run_id, node_id FROM journal WHERE value_hash=? LIMIT 1", (value_hash,)).fetchone()
+    if user is not None:
+        return (f"restore the store from a copy; or recompute the nodes that recorded it in a fork, e.g. "
+                f"plait rerun {user[0]} --from {user[1]}")
+    item = conn.execute("SELECT run_id FROM items WHERE input_hash=? LIMIT 1", (value_hash,)).fetchone()
+    if item is not None:
+        return (f"it is an item's input: restore the store from a copy, or delete the run with "
+                f"`plait gc --run {item[0]}`")
+    return "nothing uses it: `plait gc` deletes it"
+
+
+def _plan_fix(conn: sqlite3.Connection, plan_hash: str) -> str:
+    runs = [r[0] for r in conn.execute("SELECT run_id FROM runs WHERE plan_hash=? LIMIT 5", (plan_hash,))]
+    if not runs:
+        return "no run uses it: `plait gc` deletes it (plans are kept for an hour after they are saved)"
+    return (f"the runs with this plan cannot be resumed: restore the store from a copy, or delete them with "
+            f"`plait gc {' '.join('--run ' + r for r in runs)}`")
