@@ -62,6 +62,32 @@ def test_the_replay_key_is_kept_and_copied_to_a_fork(store):
         assert journal[("0", "n", 0)].content_key == "k1"  # the cache's key stays beside it
 
 
+def test_the_journal_of_some_items_only(store):
+    store.create_run(RunRecord("r1", store.save_plan("{}"), "running", 1.0, 1.0),
+                     [("0", b'{"q":0}'), ("1", b'{"q":1}'), ("2", b'{"q":2}')])
+    for item in ("0", "1", "2"):
+        store.record(JournalRow("r1", item, "n", 0, f"k{item}", None, "failed", "lm"), None, cache=False,
+                     item_status=None)
+    assert sorted(store.journal("r1", ["0", "2"])) == [("0", "n", 0), ("2", "n", 0)]
+    assert store.journal("r1", []) == {} and len(store.journal("r1")) == 3
+
+
+def test_nan_infinities_and_lone_surrogates_round_trip_through_the_store(store):
+    from plait.checkpoints.codec import codec_for
+    from plait.hashing import sha256_hex
+    from plait.ir.nodes import Field
+
+    codec = codec_for((Field("x", list[float]), Field("s", str)))
+    data = codec.encode({"x": [float("nan"), float("inf"), float("-inf"), -0.0], "s": "a\ud800b\x00"})
+    assert b"NaN" in data and b"\\ud800" in data  # the codec's constants and escape, as bytes
+    _run(store)
+    store.record(_row(value_hash=sha256_hex(data)), data, cache=True, item_status=None)
+    back = store.read_value(store.lookup("k1"))
+    assert back == data
+    decoded = codec.decode(back)
+    assert str(decoded["x"]) == "[nan, inf, -inf, -0.0]" and decoded["s"] == "a\ud800b\x00"
+
+
 def test_values_are_checked_against_their_hash(store, tmp_path):
     from plait.hashing import sha256_hex
 

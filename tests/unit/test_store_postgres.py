@@ -52,6 +52,8 @@ def test_reading_commands_create_no_store_in_an_empty_database(pg_server, pg_url
     with pytest.raises(plait.StoreError) as err:
         open_location(pg_url, create=False)
     assert f"no plait store at {pg_url}" in str(err.value) and "--store URL" in str(err.value)
+    with pytest.raises(plait.StoreError, match="no plait store at"):  # resume, answer: open_store dispatches here
+        plait.resume("nope", store=pg_url)
     tables = pg_server.admin("SELECT COUNT(*) FROM pg_namespace WHERE nspname='plait'")
     assert tables == [(0,)]
     open_location(pg_url).close()
