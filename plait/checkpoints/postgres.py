@@ -37,8 +37,10 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolClosed
 
 from plait.checkpoints import postgres_schema as schema
-from plait.checkpoints.urls import HIDDEN, redact
+from plait.checkpoints import sqlite_schema
+from plait.checkpoints.check import StoreCheck, checked, references, tables, values
 from plait.checkpoints.sql_store import SQLStore
+from plait.checkpoints.urls import HIDDEN, redact
 from plait.errors import StoreError
 
 T = TypeVar("T")
@@ -149,6 +151,26 @@ class PostgresStore(SQLStore):
         return text
 
     # --- maintenance ----------------------------------------------------------------------------
+    def check(self, *, full: bool = False) -> StoreCheck:
+        """``plait check`` on the server (check.py): the schema, the references between tables and
+        every value, each in a read-only transaction. Not the pages: the server keeps those (its
+        amcheck extension checks them), so ``full`` adds nothing here."""
+        shell = f"psql '{self.path}' -c 'SET search_path TO {schema.SCHEMA}' -c "
+        steps: dict[str, Callable[[Any, StoreCheck], None]] = {
+            "pages": lambda tx, report: report.checked.append(f"pages: {_PAGES}"),
+            "schema": self._check_schema,
+            "references": lambda tx, report: references(_reader(tx), report, shell),
+            "values": lambda tx, report: values(_reader(tx), report)}
+        return checked(self.path, {name: self._read_only(step) for name, step in steps.items()})
+
+    def _check_schema(self, tx: Any, report: StoreCheck) -> None:
+        version = schema.stored_version(tx, self.path) or 0
+        tables(_reader(tx), report, (version, schema.SCHEMA_VERSION), sqlite_schema.expected_columns(),
+               schema.columns(tx))
+
+    def _read_only(self, step: Callable[[Any, StoreCheck], None]) -> Callable[[StoreCheck], None]:
+        return lambda report: self._transact(lambda tx: step(tx, report), commit=False)
+
     def vacuum(self) -> int:
         """Give the space of deleted rows back (plain VACUUM: other runs keep writing meanwhile);
         returns the bytes plait's tables shrank by (0 when a first VACUUM's maps outweigh it)."""
@@ -171,6 +193,13 @@ class PostgresStore(SQLStore):
 _FIX_UNREACHABLE = ("start (or restart) the server, or check the network and the URL; nothing half-recorded "
                     "is kept, so resume the run once the server answers (`plait resume RUN`), or open the store "
                     "with a timeout longer than {:.0f} s")
+
+
+_PAGES = "kept by the PostgreSQL server, not checked here (its amcheck extension, pg_amcheck, checks them)"
+
+
+def _reader(tx: Any) -> Callable[..., list[tuple]]:
+    return lambda sql, args=(): tx.execute(sql, args).fetchall()
 
 
 class _Tx:

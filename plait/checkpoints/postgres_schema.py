@@ -89,3 +89,12 @@ def stored_version(tx: Any, where: str) -> int | None:
                          found=f"tables {sorted(tables)}", fix=FIX)
     meta = dict(tx.execute(f"SELECT key, value FROM {SCHEMA}.meta").fetchall())
     return versions.checked_version(meta, where, SCHEMA_VERSION, FIX)
+
+
+def columns(tx: Any) -> dict[str, list[str]]:
+    """Table -> column names, for every table of the ``plait`` schema."""
+    found: dict[str, list[str]] = {}
+    for table, column in tx.execute("SELECT table_name, column_name FROM information_schema.columns"
+                                    " WHERE table_schema=? ORDER BY table_name, ordinal_position", (SCHEMA,)):
+        found.setdefault(table, []).append(column)
+    return found

@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from plait.checkpoints.location import open_location
 from plait.checkpoints.null import NullStore
 from plait.checkpoints.protocol import Store
-from plait.checkpoints.location import open_location
 
 DEFAULT_STORE = ".plait/runs.db"
 
