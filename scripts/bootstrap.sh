@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv and install plait, once per mode:
 #   bootstrap.sh demo   plait and the embedded model (what `make demo` needs)
-#   bootstrap.sh test   also the test tools, the notebook and dense-retrieval extras, and Chromium
+#   bootstrap.sh test   also the test tools (psycopg too), the notebook and dense-retrieval extras,
+#                       Chromium and PostgreSQL's server binaries
 # llama-cpp-python has no binary wheel on PyPI: the first install compiles it (3-7 minutes on
 # 2 cores). It is built portable (no -march=native; AVX2/FMA on) so the cached wheel runs on any
 # x86-64 machine with AVX2, and pip's wheel cache makes later installs take seconds.
@@ -19,6 +20,21 @@ if [ "$MODE" = test ] && ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" =
     && command -v apt-get >/dev/null 2>&1; then
   echo "plait: installing chromium for the display test (apt-get)" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+# The PostgreSQL store's tests start a server of their own (tests/pg.py: initdb into a temporary
+# folder, a Unix socket only) from Debian's `postgresql` package. Install it when missing and we
+# may; policy-rc.d keeps the package's own cluster from starting: only the binaries are needed.
+if [ "$MODE" = test ] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null \
+    && ! command -v initdb >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "plait: installing postgresql for the PostgreSQL store's tests (apt-get)" >&2
+  ours=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && ours=1
+  fi
+  status=0
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || status=$?
+  [ -z "$ours" ] || rm -f /usr/sbin/policy-rc.d
+  [ "$status" = 0 ] || exit "$status"
 fi
 PY="${PYTHON:-python3}"
 KEY="$(sha256sum pyproject.toml | cut -c1-16)"

@@ -18,8 +18,10 @@ from collections import defaultdict
 from pathlib import Path
 
 # About a quarter above the core when the layers were drawn (5,511 lines, issue 12): room for the work
-# merged with it, not for a second copy of anything. Lower it when the core shrinks.
-CORE_BUDGET = 7000
+# merged with it, not for a second copy of anything. Lower it when the core shrinks. +100 for the
+# PostgreSQL store (issue 13): a second backend (its connection, schema, faults: ~180 lines) and `plait
+# copy`, net of the SQLite store's SQL it now shares (sql_store.py); the lead may ask for cuts instead.
+CORE_BUDGET = 7100
 FILE_FLAG = 400
 OUTSIDE_CORE = {"cli", "demo", "display", "optimizers"}
 PACKAGE = Path(__file__).resolve().parent.parent / "plait"

@@ -2,6 +2,8 @@ import pytest
 
 import plait
 from plait.lm import config
+from tests.pg import pg_server, pg_url  # noqa: F401 (fixtures: the session's PostgreSQL server, a new database)
+from tests.stores import new_store_url, store, store_kind, store_url  # noqa: F401 (fixtures: one per kind of store)
 
 
 @pytest.fixture(autouse=True)

@@ -56,8 +56,9 @@ class Question:
         return self.deadline is not None and (time.time() if now is None else now) >= self.deadline
 
 
-_COLUMNS = ("run_id, item_id, node_id, iteration, ask_index, question, context, fields, deadline,"
+COLUMNS = ("run_id, item_id, node_id, iteration, ask_index, question, context, fields, deadline,"
             " default_answer, asked_at, answer, answered_at, answered_by")
+_KEY = "run_id=? AND item_id=? AND node_id=? AND iteration=? AND ask_index=?"
 
 
 def _dump(value: Any) -> str | None:
@@ -75,49 +76,48 @@ def _question(row: tuple) -> Question:
                     deadline, _load(default), asked_at, _load(answer), answered_at, by)
 
 
-class SQLiteAsks:
-    """The asks table's methods, mixed into SQLiteStore (which provides _write, _guard, _conn,
-    _check_holder)."""
+class StoredAsks:
+    """The asks table's methods, mixed into the SQL stores (sql_store.py provides _transact, _query,
+    _one and _check_holder)."""
 
     def record_ask(self, q: Question, *, owner: str | None = None) -> None:
         """Record the question (once) and mark its item waiting, in one transaction."""
-        with self._write():
+        def work(tx: Any) -> None:
             if owner is not None:
-                self._check_holder(q.run_id, owner)
-            self._conn.execute(
-                f"INSERT OR IGNORE INTO asks ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (*q.key, q.question, _dump(q.context), _dump(q.fields), q.deadline, _dump(q.default), q.asked_at,
-                 _dump(q.answer), q.answered_at, q.answered_by))
-            self._conn.execute("UPDATE items SET status='waiting', error=NULL WHERE run_id=? AND item_id=?",
-                               (q.run_id, q.item_id))
+                self._check_holder(tx, q.run_id, owner)
+            tx.execute(f"INSERT INTO asks ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                       (*q.key, q.question, _dump(q.context), _dump(q.fields), q.deadline, _dump(q.default),
+                        q.asked_at, _dump(q.answer), q.answered_at, q.answered_by))
+            tx.execute("UPDATE items SET status='waiting', error=NULL WHERE run_id=? AND item_id=?",
+                       (q.run_id, q.item_id))
+
+        self._transact(work)
 
     def asks(self, run_id: str, *, unanswered: bool = False) -> list[Question]:
         """The run's questions in the order they were asked; ``unanswered``: only those that wait."""
         where = " AND answer IS NULL" if unanswered else ""
-        with self._guard("read"):
-            rows = self._conn.execute(f"SELECT {_COLUMNS} FROM asks WHERE run_id=?{where}"
-                                      " ORDER BY asked_at, item_id, node_id, iteration, ask_index", (run_id,)).fetchall()
+        rows = self._query(f"SELECT {COLUMNS} FROM asks WHERE run_id=?{where}"
+                           " ORDER BY asked_at, item_id, node_id, iteration, ask_index", (run_id,))
         return [_question(r) for r in rows]
 
     def question(self, key: tuple[str, str, str, int, int]) -> Question | None:
         """The question at (run, item, node, iteration, ask index), answered or not."""
-        with self._guard("read"):
-            row = self._conn.execute(f"SELECT {_COLUMNS} FROM asks WHERE run_id=? AND item_id=? AND node_id=?"
-                                     " AND iteration=? AND ask_index=?", key).fetchone()
+        row = self._one(f"SELECT {COLUMNS} FROM asks WHERE {_KEY}", key)
         return _question(row) if row else None
 
     def answer_ask(self, key: tuple[str, str, str, int, int], answer: dict[str, Any], by: str) -> Question | None:
         """Record the answer unless one is recorded; return the question as stored afterwards
         (with whichever answer came first), None if nobody asked it. The item stays 'waiting'
         while another of its questions is unanswered, else becomes 'pending' (ready to resume)."""
-        with self._write():
-            self._conn.execute(
-                "UPDATE asks SET answer=?, answered_at=?, answered_by=? WHERE run_id=? AND item_id=? AND node_id=?"
-                " AND iteration=? AND ask_index=? AND answer IS NULL", (_dump(answer), time.time(), by, *key))
-            row = self._conn.execute(f"SELECT {_COLUMNS} FROM asks WHERE run_id=? AND item_id=? AND node_id=?"
-                                     " AND iteration=? AND ask_index=?", key).fetchone()
-            (left,) = self._conn.execute("SELECT COUNT(*) FROM asks WHERE run_id=? AND item_id=? AND answer IS NULL",
-                                         key[:2]).fetchone()
-            self._conn.execute("UPDATE items SET status=? WHERE run_id=? AND item_id=? AND status='waiting'",
-                               ("waiting" if left else "pending", *key[:2]))
+        def work(tx: Any) -> tuple | None:
+            tx.execute(f"UPDATE asks SET answer=?, answered_at=?, answered_by=? WHERE {_KEY} AND answer IS NULL",
+                       (_dump(answer), time.time(), by, *key))
+            row = tx.execute(f"SELECT {COLUMNS} FROM asks WHERE {_KEY}", key).fetchone()
+            (left,) = tx.execute("SELECT COUNT(*) FROM asks WHERE run_id=? AND item_id=? AND answer IS NULL",
+                                 key[:2]).fetchone()
+            tx.execute("UPDATE items SET status=? WHERE run_id=? AND item_id=? AND status='waiting'",
+                       ("waiting" if left else "pending", *key[:2]))
+            return row
+
+        row = self._transact(work)
         return _question(row) if row else None

@@ -1,4 +1,5 @@
-"""Is a store file whole? The checks behind ``plait check`` and ``SQLiteStore.check``:
+"""Is a store whole? The checks behind ``plait check``, ``SQLiteStore.check`` and
+``PostgresStore.check`` (which runs all but the first: the server keeps its own pages):
 
 - pages: SQLite's own check of every page (``PRAGMA quick_check``; with ``full``,
   ``integrity_check``, which also compares every index with its table, more slowly);
@@ -14,21 +15,25 @@ repaired, migrated or deleted.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
 from plait.checkpoints import sqlite_schema as schema
 from plait.errors import StoreError
 from plait.hashing import sha256_hex
 
 LISTED = 20  # problems listed per kind; beyond that they are only counted
+Query = Callable[..., Sequence[tuple]]  # query(sql, args=()) -> rows, with '?' marks
+Check = Callable[["StoreCheck"], None]
 
 FIX_PAGES = ("restore the store from a copy; `sqlite3 {path} .recover | sqlite3 new.db` salvages what is "
              "readable into a new file")
 _FIX_LEFTOVER = "leftovers of a deleted run, harmless: with no plait process using the store, run "
 
 # Each reference: (name, the rows that break it, where, what, fix); the texts are formatted with
-# the row's columns ({0}, {1}, ...) and the store's path ({path}).
+# the row's columns ({0}, {1}, ...), the store's path ({path}) and the command that runs SQL on it ({shell}).
 REFERENCES = [
     ("journal -> values",
      "SELECT run_id, item_id, node_id, iteration, value_hash FROM journal"
@@ -42,7 +47,7 @@ REFERENCES = [
      "cache (content key {0:.12})",
      "the value {1:.12} this entry names is missing from blobs: a run that reuses it fails",
      "with no plait process using the store, delete the entry (the next run recomputes the node): "
-     "sqlite3 {path} \"DELETE FROM cache WHERE content_key='{0}'\""),
+     "{shell}\"DELETE FROM cache WHERE content_key='{0}'\""),
     ("items -> values",
      "SELECT run_id, item_id, input_hash FROM items WHERE input_hash NOT IN (SELECT hash FROM blobs)",
      "items (run {0}, item {1})",
@@ -53,15 +58,15 @@ REFERENCES = [
      " WHERE (run_id, item_id) NOT IN (SELECT run_id, item_id FROM items)",
      "journal (run {0}, item {1})",
      "journal rows of an item that run {0} does not have",
-     _FIX_LEFTOVER + "sqlite3 {path} \"DELETE FROM journal WHERE run_id='{0}' AND item_id='{1}'\""),
+     _FIX_LEFTOVER + "{shell}\"DELETE FROM journal WHERE run_id='{0}' AND item_id='{1}'\""),
     ("items -> runs",
      "SELECT DISTINCT run_id FROM items WHERE run_id NOT IN (SELECT run_id FROM runs)",
      "items (run {0})", "items of a run that is not in the runs table",
-     _FIX_LEFTOVER + "sqlite3 {path} \"DELETE FROM items WHERE run_id='{0}'\""),
+     _FIX_LEFTOVER + "{shell}\"DELETE FROM items WHERE run_id='{0}'\""),
     ("asks -> runs",
      "SELECT DISTINCT run_id FROM asks WHERE run_id NOT IN (SELECT run_id FROM runs)",
      "asks (run {0})", "questions of a run that is not in the runs table",
-     _FIX_LEFTOVER + "sqlite3 {path} \"DELETE FROM asks WHERE run_id='{0}'\""),
+     _FIX_LEFTOVER + "{shell}\"DELETE FROM asks WHERE run_id='{0}'\""),
     ("runs -> plans",
      "SELECT run_id, plan_hash FROM runs WHERE plan_hash NOT IN (SELECT plan_hash FROM plans)",
      "runs (run {0})", "its plan {1:.12} is missing from plans: the run cannot be resumed, forked or shown",
@@ -117,27 +122,45 @@ def check_store(path: str, *, full: bool = False, timeout: float = 60.0) -> Stor
         schema.check_file(path, create=False)
         conn = schema.connect(path, timeout, "NORMAL", create=False)
     except StoreError as exc:
-        report = StoreCheck(path, checked=["open: the file as a plait store"])
-        found = f" ({exc.found})" if exc.found else ""
-        report.add([Problem("open", "the file", exc.summary + found, exc.fix or "")])
-        return report
+        return unopened(path, exc)
     try:
         return run_checks(conn, path, full=full)
     finally:
         conn.close()
 
 
+def unopened(path: str, exc: StoreError) -> StoreCheck:
+    """The report on a store that cannot be opened as a plait store: that one problem."""
+    report = StoreCheck(path, checked=["open: the store as a plait store"])
+    found = f" ({exc.found})" if exc.found else ""
+    report.add([Problem("open", "the store", exc.summary + found, exc.fix or "")])
+    return report
+
+
 def run_checks(conn: sqlite3.Connection, path: str, *, full: bool = False) -> StoreCheck:
-    """Every check, on an open connection to a plait store; one that cannot read is a problem."""
+    """Every check, on an open connection to an SQLite plait store."""
+    def query(sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        return conn.execute(sql, args).fetchall()
+
+    shell = f"sqlite3 {path} "
+    return checked(path, {"pages": lambda report: _pages(conn, report, full),
+                          "schema": lambda report: _schema(conn, report),
+                          "references": lambda report: references(query, report, shell),
+                          "values": lambda report: values(query, report)})
+
+
+def checked(path: str, checks: dict[str, Check]) -> StoreCheck:
+    """Run each check into one report; one that cannot read the store is a problem, not the end."""
     report = StoreCheck(path)
-    for check in (_pages, _schema, _references, _values):
+    for name, check in checks.items():
         try:
-            check(conn, report, full)
+            check(report)
         except sqlite3.DatabaseError as exc:
-            report.add([Problem(check.__name__.strip("_"), "the file", f"cannot read the store: "
+            report.add([Problem(name, "the file", f"cannot read the store: "
                                 f"{type(exc).__name__}: {exc}", FIX_PAGES.format(path=path))])
-        except StoreError as exc:  # meta no longer says plait, or names a newer schema
-            report.add([Problem(check.__name__.strip("_"), "meta", exc.summary, exc.fix or "")])
+        except StoreError as exc:  # meta no longer says plait, or names a newer schema; a server error
+            report.add([Problem(name, "meta", exc.summary + (f" ({exc.found})" if exc.found else ""),
+                                exc.fix or "")])
     return report
 
 
@@ -151,12 +174,18 @@ def _pages(conn: sqlite3.Connection, report: StoreCheck, full: bool) -> None:
         report.add([Problem("pages", "the file", what, fix) for what in found])
 
 
-def _schema(conn: sqlite3.Connection, report: StoreCheck, full: bool) -> None:
+def _schema(conn: sqlite3.Connection, report: StoreCheck) -> None:
     version = schema.stored_version(conn, report.path)  # connect refused a foreign or newer file
-    expected, found = schema.expected_columns(version), schema.columns(conn)
-    older = f" (older than {schema.SCHEMA_VERSION}: migrated when a run next opens it)"
-    report.checked.append(f"schema: version {version}, {len(expected)} tables"
-                          + (older if version < schema.SCHEMA_VERSION else ""))
+    tables(lambda sql: conn.execute(sql).fetchall(), report, (version, schema.SCHEMA_VERSION),
+           schema.expected_columns(version), schema.columns(conn))
+
+
+def tables(query: Query, report: StoreCheck, versions: tuple[int, int], expected: dict[str, list[str]],
+           found: dict[str, list[str]]) -> None:
+    """Every expected table and column is there (``versions``: the store's, and this plait's)."""
+    version, current = versions
+    older = f" (older than {current}: migrated when a run next opens it)"
+    report.checked.append(f"schema: version {version}, {len(expected)} tables" + (older if version < current else ""))
     fix = "the store was changed by something other than plait: restore it from a copy"
     for table, columns in expected.items():
         if table not in found:
@@ -165,36 +194,35 @@ def _schema(conn: sqlite3.Connection, report: StoreCheck, full: bool) -> None:
         missing = [c for c in columns if c not in found[table]]
         if missing:
             report.add([Problem("schema", table, f"table {table} lacks column(s) {', '.join(missing)}", fix)])
-        (report.rows[table],) = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
+        (report.rows[table],) = query(f"SELECT COUNT(*) FROM {table}")[0]
 
 
-def _references(conn: sqlite3.Connection, report: StoreCheck, full: bool) -> None:
+def references(query: Query, report: StoreCheck, shell: str) -> None:
+    """Every reference between tables holds (``shell``: the command that runs SQL on the store)."""
     report.checked.append(f"references: {', '.join(name for name, *_ in REFERENCES)}")
     for name, sql, where, what, fix in REFERENCES:
-        try:
-            (total,) = conn.execute(f"SELECT COUNT(*) FROM ({sql})").fetchone()
-        except sqlite3.OperationalError as exc:
-            if "no such" in str(exc):  # a table of a later schema version, or one the schema check found missing
-                continue
-            raise
-        rows = conn.execute(f"{sql} LIMIT {LISTED}").fetchall()
-        report.add([Problem("references", where.format(*r), what.format(*r), fix.format(*r, path=report.path))
-                    for r in rows], total)
+        if report.rows and any(t not in report.rows for t in re.findall(r"FROM (\w+)", sql)):
+            continue  # a table of a later schema version, or one the schema check found missing
+        (total,) = query(f"SELECT COUNT(*) FROM ({sql}) AS broken")[0]
+        rows = query(f"{sql} LIMIT {LISTED}")
+        report.add([Problem("references", where.format(*r), what.format(*r),
+                            fix.format(*r, path=report.path, shell=shell)) for r in rows], total)
 
 
-def _values(conn: sqlite3.Connection, report: StoreCheck, full: bool) -> None:
+def values(query: Query, report: StoreCheck) -> None:
+    """Every stored value and plan matches its hash and parses as JSON."""
     report.checked.append("values: every stored value and plan matches its hash and parses as JSON")
     bad, damaged = [], 0
-    for value_hash, data in conn.execute("SELECT hash, data FROM blobs"):
+    for value_hash, data in query("SELECT hash, data FROM blobs"):
         if (what := _damage(value_hash, bytes(data))) is not None:
             damaged += 1
             if len(bad) < LISTED:
-                bad.append(Problem("values", f"blobs (value {value_hash:.12})", what, _value_fix(conn, value_hash)))
+                bad.append(Problem("values", f"blobs (value {value_hash:.12})", what, _value_fix(query, value_hash)))
     report.add(bad, damaged)
     bad = []
-    for plan_hash, plan_json in conn.execute("SELECT plan_hash, plan_json FROM plans"):
+    for plan_hash, plan_json in query("SELECT plan_hash, plan_json FROM plans"):
         if (what := _damage(plan_hash, str(plan_json).encode())) is not None:
-            bad.append(Problem("values", f"plans (plan {plan_hash:.12})", what, _plan_fix(conn, plan_hash)))
+            bad.append(Problem("values", f"plans (plan {plan_hash:.12})", what, _plan_fix(query, plan_hash)))
     report.add(bad)
 
 
@@ -209,20 +237,20 @@ def _damage(expected_hash: str, data: bytes) -> str | None:
     return None
 
 
-def _value_fix(conn: sqlite3.Connection, value_hash: str) -> str:
-    user = conn.execute("SELECT run_id, node_id FROM journal WHERE value_hash=? LIMIT 1", (value_hash,)).fetchone()
+def _value_fix(query: Query, value_hash: str) -> str:
+    user = next(iter(query("SELECT run_id, node_id FROM journal WHERE value_hash=? LIMIT 1", (value_hash,))), None)
     if user is not None:
         return (f"restore the store from a copy; or recompute the nodes that recorded it in a fork, e.g. "
                 f"plait rerun {user[0]} --from {user[1]}")
-    item = conn.execute("SELECT run_id FROM items WHERE input_hash=? LIMIT 1", (value_hash,)).fetchone()
+    item = next(iter(query("SELECT run_id FROM items WHERE input_hash=? LIMIT 1", (value_hash,))), None)
     if item is not None:
         return (f"it is an item's input: restore the store from a copy, or delete the run with "
                 f"`plait gc --run {item[0]}`")
     return "nothing uses it: `plait gc` deletes it"
 
 
-def _plan_fix(conn: sqlite3.Connection, plan_hash: str) -> str:
-    runs = [r[0] for r in conn.execute("SELECT run_id FROM runs WHERE plan_hash=? LIMIT 5", (plan_hash,))]
+def _plan_fix(query: Query, plan_hash: str) -> str:
+    runs = [r[0] for r in query("SELECT run_id FROM runs WHERE plan_hash=? LIMIT 5", (plan_hash,))]
     if not runs:
         return "no run uses it: `plait gc` deletes it (plans are kept for an hour after they are saved)"
     return (f"the runs with this plan cannot be resumed: restore the store from a copy, or delete them with "

@@ -1,6 +1,7 @@
 """The checkpoint store protocol: what the executor needs from any store.
 
-The SQLite store is the embedded default; a PostgreSQL store would implement the same methods.
+The SQLite store is the embedded default; the PostgreSQL store (shared between machines)
+implements the same methods with the same SQL (sql_store.py).
 Values are JSON bytes addressed by their sha256; the journal maps (run, item, node, iteration) to
 a value; the cache maps content keys to values (DESIGN.md, contract 2 and 3). A lease says which
 process is running a run right now; ``collect_garbage`` deletes runs and the values only they used.
@@ -126,5 +127,10 @@ class Store(Protocol):
     def item_counts(self) -> dict[str, dict[str, int]]: ...
     def collect_garbage(self, run_ids: Sequence[str] = (), *, dry_run: bool = False) -> Garbage: ...
     def vacuum(self) -> int: ...
+
+    # Moving runs between stores (transfer.py): a run as rows of the tables; writing the rows the
+    # store lacks, keeping those it has (returns the new rows per table).
+    def export_run(self, run_id: str) -> Any: ...
+    def import_run(self, rows: Any) -> dict[str, int]: ...
 
     def close(self) -> None: ...

@@ -23,10 +23,11 @@ import struct
 import time
 from pathlib import Path
 
+from plait.checkpoints import versions
+from plait.checkpoints.versions import APP_ID, statements
 from plait.errors import StoreError
 
 SCHEMA_VERSION = 4
-APP_ID = "plait"
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -72,10 +73,6 @@ _FIX_EXISTING = ("point store= (or --store, or $PLAIT_STORE) at the store your r
                  "(compiled.run, `plait run`) creates a store")
 
 
-def statements(script: str) -> list[str]:
-    return [s for s in script.split(";") if s.strip()]
-
-
 def create(conn: sqlite3.Connection) -> None:
     """A new store at the current version (inside the caller's transaction)."""
     for stmt in statements(_V1):
@@ -86,10 +83,7 @@ def create(conn: sqlite3.Connection) -> None:
 
 def migrate(conn: sqlite3.Connection, version: int) -> None:
     """Bring a store from ``version`` to SCHEMA_VERSION (inside the caller's transaction)."""
-    for v in range(version, SCHEMA_VERSION):
-        for stmt in statements(MIGRATIONS[v]):
-            conn.execute(stmt)
-    conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+    versions.migrate(conn, MIGRATIONS, version, SCHEMA_VERSION)
 
 
 def expected_columns(version: int = SCHEMA_VERSION) -> dict[str, list[str]]:
@@ -120,20 +114,7 @@ def stored_version(conn: sqlite3.Connection, path: str) -> int | None:
         raise StoreError(f"{path} is an SQLite database but not a plait store",
                          found=f"tables {sorted(tables)}", fix=_FIX_NEW_FILE)
     meta = dict(conn.execute("SELECT key, value FROM meta"))
-    if meta.get("app") != APP_ID:
-        raise StoreError(f"{path} is not a plait store", found=f"meta {meta}", fix=_FIX_NEW_FILE)
-    try:
-        version = int(meta.get("schema_version", -1))
-    except ValueError:
-        version = -1
-    if version > SCHEMA_VERSION:
-        raise StoreError(f"{path} was written by a newer plait (store schema {version})",
-                         expected=f"schema {SCHEMA_VERSION} or older", found=f"schema {version}",
-                         fix="upgrade plait to read this store, or use another store file")
-    if version < 1:
-        raise StoreError(f"{path} has an invalid schema version", found=repr(meta.get("schema_version")),
-                         fix="the store is damaged; point store= at a new file")
-    return version
+    return versions.checked_version(meta, path, SCHEMA_VERSION, _FIX_NEW_FILE)
 
 
 def check_file(path: str, *, create: bool) -> None:

@@ -1,5 +1,6 @@
-"""Which store a run uses: a path (an SQLite file, created if missing), a Store, None (the default:
-``$PLAIT_STORE``, else ``.plait/runs.db``) or False (none: nothing is recorded)."""
+"""Which store a run uses: a path or URL (checkpoints/location.py: an SQLite file, created if missing,
+``sqlite:///path``, ``postgresql://...``), a Store, None (the default: ``$PLAIT_STORE``, else
+``.plait/runs.db``) or False (none: nothing is recorded)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from plait.checkpoints.location import open_location
 from plait.checkpoints.null import NullStore
 from plait.checkpoints.protocol import Store
-from plait.checkpoints.sqlite import SQLiteStore
 
 DEFAULT_STORE = ".plait/runs.db"
 
@@ -27,15 +28,14 @@ def using_store(store: Any, *, create: bool = True) -> Iterator[Store]:
 
 
 def open_store(store: Any, *, create: bool = True) -> Store:
-    """A Store from a path, a Store, None (``$PLAIT_STORE`` or ``.plait/runs.db``) or False (none).
+    """A Store from a path or URL, a Store, None (``$PLAIT_STORE`` or ``.plait/runs.db``) or False (none).
     ``create=False`` (resume, rerun, answers: anything reading an existing run): a path must name
-    an existing plait store, else StoreError; nothing is created or initialised."""
+    an existing plait store (a URL: a database holding plait's schema), else StoreError; nothing
+    is created or initialised."""
     if store is False:
         return NullStore()
     if store is None:
         store = os.environ.get("PLAIT_STORE", DEFAULT_STORE)
     if isinstance(store, (str, Path)):
-        if create:
-            Path(store).parent.mkdir(parents=True, exist_ok=True)
-        return SQLiteStore(store, create=create)
+        return open_location(store, create=create)
     return store

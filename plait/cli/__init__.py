@@ -1,7 +1,8 @@
 """The ``plait`` command: run pipelines over datasets and inspect, resume and clean the store.
 
 One file per group of subcommands: ``runs.py`` (run, resume, rerun, runs, show), ``plans.py``
-(plan, diff, optimize), ``gc.py`` (gc), ``check.py`` (check), ``answer.py`` (answer), ``graph.py`` (graph);
+(plan, diff, optimize), ``gc.py`` (gc), ``check.py`` (check), ``answer.py`` (answer), ``graph.py`` (graph),
+``copy.py`` (copy);
 ``targets.py`` resolves what the command line names and ``common.py`` holds the shared options,
 exit codes and output helpers.
 """
@@ -13,7 +14,7 @@ import sys
 
 import click
 
-from plait.cli import answer, check, gc, graph, plans, runs
+from plait.cli import answer, check, copy, gc, graph, plans, runs
 from plait.cli.common import PlaitGroup
 
 
@@ -31,8 +32,10 @@ Examples:
   plait graph latest -o run.svg
   plait gc --older-than 7d --dry-run
   plait check
+  plait copy latest --to postgresql://me@db.internal/plait
 \b
-The store is --store, else $PLAIT_STORE, else .plait/runs.db. Every command
+The store is --store, else $PLAIT_STORE, else .plait/runs.db: an SQLite file,
+or postgresql://user@host/db for a store shared across machines. Every command
 takes --json for scripts. Exit status: 0 success, 1 failure (store, LM, bug),
 2 usage error (target, file, run id, option), 3 the run finished with failed
 items, 130 interrupted (resume it).""")
@@ -42,7 +45,7 @@ def cli() -> None:
 
 
 for command in (runs.run, runs.resume, runs.rerun, runs.runs, runs.show, plans.plan, plans.diff,
-                plans.optimize, gc.gc, check.check, answer.answer, graph.graph):
+                plans.optimize, gc.gc, check.check, answer.answer, graph.graph, copy.copy):
     cli.add_command(command)
 
 

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 import click
 from pydantic_core import to_jsonable_python
 
-from plait.checkpoints.sqlite import SQLiteStore
+from plait.checkpoints.location import is_server, open_location
 from plait.errors import AnswerError, InputError, PlaitError, PlanError, PlanLoadError, RunNotFound, TraceError
 
 OK, FAILURE, USAGE, ITEMS_FAILED, INTERRUPTED = 0, 1, 2, 3, 130
@@ -87,7 +87,7 @@ json_option = click.option("--json", "as_json", is_flag=True, is_eager=True, cal
                            help="Print machine-readable JSON on stdout (errors too, as {\"error\": ...}).")
 store_option = click.option(
     "--store", default=DEFAULT_STORE, show_default=True, envvar="PLAIT_STORE", show_envvar=True,
-    type=click.Path(dir_okay=False), help="The checkpoint store (an SQLite file).")
+    type=click.Path(dir_okay=False), help="The checkpoint store: an SQLite file, or postgresql://user@host/db.")
 
 
 def lm_options(f: Callable) -> Callable:
@@ -116,11 +116,12 @@ def run_options(f: Callable) -> Callable:
 # --- the store -----------------------------------------------------------------------------------
 @contextmanager
 def existing_store(path: str) -> Iterator[Any]:
-    """The store at ``path``, which must exist (reading commands never create an empty one)."""
-    if not Path(path).exists():
+    """The store at ``path`` (a file or a URL), which must exist (reading commands never create an
+    empty one)."""
+    if not is_server(path) and not Path(path).exists():
         raise usage(f"no plait store at {path}",
                     fix="pass --store PATH or set $PLAIT_STORE to the store your runs wrote; `plait run` creates one")
-    store = SQLiteStore(path, create=False)
+    store = open_location(path, create=False)
     try:
         yield store
     finally:

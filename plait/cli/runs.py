@@ -10,6 +10,7 @@ from pydantic_core import to_jsonable_python
 
 import plait
 from plait.checkpoints.lease import is_active
+from plait.checkpoints.urls import redact
 from plait.cli.answer import question_row, questions_table
 from plait.cli.executors import executor_of, executor_options
 from plait.cli.common import (FAILURE, ITEMS_FAILED, STATUSES, emit_json, existing_store, exit_with, first_line,
@@ -210,7 +211,7 @@ def runs(statuses: tuple[str, ...], limit: int | None, store: str, as_json: bool
     if as_json:
         emit_json(rows)
     elif not rows:
-        say(f"plait: no runs in {store}" + (" with that status" if statuses else ""))
+        say(f"plait: no runs in {redact(store)}" + (" with that status" if statuses else ""))
     else:
         click.echo(table(["RUN", "CREATED (UTC)", "STATUS", "DONE", "FAILED", "TOTAL", "PARENT"],
                          [[r["run_id"], utc(r["created_at"]), r["status"], r["items"]["done"], r["items"]["failed"],
@@ -259,7 +260,7 @@ def show(run_ref: str, store: str, as_json: bool) -> None:
     if as_json:
         emit_json({"run": head, "items": item_rows, "nodes": nodes, "waiting": [question_row(q) for q in waiting]})
     else:
-        click.echo(_show_text(head, item_rows, nodes, store))
+        click.echo(_show_text(head, item_rows, nodes, redact(store)))
         if waiting:
             click.echo(f"\nwaiting for answers (plait answer {run_id} --item ID --node NODE --value ...):")
             click.echo(questions_table(waiting))

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import plait
+from plait.checkpoints.location import is_server
+from plait.checkpoints.urls import redact
 from plait.cli.common import existing_store, resolve_run, usage
 from plait.lm import config
 
@@ -71,10 +73,10 @@ def load_pipeline(ref: str, store_path: str | None = None) -> Any:
         if not Path(ref).is_file():
             raise usage(f"no plan file {ref}", fix="write one with `plait plan module:attr --out plan.json`")
         return plait.CompiledPipeline.load(ref)
-    if store_path is not None and Path(store_path).exists():
+    if store_path is not None and (is_server(store_path) or Path(store_path).exists()):
         with existing_store(store_path) as store:
             return stored_pipeline(store, resolve_run(store, ref))
-    where = f"no store at {store_path}" if store_path is not None else "no store given"
+    where = f"no store at {redact(store_path)}" if store_path is not None else "no store given"
     raise usage(f"'{ref}' names no pipeline", found=f"no such file, and {where} to look the run up in",
                 fix=f"name {_FORMS}")
 

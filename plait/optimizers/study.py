@@ -20,6 +20,8 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.storages.journal._file import BaseJournalFileLock  # the documented base of file locks
 from optuna.trial import TrialState
 
+from plait.checkpoints.location import local_path
+
 
 class FlockLock(BaseJournalFileLock):
     """An exclusive ``flock`` on a side file: released by the OS when the process dies."""
@@ -44,7 +46,7 @@ def study_path(store_path: str | None, name: str, directory: str | Path | None =
     if directory is None:
         if not store_path or store_path.startswith(":"):
             return None
-        directory = f"{store_path}.optuna"
+        directory = f"{local_path(store_path)}.optuna"  # for a store on a server: under .plait/
     Path(directory).mkdir(parents=True, exist_ok=True)
     return Path(directory) / f"{name}.log"
 

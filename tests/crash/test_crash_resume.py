@@ -7,6 +7,8 @@ The child (``pipeline_job.py``) runs 200 items through 4 LM nodes with a scripte
 one line per call to a file before the call returns. The parent watches that file and kills the
 child when it reaches a chosen count. "In flight at the kill" is measured, not assumed: the calls
 counted in the file minus the LM rows the store recorded as ok.
+
+One kill point also runs against PostgreSQL (a database on the session's server, tests/pg.py).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from pathlib import Path
 import pytest
 
 import plait
+from plait.checkpoints.location import is_server, open_location
 from tests.crash import pipeline_job as job
 from tests.crash.child import Child, count_calls
+from tests.stores import execute
 
 JOB = Path(job.__file__)
 ITEMS = 200
@@ -46,10 +50,12 @@ def called_nodes(calls_file: Path, skip: int) -> Counter:
     return Counter(calls_file.read_text().splitlines()[skip:])
 
 
-# --- the store, read with sqlite3 directly ----------------------------------------------------
-def snapshot(store: Path, tmp: Path, name: str) -> Path:
+# --- the store, read with sqlite3 directly (or, on a server, through the store) ----------------
+def snapshot(store: Path | str, tmp: Path, name: str) -> Path | str:
     """A copy of the store files as the kill left them, so that reading it cannot checkpoint or
-    tidy the WAL before the resume opens the original."""
+    tidy the WAL before the resume opens the original. A server's store is read as it is."""
+    if is_server(store):
+        return store
     target = tmp / name
     target.mkdir()
     for suffix in ("", "-wal", "-shm"):
@@ -59,15 +65,10 @@ def snapshot(store: Path, tmp: Path, name: str) -> Path:
     return target / "runs.db"
 
 
-def ok_rows(store: Path, run_id: str) -> dict[tuple[str, str], tuple]:
+def ok_rows(store: Path | str, run_id: str) -> dict[tuple[str, str], tuple]:
     """Every ok journal row of the run, by (item, node), with all its columns but the run id."""
-    conn = sqlite3.connect(store)
-    try:
-        rows = conn.execute(
-            "SELECT item_id, node_id, iteration, content_key, value_hash, status, source, error, lm, usage,"
-            " attempts, recorded_at FROM journal WHERE run_id=? AND status='ok'", (run_id,)).fetchall()
-    finally:
-        conn.close()
+    rows = read(store, "SELECT item_id, node_id, iteration, content_key, value_hash, status, source, error, lm,"
+                       " usage, attempts, recorded_at FROM journal WHERE run_id=? AND status='ok'", run_id)
     return {(r[0], r[1]): r for r in rows}
 
 
@@ -81,16 +82,26 @@ def unrecorded_per_node(rows: dict[tuple[str, str], tuple]) -> Counter:
     return Counter({n: ITEMS - done[n] for n in LM_NODES}) - Counter()  # drops the zeros
 
 
-def run_status(store: Path, run_id: str) -> str:
+def run_status(store: Path | str, run_id: str) -> str:
+    return read(store, "SELECT status FROM runs WHERE run_id=?", run_id)[0][0]
+
+
+def read(store: Path | str, sql: str, *args: str) -> list[tuple]:
+    if is_server(store):
+        opened = open_location(store, create=False)
+        try:
+            return execute(opened, sql, *args)
+        finally:
+            opened.close()
     conn = sqlite3.connect(store)
     try:
-        return conn.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()[0]
+        return conn.execute(sql, args).fetchall()
     finally:
         conn.close()
 
 
 # --- one kill, measured ------------------------------------------------------------------------
-def kill_and_measure(child: Child, store: Path, calls_file: Path, threshold: int, tmp: Path, name: str,
+def kill_and_measure(child: Child, store: Path | str, calls_file: Path, threshold: int, tmp: Path, name: str,
                      run_id: str | None = None, repeated_before: int = 0) -> tuple[str, int, dict]:
     """Kill ``child`` at ``threshold`` calls; (run id, calls counted, ok rows after the kill).
 
@@ -121,9 +132,15 @@ KILL_POINTS = {  # calls counted before the kill
 }
 
 
-@pytest.mark.parametrize("point", list(KILL_POINTS))
-def test_sigkill_then_resume_repeats_only_calls_in_flight(point, tmp_path, reference, children, record_property):
-    store, calls_file = tmp_path / "runs.db", tmp_path / "calls.txt"
+CASES = [pytest.param(point, "sqlite", id=point) for point in KILL_POINTS]
+CASES.append(pytest.param("middle", "postgres", id="middle-postgres", marks=pytest.mark.postgres))
+
+
+@pytest.mark.parametrize(("point", "kind"), CASES)
+def test_sigkill_then_resume_repeats_only_calls_in_flight(point, kind, tmp_path, reference, children, record_property,
+                                                          request):
+    store = request.getfixturevalue("pg_url") if kind == "postgres" else tmp_path / "runs.db"
+    calls_file = tmp_path / "calls.txt"
     print(f"kill point {point}: {KILL_POINTS[point]} calls (PLAIT_CRASH_SEED={SEED})")
     started = time.perf_counter()
     children.append(run := Child(JOB, tmp_path, "run", "run", str(store), str(calls_file), str(ITEMS)))

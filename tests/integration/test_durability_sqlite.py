@@ -2,7 +2,8 @@
 
 ``durability="process"`` (the default, WAL with ``synchronous=NORMAL``): a node is committed
 before ``record`` returns, so a SIGKILL right after loses nothing. ``durability="power"`` also
-fsyncs every commit (``synchronous=FULL``); power loss itself is not simulated here.
+fsyncs every commit (``synchronous=FULL``); power loss itself is not simulated here. The
+PostgreSQL store makes the same promise: a node is committed on the server before ``record`` returns.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 import pytest
 
 import plait
+from plait.checkpoints.location import open_location
 
 RUN = "run-durability"
 ROWS = 5000  # more than the child gets to record before the kill
@@ -26,11 +28,12 @@ KILL_AFTER = 300  # commits reported by the child
 CHILD = """
 import sys
 import plait
+from plait.checkpoints.location import open_location
 from plait.checkpoints.protocol import JournalRow, RunRecord
 from plait.hashing import sha256_hex
 
 path, durability, run, rows = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-store = plait.SQLiteStore(path, durability=durability)
+store = open_location(path) if durability == "postgres" else plait.SQLiteStore(path, durability=durability)
 store.create_run(RunRecord(run, store.save_plan("{}"), "running", 0.0, 0.0),
                  [(f"item-{k}", f'{{"k": {k}}}'.encode()) for k in range(rows)])
 for k in range(rows):
@@ -41,9 +44,9 @@ for k in range(rows):
 """
 
 
-@pytest.mark.parametrize("durability", ["process", "power"])
-def test_a_recorded_node_survives_sigkill_right_after_record(durability, tmp_path):
-    path = tmp_path / "runs.db"
+@pytest.mark.parametrize("durability", ["process", "power", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_recorded_node_survives_sigkill_right_after_record(durability, tmp_path, request):
+    path = request.getfixturevalue("pg_url") if durability == "postgres" else tmp_path / "runs.db"
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(path), durability, RUN, str(ROWS)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -61,7 +64,7 @@ def test_a_recorded_node_survives_sigkill_right_after_record(durability, tmp_pat
     reported += [int(line) for line in rest.split()]  # printed before the kill, still in the pipe
     assert reported == list(range(len(reported)))
 
-    store = plait.SQLiteStore(path)  # recovers the WAL the killed process left
+    store = open_location(path)  # SQLite recovers the WAL the killed process left
     journal = store.journal(RUN)
     missing = [k for k in reported if (f"item-{k}", "node", 0) not in journal]
     assert not missing, f"{len(missing)} of {len(reported)} reported commits lost, first {missing[:5]}"

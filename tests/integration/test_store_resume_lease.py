@@ -1,6 +1,6 @@
 """Two processes resuming the same run at once: exactly one proceeds, the other is told who holds
 it; after the holder is SIGKILLed a new resume (on the same host: at once) finishes the run, and
-every node output is recorded once, with one value."""
+every node output is recorded once, with one value. Against an SQLite file and a PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 import plait
+from plait.checkpoints.location import open_location
 from plait.runtime.options import RunOptions
 from tests.crash import pipeline_job as job
+from tests.stores import execute
 
 ROOT = Path(__file__).resolve().parents[2]
 TTL = 1.0
@@ -37,7 +39,7 @@ print("RESULT", json.dumps({"status": run.status, "lm_calls": run.stats.lm_calls
 """
 
 
-def _resumer(tmp: Path, name: str, store: Path, run_id: str, latency: float) -> subprocess.Popen:
+def _resumer(tmp: Path, name: str, store: str, run_id: str, latency: float) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-c", RESUMER, str(store), run_id, str(latency), str(TTL)], cwd=ROOT,
                             text=True, stdout=open(tmp / f"{name}.out", "w"), stderr=open(tmp / f"{name}.err", "w"))
     proc.out = tmp / f"{name}.out"
@@ -46,14 +48,14 @@ def _resumer(tmp: Path, name: str, store: Path, run_id: str, latency: float) -> 
 
 @pytest.mark.skipif("lease_ttl" not in RunOptions.__dataclass_fields__,
                     reason="runs do not take leases yet: the executor's lease wiring is pending")
-def test_two_resumes_of_one_run_one_proceeds_and_a_killed_holder_is_taken_over(tmp_path):
-    store = tmp_path / "runs.db"
+def test_two_resumes_of_one_run_one_proceeds_and_a_killed_holder_is_taken_over(tmp_path, store_url):
+    store = store_url
     stopped = plait.compile(job.Diamond()).run(job.items(40), ids=job.item_ids(40), store=str(store),
                                                lm=job.make_lm(latency=0.0), progress=False)
-    opened = plait.SQLiteStore(store)  # make the run unfinished: forget half its work
-    opened._conn.execute("DELETE FROM journal WHERE run_id=? AND item_id >= 'item-0020'", (stopped.id,))
-    opened._conn.execute("UPDATE items SET status='pending' WHERE run_id=? AND item_id >= 'item-0020'", (stopped.id,))
-    opened._conn.execute("DELETE FROM cache")
+    opened = open_location(store)  # make the run unfinished: forget half its work
+    execute(opened, "DELETE FROM journal WHERE run_id=? AND item_id >= 'item-0020'", stopped.id)
+    execute(opened, "UPDATE items SET status='pending' WHERE run_id=? AND item_id >= 'item-0020'", stopped.id)
+    execute(opened, "DELETE FROM cache")
 
     first = _resumer(tmp_path, "first", store, stopped.id, latency=0.5)  # slow: still running below
     _wait(lambda: opened.lease(stopped.id) is not None)

@@ -24,6 +24,7 @@ import pytest
 
 import plait
 from tests.crash.child import children  # noqa: F401 (a fixture)
+from tests.stores import KINDS
 
 HOST = "127.0.0.2"
 REPO = str(Path(__file__).resolve().parents[2])
@@ -88,8 +89,18 @@ def cluster(ray_address):
         yield executor
 
 
-@pytest.fixture
-def shared_store(tmp_path):
-    """The store a test's driver and workers share, by name: an SQLite file (the workers run on this
-    machine). Every worker opens it by this string; parametrize here to run the tests on PostgreSQL."""
-    return lambda name="runs": str(tmp_path / f"{name}.db")
+@pytest.fixture(params=KINDS)
+def shared_store(request, tmp_path):
+    """The stores a test's driver and workers share, by name: an SQLite file (the workers run on this
+    machine), or a database on the session's PostgreSQL server. Every worker opens it by this string."""
+    server = request.getfixturevalue("pg_server") if request.param == "postgres" else None
+    made: dict[str, str] = {}
+
+    def named(name: str = "runs") -> str:
+        if name not in made:
+            made[name] = server.new_database() if server else str(tmp_path / f"{name}.db")
+        return made[name]
+
+    yield named
+    for url in made.values() if server else ():
+        server.drop_database(url)

@@ -1,6 +1,9 @@
-"""The store contract, run against every store; and clear errors for files that are not usable."""
+"""The store contract, run against every store (the ``store`` fixture: SQLite and PostgreSQL, see
+tests/stores.py); and clear errors for SQLite files that are not usable."""
 
+import base64
 import os
+import random
 import sqlite3
 import subprocess
 import sys
@@ -9,15 +12,10 @@ import time
 import pytest
 
 import plait
+from plait.checkpoints.location import open_location
 from plait.checkpoints.protocol import JournalRow, RunRecord
 from plait.checkpoints.sqlite import SQLiteStore
-
-
-@pytest.fixture(params=["sqlite"])
-def store(request, tmp_path):
-    s = SQLiteStore(tmp_path / "s.db")
-    yield s
-    s.close()
+from tests.stores import execute
 
 
 def _row(status="ok", value_hash="h1", key="k1"):
@@ -64,6 +62,32 @@ def test_the_replay_key_is_kept_and_copied_to_a_fork(store):
         assert journal[("0", "n", 0)].content_key == "k1"  # the cache's key stays beside it
 
 
+def test_the_journal_of_some_items_only(store):
+    store.create_run(RunRecord("r1", store.save_plan("{}"), "running", 1.0, 1.0),
+                     [("0", b'{"q":0}'), ("1", b'{"q":1}'), ("2", b'{"q":2}')])
+    for item in ("0", "1", "2"):
+        store.record(JournalRow("r1", item, "n", 0, f"k{item}", None, "failed", "lm"), None, cache=False,
+                     item_status=None)
+    assert sorted(store.journal("r1", ["0", "2"])) == [("0", "n", 0), ("2", "n", 0)]
+    assert store.journal("r1", []) == {} and len(store.journal("r1")) == 3
+
+
+def test_nan_infinities_and_lone_surrogates_round_trip_through_the_store(store):
+    from plait.checkpoints.codec import codec_for
+    from plait.hashing import sha256_hex
+    from plait.ir.nodes import Field
+
+    codec = codec_for((Field("x", list[float]), Field("s", str)))
+    data = codec.encode({"x": [float("nan"), float("inf"), float("-inf"), -0.0], "s": "a\ud800b\x00"})
+    assert b"NaN" in data and b"\\ud800" in data  # the codec's constants and escape, as bytes
+    _run(store)
+    store.record(_row(value_hash=sha256_hex(data)), data, cache=True, item_status=None)
+    back = store.read_value(store.lookup("k1"))
+    assert back == data
+    decoded = codec.decode(back)
+    assert str(decoded["x"]) == "[nan, inf, -inf, -0.0]" and decoded["s"] == "a\ud800b\x00"
+
+
 def test_values_are_checked_against_their_hash(store, tmp_path):
     from plait.hashing import sha256_hex
 
@@ -71,7 +95,7 @@ def test_values_are_checked_against_their_hash(store, tmp_path):
     good = sha256_hex(b"1")
     store.record(_row(value_hash=good), b"1", cache=True, item_status=None)
     assert store.read_value(good) == b"1"
-    store._conn.execute("UPDATE blobs SET data=? WHERE hash=?", (b"2", good))
+    execute(store, "UPDATE blobs SET data=? WHERE hash=?", b"2", good)
     with pytest.raises(plait.StoreError, match="does not match its hash"):
         store.read_value(good)
 
@@ -96,14 +120,10 @@ def test_another_apps_database_is_refused(tmp_path):
         SQLiteStore(path)
 
 
-def test_a_newer_schema_is_refused(tmp_path):
-    path = tmp_path / "new.db"
-    SQLiteStore(path).close()
-    conn = sqlite3.connect(path)
-    conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
-    conn.commit()
+def test_a_newer_schema_is_refused(store, store_url):
+    execute(store, "UPDATE meta SET value='99' WHERE key='schema_version'")
     with pytest.raises(plait.StoreError) as err:
-        SQLiteStore(path)
+        open_location(store_url)
     assert "written by a newer plait (store schema 99)" in str(err.value)
 
 
@@ -172,10 +192,10 @@ def test_a_dead_holder_on_this_host_is_taken_over_at_once(store):
     os.waitid(os.P_PID, zombie.pid, os.WEXITED | os.WNOWAIT)  # dead, not reaped: its pid still exists
     for pid, run_id in ((reaped.pid, "r1"), (zombie.pid, "r2")):
         store.acquire_lease(run_id, "dead", ttl=600)
-        store._conn.execute("UPDATE leases SET pid=? WHERE run_id=?", (pid, run_id))
+        execute(store, "UPDATE leases SET pid=? WHERE run_id=?", pid, run_id)
         store.acquire_lease(run_id, "next", ttl=60)
         assert store.lease(run_id).owner == "next"
-    store._conn.execute("UPDATE leases SET host='elsewhere' WHERE run_id='r1'")
+    execute(store, "UPDATE leases SET host='elsewhere' WHERE run_id='r1'")
     with pytest.raises(LeaseHeld):  # on another host we cannot tell: the lease must expire
         store.acquire_lease("r1", "third", ttl=60)
     zombie.wait()
@@ -206,9 +226,9 @@ def _recorded_run(store, run_id, value, key):
 
 
 def test_gc_deletes_runs_then_only_the_values_nobody_references(store, monkeypatch):
-    from plait.checkpoints import sqlite
+    from plait.checkpoints import sql_store
 
-    monkeypatch.setattr(sqlite, "PLAN_GRACE", -1.0)  # plans saved just now are collectable
+    monkeypatch.setattr(sql_store, "PLAN_GRACE", -1.0)  # plans saved just now are collectable
     kept = _recorded_run(store, "keep", b'"shared"', "k-keep")
     _recorded_run(store, "old", b'"shared"', "k-old")  # same value, another key
     only_old = _recorded_run(store, "old2", b'"only old2"', "k-old2")
@@ -249,6 +269,7 @@ def test_gc_spares_a_plan_saved_just_now(store):
 
 
 def test_vacuum_gives_the_space_of_collected_values_back(store):
-    _recorded_run(store, "big", b'"' + b"x" * 1_000_000 + b'"', "k-big")
+    noise = base64.b64encode(random.Random(0).randbytes(780_000))  # 1 MB; incompressible, as PostgreSQL compresses
+    _recorded_run(store, "big", b'"' + noise + b'"', "k-big")
     store.collect_garbage(["big"])
     assert store.vacuum() >= 990_000  # whole pages of the 1 MB value

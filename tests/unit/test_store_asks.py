@@ -1,5 +1,6 @@
 """The asks table: a store from before it (schema 2) is migrated in place; a question is recorded
-once and answered once; the lease guards asking, not answering; gc deletes a run's questions."""
+once and answered once; the lease guards asking, not answering; gc deletes a run's questions.
+All but the migration run against every store (tests/stores.py)."""
 
 import sqlite3
 
@@ -8,8 +9,10 @@ import pytest
 import plait
 from plait.checkpoints import sqlite_schema
 from plait.checkpoints.asks import Question
+from plait.checkpoints.location import open_location
 from plait.checkpoints.protocol import RunRecord
 from plait.checkpoints.sqlite import SQLiteStore
+from tests.stores import execute
 from tests.unit.test_store_files import V1_SCHEMA
 
 
@@ -18,8 +21,8 @@ def _question(run_id="r1", item="0", index=0, **kwargs):
                     asked_at=1.0, **kwargs)
 
 
-def _store_with_run(path, run_id="r1"):
-    store = SQLiteStore(path)
+def _store_with_run(location, run_id="r1"):
+    store = open_location(location)
     store.create_run(RunRecord(run_id, store.save_plan("{}"), "running", 1.0, 1.0), [("0", b"{}"), ("1", b"{}")])
     return store
 
@@ -41,8 +44,8 @@ def test_a_version_2_store_is_migrated_and_keeps_its_runs(tmp_path):
     store.close()
 
 
-def test_a_question_is_recorded_once_and_answered_once(tmp_path):
-    store = _store_with_run(tmp_path / "s.db")
+def test_a_question_is_recorded_once_and_answered_once(store_url):
+    store = _store_with_run(store_url)
     store.record_ask(_question())
     store.record_ask(_question())  # a repeat changes nothing
     assert len(store.asks("r1")) == 1
@@ -53,8 +56,8 @@ def test_a_question_is_recorded_once_and_answered_once(tmp_path):
     assert store.answer_ask(("r1", "0", "p.review", 0, 7), {"answer": True}, "human") is None
 
 
-def test_an_item_with_two_open_questions_stays_waiting_until_both_are_answered(tmp_path):
-    store = _store_with_run(tmp_path / "s.db")
+def test_an_item_with_two_open_questions_stays_waiting_until_both_are_answered(store_url):
+    store = _store_with_run(store_url)
     store.record_ask(_question(index=0))
     store.record_ask(_question(index=1))
     store.answer_ask(("r1", "0", "p.review", 0, 0), {"answer": True}, "human")
@@ -63,18 +66,18 @@ def test_an_item_with_two_open_questions_stays_waiting_until_both_are_answered(t
     assert store.run_items("r1")[0].status == "pending"
 
 
-def test_asking_needs_the_lease_answering_does_not(tmp_path):
-    store = _store_with_run(tmp_path / "s.db")
+def test_asking_needs_the_lease_answering_does_not(store_url):
+    store = _store_with_run(store_url)
     store.acquire_lease("r1", "runner", ttl=60)
     with pytest.raises(plait.LeaseHeld):
         store.record_ask(_question(), owner="someone else")
     store.record_ask(_question(), owner="runner")
-    other = SQLiteStore(tmp_path / "s.db")  # another process, while the run is live
+    other = open_location(store_url)  # another process, while the run is live
     assert other.answer_ask(("r1", "0", "p.review", 0, 0), {"answer": True}, "human").answer == {"answer": True}
 
 
-def test_gc_deletes_a_runs_questions(tmp_path):
-    store = _store_with_run(tmp_path / "s.db")
+def test_gc_deletes_a_runs_questions(store_url):
+    store = _store_with_run(store_url)
     store.record_ask(_question())
     store.collect_garbage(["r1"])
-    assert store._conn.execute("SELECT COUNT(*) FROM asks").fetchone() == (0,)
+    assert execute(store, "SELECT COUNT(*) FROM asks") == [(0,)]

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from plait.checkpoints.location import local_path
 from plait.hashing import stable_hash
 from plait.pipeline.retrieval.indexes import library_version
 
@@ -26,11 +27,12 @@ def index_key(corpus_hash: str, index: type) -> str:
 
 
 def default_root() -> Path:
-    """Beside the default store: ``$PLAIT_INDEX_DIR``, else the folder of ``$PLAIT_STORE`` or ``.plait``."""
+    """Beside the default store: ``$PLAIT_INDEX_DIR``, else the folder of ``$PLAIT_STORE`` (``.plait``
+    for a store on a server) or ``.plait``."""
     if os.environ.get("PLAIT_INDEX_DIR"):
         return Path(os.environ["PLAIT_INDEX_DIR"])
     store = os.environ.get("PLAIT_STORE")
-    return (Path(store).parent if store else Path(".plait")) / "indexes"
+    return (local_path(store).parent if store else Path(".plait")) / "indexes"
 
 
 def open_index(index: type, key: str, texts: list[str], root: Path) -> tuple[Any, bool]:

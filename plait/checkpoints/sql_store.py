@@ -1,0 +1,304 @@
+"""Every Store method, written once in the SQL that SQLite and PostgreSQL both run.
+
+The two stores have the same tables, columns and meaning; only the connection differs. A subclass
+supplies it: ``_transact(work)`` runs ``work(tx)`` in one write transaction (``tx.execute(sql,
+args)`` returns a cursor; ``?`` marks a parameter in both dialects), ``_query(sql, args)`` reads
+rows, and two hooks make leases hold: ``_lock_run`` serializes lease decisions about one run (SQLite
+takes its one write lock up front, so nothing more is needed there) and ``_clock`` is the time
+leases are judged by (PostgreSQL uses the server's, shared by every machine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from abc import ABC, abstractmethod
+from typing import Any, Callable, Sequence, TypeVar
+
+from plait.checkpoints.asks import StoredAsks
+from plait.checkpoints.keys import failure_key
+from plait.checkpoints.lease import is_active, lease_held, this_host
+from plait.checkpoints.protocol import Garbage, ItemRecord, JournalRow, Lease, RunRecord
+from plait.checkpoints.transfer import JOURNAL_COLUMNS, RUN_COLUMNS, RunTransfer
+from plait.errors import RunNotFound, StoreError
+from plait.hashing import sha256_hex
+
+T = TypeVar("T")
+PLAN_GRACE = 3600.0  # gc keeps an unreferenced plan this long: a starting run saves it before creating the run
+
+# A node output recorded 'ok' is final: a second write of the same journal key never changes it.
+RECORD = f"""
+INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+ON CONFLICT (run_id, item_id, node_id, iteration) DO UPDATE SET
+    content_key=excluded.content_key, value_hash=excluded.value_hash, status=excluded.status,
+    source=excluded.source, error=excluded.error, lm=excluded.lm, usage=excluded.usage,
+    attempts=journal.attempts + excluded.attempts, recorded_at=excluded.recorded_at,
+    replay_key=excluded.replay_key
+WHERE journal.status != 'ok'
+"""
+PUT_VALUE = "INSERT INTO blobs (hash, data) VALUES (?, ?) ON CONFLICT DO NOTHING"
+PUT_LEASE = """INSERT INTO leases (run_id, owner, host, pid, acquired_at, expires_at) VALUES (?,?,?,?,?,?)
+ON CONFLICT (run_id) DO UPDATE SET owner=excluded.owner, host=excluded.host, pid=excluded.pid,
+    acquired_at=excluded.acquired_at, expires_at=excluded.expires_at"""
+REFERENCED_VALUES = """
+    SELECT value_hash FROM journal WHERE value_hash IS NOT NULL
+    UNION SELECT input_hash FROM items UNION SELECT value_hash FROM cache"""
+
+
+class SQLStore(StoredAsks, RunTransfer, ABC):
+    """The Store protocol over SQL tables; SQLiteStore and PostgresStore supply the connection."""
+
+    path: str
+
+    @abstractmethod
+    def _transact(self, work: Callable[[Any], T], *, commit: bool = True) -> T:
+        """``work(tx)`` in one write transaction; ``commit=False`` rolls it back at the end."""
+
+    @abstractmethod
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        """The rows of one read."""
+
+    def _lock_run(self, tx: Any, run_id: str) -> None:
+        """Inside a transaction: keep other lease decisions about ``run_id`` out until it ends."""
+
+    def _clock(self, tx: Any) -> float:
+        """The time leases are judged by, as a Unix time."""
+        return time.time()
+
+    def _one(self, sql: str, args: Sequence[Any] = ()) -> tuple | None:
+        rows = self._query(sql, args)
+        return rows[0] if rows else None
+
+    # --- plans and runs -------------------------------------------------------------------------
+    def save_plan(self, plan_json: str) -> str:
+        plan_hash = sha256_hex(plan_json)
+        self._transact(lambda tx: tx.execute(
+            "INSERT INTO plans (plan_hash, plan_json, saved_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (plan_hash) DO UPDATE SET saved_at=excluded.saved_at", (plan_hash, plan_json, time.time())))
+        return plan_hash
+
+    def load_plan(self, plan_hash: str) -> str:
+        row = self._one("SELECT plan_json FROM plans WHERE plan_hash=?", (plan_hash,))
+        if row is None:
+            raise StoreError(f"plan {plan_hash[:12]} is missing from {self.path}",
+                             fix="the store is damaged; rerun the pipeline into a new store")
+        return row[0]
+
+    def create_run(self, run: RunRecord, items: list[tuple[str, bytes]]) -> None:
+        def work(tx: Any) -> None:
+            # DO NOTHING: a transaction retried after a lost connection may find its run committed
+            tx.execute("INSERT INTO runs (run_id, plan_hash, parent_run, status, created_at, updated_at, config)"
+                       " VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                       (run.run_id, run.plan_hash, run.parent_run, run.status, run.created_at, run.updated_at,
+                        json.dumps(run.config, sort_keys=True)))
+            _insert_items(tx, run.run_id, items, start=0)
+
+        self._transact(work)
+
+    def add_items(self, run_id: str, items: list[tuple[str, bytes]]) -> None:
+        def work(tx: Any) -> None:
+            (count,) = tx.execute("SELECT COUNT(*) FROM items WHERE run_id=?", (run_id,)).fetchone()
+            _insert_items(tx, run_id, items, start=count)
+
+        self._transact(work)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        row = self._one(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id=?", (run_id,))
+        if row is None:
+            raise RunNotFound(f"no run '{run_id}' in {self.path}",
+                              fix="list the runs with `plait runs` or store.list_runs()")
+        return run_record(row)
+
+    def list_runs(self) -> list[RunRecord]:
+        return [run_record(r) for r in self._query(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY created_at, run_id")]
+
+    def set_run(self, run_id: str, *, status: str | None = None, plan_hash: str | None = None) -> None:
+        def work(tx: Any) -> None:
+            if status is not None:
+                tx.execute("UPDATE runs SET status=?, updated_at=? WHERE run_id=?", (status, time.time(), run_id))
+            if plan_hash is not None:
+                tx.execute("UPDATE runs SET plan_hash=? WHERE run_id=?", (plan_hash, run_id))
+
+        self._transact(work)
+
+    def run_items(self, run_id: str) -> list[ItemRecord]:
+        rows = self._query("SELECT item_id, position, input_hash, status, error FROM items WHERE run_id=?"
+                           " ORDER BY position", (run_id,))
+        return [ItemRecord(*r) for r in rows]
+
+    # --- journal, cache and values --------------------------------------------------------------
+    def journal(self, run_id: str, item_ids: Sequence[str] | None = None) -> dict[tuple[str, str, int], JournalRow]:
+        """The run's journal rows by (item, node, iteration); with ``item_ids``, those items' only."""
+        where, args = "run_id=?", (run_id,)
+        if item_ids is not None:
+            if not item_ids:
+                return {}  # PostgreSQL has no empty IN ()
+            where, args = f"run_id=? AND item_id IN ({','.join('?' * len(item_ids))})", (run_id, *item_ids)
+        rows = self._query(f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE {where}", args)
+        return {(r[1], r[2], r[3]): journal_row(r) for r in rows}
+
+    def lookup(self, content_key: str) -> str | None:
+        row = self._one("SELECT value_hash FROM cache WHERE content_key=?", (content_key,))
+        return row[0] if row else None
+
+    def read_value(self, value_hash: str) -> bytes:
+        row = self._one("SELECT data FROM blobs WHERE hash=?", (value_hash,))
+        if row is None:
+            raise StoreError(f"value {value_hash[:12]} is missing from {self.path}",
+                             fix="the store is damaged; rerun the affected run into a new store")
+        data = bytes(row[0])
+        if sha256_hex(data) != value_hash:
+            raise StoreError(f"value {value_hash[:12]} in {self.path} does not match its hash",
+                             expected=value_hash, found=sha256_hex(data), fix="the store is damaged; rerun into a new store")
+        return data
+
+    def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None,
+               owner: str | None = None) -> None:
+        """The node's value, journal row, cache entry and item status, in one transaction.
+        With ``owner``, only while that owner holds the run's lease (else LeaseHeld, nothing written)."""
+        self._transact(lambda tx: self._record(tx, row, value, cache, item_status, owner))
+
+    def _record(self, tx: Any, row: JournalRow, value: bytes | None, cache: bool, item_status: str | None,
+                owner: str | None) -> None:
+        if owner is not None:
+            self._check_holder(tx, row.run_id, owner)
+        if value is not None:
+            tx.execute(PUT_VALUE, (row.value_hash, value))
+        tx.execute(RECORD, (row.run_id, row.item_id, row.node_id, row.iteration, row.content_key, row.value_hash,
+                            row.status, row.source, row.error, row.lm, json.dumps(row.usage) if row.usage else None,
+                            row.attempts, time.time(), row.replay_key))
+        if cache and row.status == "ok":
+            tx.execute("INSERT INTO cache (content_key, value_hash) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                       (row.content_key, row.value_hash))
+        elif cache and row.status == "failed" and row.value_hash:  # a parse failure, under a derived key
+            tx.execute("INSERT INTO cache (content_key, value_hash) VALUES (?, ?)"
+                       " ON CONFLICT (content_key) DO UPDATE SET value_hash=excluded.value_hash",
+                       (failure_key(row.content_key), row.value_hash))
+        if item_status is not None:
+            tx.execute("UPDATE items SET status=?, error=? WHERE run_id=? AND item_id=?",
+                       (item_status, row.error if item_status == "failed" else None, row.run_id, row.item_id))
+
+    def copy_journal(self, source_run: str, target_run: str, node_ids: set[str]) -> int:
+        marks = ",".join("?" * len(node_ids))
+        return self._transact(lambda tx: tx.execute(
+            f"INSERT INTO journal ({JOURNAL_COLUMNS}) SELECT ?, item_id, node_id, iteration, content_key, value_hash,"
+            f" status, 'journal', error, lm, usage, attempts, recorded_at, replay_key FROM journal"
+            f" WHERE run_id=? AND status='ok' AND node_id IN ({marks}) ON CONFLICT DO NOTHING",
+            (target_run, source_run, *sorted(node_ids))).rowcount)
+
+    # --- leases ---------------------------------------------------------------------------------
+    def acquire_lease(self, run_id: str, owner: str, ttl: float) -> None:
+        """Take the run's lease for ``ttl`` seconds: refused (LeaseHeld) while another owner's lease
+        is live; one that expired, or whose holder on this host is dead, is taken over."""
+        def work(tx: Any) -> None:
+            self._lock_run(tx, run_id)
+            now, held = self._clock(tx), _lease_row(tx, run_id)
+            if held is not None and held.owner != owner and is_active(held, now):
+                raise lease_held(held, now=now)
+            since = held.acquired_at if held is not None and held.owner == owner else now
+            tx.execute(PUT_LEASE, (run_id, owner, this_host(), os.getpid(), since, now + ttl))
+
+        self._transact(work)
+
+    def renew_lease(self, run_id: str, owner: str, ttl: float) -> None:
+        """Extend our lease to ``ttl`` seconds from now. Raises LeaseHeld(lost=True) if another
+        process took it over (ours had expired), StoreError if it is gone."""
+        def work(tx: Any) -> None:
+            self._check_holder(tx, run_id, owner)
+            tx.execute("UPDATE leases SET expires_at=? WHERE run_id=?", (self._clock(tx) + ttl, run_id))
+
+        self._transact(work)
+
+    def release_lease(self, run_id: str, owner: str) -> None:
+        def work(tx: Any) -> None:
+            self._lock_run(tx, run_id)
+            tx.execute("DELETE FROM leases WHERE run_id=? AND owner=?", (run_id, owner))
+
+        self._transact(work)
+
+    def lease(self, run_id: str) -> Lease | None:
+        row = self._one(f"SELECT {LEASE_COLUMNS} FROM leases WHERE run_id=?", (run_id,))
+        return Lease(*row) if row else None
+
+    def _check_holder(self, tx: Any, run_id: str, owner: str) -> None:
+        self._lock_run(tx, run_id)
+        held = _lease_row(tx, run_id)
+        if held is None:
+            raise StoreError(f"this process no longer holds run {run_id}: its lease is gone",
+                             found="no lease row (released by another process, or deleted by `plait gc`)",
+                             fix="stop here and resume the run again; recorded nodes are kept")
+        if held.owner != owner:
+            raise lease_held(held, lost=True)
+
+    # --- maintenance ----------------------------------------------------------------------------
+    def item_counts(self) -> dict[str, dict[str, int]]:
+        """run id -> item status -> count, for every run."""
+        counts: dict[str, dict[str, int]] = {}
+        for run_id, status, count in self._query("SELECT run_id, status, COUNT(*) FROM items GROUP BY run_id, status"):
+            counts.setdefault(run_id, {})[status] = count
+        return counts
+
+    def collect_garbage(self, run_ids: Sequence[str] = (), *, dry_run: bool = False) -> Garbage:
+        """Delete ``run_ids`` (their items, journal and leases), then every value, cache entry and plan
+        no remaining run references, in one transaction. ``dry_run`` counts and rolls back.
+        Refuses (LeaseHeld) a run that a live process is running."""
+        return self._transact(lambda tx: self._collect(tx, list(run_ids)), commit=not dry_run)
+
+    def _collect(self, tx: Any, run_ids: list[str]) -> Garbage:
+        now = time.time()
+        for run_id in run_ids:
+            self._lock_run(tx, run_id)
+            held = _lease_row(tx, run_id)
+            if held is not None and is_active(held, self._clock(tx)):
+                raise lease_held(held, now=now)  # deleting a run under a live process breaks it
+        existing, items, journal = self._delete_runs(tx, run_ids) if run_ids else ((), 0, 0)
+        cache = tx.execute("DELETE FROM cache WHERE value_hash NOT IN"
+                           " (SELECT value_hash FROM journal WHERE value_hash IS NOT NULL)").rowcount
+        values, size = tx.execute(f"SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM blobs"
+                                  f" WHERE hash NOT IN ({REFERENCED_VALUES})").fetchone()
+        tx.execute(f"DELETE FROM blobs WHERE hash NOT IN ({REFERENCED_VALUES})")
+        plans = tx.execute("DELETE FROM plans WHERE saved_at < ? AND plan_hash NOT IN (SELECT plan_hash FROM runs)",
+                           (now - PLAN_GRACE,)).rowcount
+        return Garbage(existing, items, journal, int(values), int(size), cache, plans)
+
+    def _delete_runs(self, tx: Any, run_ids: list[str]) -> tuple[tuple[str, ...], int, int]:
+        """Delete the runs and every row of theirs; (the runs that existed, items, journal rows)."""
+        marks = ",".join("?" * len(run_ids))
+        existing = tuple(r[0] for r in tx.execute(f"SELECT run_id FROM runs WHERE run_id IN ({marks})"
+                                                  " ORDER BY created_at, run_id", run_ids).fetchall())
+        journal, items = (tx.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", run_ids).rowcount
+                          for table in ("journal", "items"))
+        for table in ("leases", "asks", "runs"):
+            tx.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", run_ids)
+        return existing, items, journal
+
+
+LEASE_COLUMNS = "run_id, owner, host, pid, acquired_at, expires_at"
+
+
+def _lease_row(tx: Any, run_id: str) -> Lease | None:
+    row = tx.execute(f"SELECT {LEASE_COLUMNS} FROM leases WHERE run_id=?", (run_id,)).fetchone()
+    return Lease(*row) if row else None
+
+
+def _insert_items(tx: Any, run_id: str, items: list[tuple[str, bytes]], start: int) -> None:
+    rows, blobs = [], {}
+    for position, (item_id, data) in enumerate(items, start):
+        digest = sha256_hex(data)
+        blobs[digest] = data
+        rows.append((run_id, item_id, position, digest, "pending", None))
+    # in hash order: two transactions inserting the same values then wait for each other, never deadlock
+    tx.executemany(PUT_VALUE, sorted(blobs.items()))
+    tx.executemany("INSERT INTO items (run_id, item_id, position, input_hash, status, error) VALUES (?,?,?,?,?,?)"
+                   " ON CONFLICT DO NOTHING", rows)
+
+
+def run_record(row: tuple) -> RunRecord:
+    run_id, plan_hash, parent, status, created, updated, config = row
+    return RunRecord(run_id, plan_hash, status, created, updated, parent, json.loads(config))
+
+
+def journal_row(r: tuple) -> JournalRow:
+    return JournalRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                      json.loads(r[10]) if r[10] else None, r[11], r[13])
