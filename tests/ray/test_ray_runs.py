@@ -86,7 +86,7 @@ def test_a_budget_holds_for_the_whole_run_across_workers(cluster, tmp_path, shar
     compiled = plait.compile(Diamond())
     run = compiled.run(items(n), ids=ids(n), store=store, lm=scripted(str(calls), latency=0.02), concurrency=2,
                        executor=cluster, budget=plait.Budget(lm_calls=30))
-    assert run.status == "stopped" and "budget of 30 lm calls" in run.stop_reason
+    assert run.status == "stopped" and "budget of 30 LM calls" in run.stop_reason
     assert count_calls(calls) == 30  # admitted one by one by the run's limits actor: never more
     resumed = plait.resume(run.id, store=store, lm=scripted(str(calls)), executor=cluster,
                            budget=plait.Budget(lm_calls=LM_NODES * n))
