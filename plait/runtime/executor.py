@@ -75,7 +75,7 @@ class Executor:
                  concurrency: int = 32, emit: Callable[[ev.Event], None] = lambda e: None,
                  clock: Clock = REAL_CLOCK, reset_attempts: bool = False, owner: str | None = None) -> None:
         self.plan, self.store, self.runner, self.run_id = plan, store, runner, run_id
-        self.lm_hashes, self.force = lm_hashes, force
+        self.lm_hashes = lm_hashes
         self.concurrency, self.emit, self.clock = max(1, concurrency), emit, clock
         # owner: the run's lease holder; the store records only while it holds the lease
         self.steps = StepJournal(store, run_id, owner=owner, rows=journal, force=force,
