@@ -144,9 +144,13 @@ def test_statuses_and_sources_are_stored_as_their_plain_words(store):
     assert f"{Status.OK}|{Source.CACHE}" == "ok|cache" and Status.OK == "ok"
 
 
-def test_nothing_outside_the_primitive_builds_a_journal_row():
+def files_saying(pattern: str, allowed: set[str]) -> list[str]:
     package = Path(plait.__file__).parent
-    allowed = {"runtime/journal.py", "checkpoints/sqlite.py"}  # the primitive; the store reading its rows back
-    builders = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
-                      if re.search(r"\bJournalRow\(", p.read_text()) and str(p.relative_to(package)) not in allowed)
-    assert builders == []
+    return sorted(name for p in package.rglob("*.py")
+                  if (name := p.relative_to(package).as_posix()) not in allowed and re.search(pattern, p.read_text()))
+
+
+def test_nothing_outside_the_primitive_builds_or_writes_a_journal_row():
+    # the primitive; and the store, which reads its rows back
+    assert files_saying(r"\bJournalRow\(", {"runtime/journal.py", "checkpoints/sqlite.py"}) == []
+    assert files_saying(r"\bstore\.record\(", {"runtime/journal.py"}) == []
