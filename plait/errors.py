@@ -107,16 +107,27 @@ class LeaseHeld(StoreError):
 
 
 class NodeError(PlaitError):
-    """A node failed while running. ``raw`` holds the LM's raw text when there was one."""
+    """A node failed while running. ``raw``: the LM's raw text when there was one; ``raw_attempts``:
+    every reply the node got (re-asks included), kept in the journal; ``fallback_hash``: the identity
+    of the fallback LM that gave them (None: the primary); ``from_cache``: a failure remembered from
+    another run (see OutputParseError), replayed without asking the LM."""
 
-    def __init__(self, summary: str, *, raw: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, summary: str, *, raw: str | None = None, raw_attempts: list[str] | None = None,
+                 fallback_hash: str | None = None, from_cache: bool = False, **kwargs: Any) -> None:
         super().__init__(summary, **kwargs)
         self.raw = raw
-        self.raw_attempts: list[str] = [raw] if raw is not None else []
+        self.raw_attempts: list[str] = list(raw_attempts) if raw_attempts else [raw] if raw is not None else []
+        self.fallback_hash = fallback_hash
+        self.from_cache = from_cache
+
+    def after_replies(self, replies: list[str], fallback_hash: str | None) -> None:
+        """The node gave up after these replies, from this LM: what the journal keeps of them."""
+        self.raw_attempts, self.fallback_hash = list(replies), fallback_hash
 
 
 class OutputParseError(NodeError):
-    """The LM's reply does not parse into the signature's output types."""
+    """The LM's reply does not parse into the signature's output types, after every re-ask. A failure
+    the primary LM gave is remembered beside the node's content key, and replayed (``from_cache``)."""
 
 
 class InputError(PlaitError):

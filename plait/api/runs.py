@@ -12,7 +12,7 @@ from typing import Any, Callable
 from plait.api.results import ItemResult, Run, RunStats
 from plait.checkpoints.codec import Codec, codec_for
 from plait.checkpoints.lease import LeaseKeeper
-from plait.checkpoints.protocol import JournalRow, RunRecord, Store
+from plait.checkpoints.protocol import RunRecord, Store
 from plait.checkpoints.stores import using_store
 from plait.errors import InputError, LeaseHeld, PlaitError, StoreError
 from plait.ir.nodes import Op
@@ -23,6 +23,7 @@ from plait.pipeline.prediction import Prediction
 from plait.runtime import events as ev
 from plait.runtime.executor import ItemState
 from plait.runtime.items import as_items, item_states
+from plait.runtime.journal import StepJournal
 from plait.runtime.progress import ProgressBar, show_progress
 from plait.runtime.assemble import local_executor, recorded_lms
 from plait.runtime.options import RunJob, RunOptions
@@ -184,11 +185,10 @@ def _stored_item(codec: Codec, item_id: str, position: int, data: bytes) -> Item
 
 
 def _record_input_failures(store: Store, run_id: str, plan: Plan, states: list[ItemState]) -> None:
-    input_id = plan.of_op(Op.INPUT)[0].id
+    input_id, journal = plan.of_op(Op.INPUT)[0].id, StepJournal(store, run_id)
     for s in states:
         if s.status == "failed":
-            row = JournalRow(run_id, s.item_id, input_id, 0, "", None, "failed", "input", error=str(s.error))
-            store.record(row, None, cache=False, item_status="failed")
+            journal.record_input_failure(s.item_id, input_id, str(s.error))
 
 
 def _status(states: list[ItemState], stopped: BaseException | None = None) -> str:

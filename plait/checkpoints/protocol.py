@@ -10,27 +10,65 @@ process is running a run right now; ``collect_garbage`` deletes runs and the val
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Protocol, Sequence
 
 
-@dataclass(frozen=True)
-class JournalRow:
-    """One node execution of one item. ``status`` is 'ok' or 'failed'.
+class _Word(str, Enum):
+    """A word stored in the journal as its plain string, so that stores written by any plait read
+    back alike; it prints and compares as that string."""
 
-    ``source`` says where the value came from: 'lm' or 'step' (computed), 'cache' (another run's
-    output with the same content key), 'journal' (copied from the parent of a forked run).
-    ``replay_key``: what the row replays for within its run (keys.replay_key; None in rows written
-    before store schema 4, which replay by their content key).
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
+class Status(_Word):
+    """What a journal row says about its step."""
+
+    OK = "ok"  # finished: its value replays within the run (and, if reusable, is cached)
+    FAILED = "failed"  # gave up: the error (and an LM's raw replies) kept; the item failed
+    RETRYING = "retrying"  # an attempt failed and another follows: attempts count across crashes
+    PROPOSED = "proposed"  # an agent's decision whose tool call has not finished: it is not asked again
+
+
+class Source(_Word):
+    """Where a row's value (or a run event's) came from."""
+
+    LM = "lm"  # an LM answered (re-asks and retries included)
+    STEP = "step"  # a step function computed it
+    HUMAN = "human"  # a person's answer
+    LOOP = "loop"  # a LOOP node's trajectory, from its iterations' rows
+    OUTPUT = "output"  # an OUTPUT node: the item's outputs
+    INPUT = "input"  # an INPUT node's row: the item's input did not validate
+    CACHE = "cache"  # another run's output with the same content key (or its remembered parse failure)
+    JOURNAL = "journal"  # copied from the parent of a forked run (rerun from a node)
+    REPLAY = "replay"  # events only: this run's own recorded output, replayed
+
+
+def as_word(kind: type[_Word], text: str) -> Any:
+    """The member of ``kind`` stored as ``text``; a word this plait does not know (written by a newer
+    one) reads back as the plain string, so that the row can still be shown."""
+    return kind._value2member_map_.get(text, text)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JournalRow:
+    """One step (a node, or a loop's iteration) of one item, keyed by (run, item, node, iteration).
+
+    Built only by plait.runtime.journal (the one check-else-run-and-record primitive) and by a store
+    reading its rows back. ``content_key`` finds the value in the cache; ``replay_key`` what the row
+    replays for within its run (keys.replay_key; None in rows written before store schema 4, which
+    replay by their content key). ``attempts``: the LM attempts this row adds to the step's count.
     """
 
     run_id: str
     item_id: str
     node_id: str
-    iteration: int
-    content_key: str
-    value_hash: str | None
-    status: str
-    source: str
+    iteration: int = 0
+    content_key: str = ""
+    value_hash: str | None = None
+    status: Status
+    source: Source
     error: str | None = None
     lm: str | None = None
     usage: dict[str, Any] | None = None

@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence, TypeVar
 from plait.checkpoints.asks import StoredAsks
 from plait.checkpoints.keys import failure_key
 from plait.checkpoints.lease import is_active, lease_held, this_host
-from plait.checkpoints.protocol import Garbage, ItemRecord, JournalRow, Lease, RunRecord
+from plait.checkpoints.protocol import Garbage, ItemRecord, JournalRow, Lease, RunRecord, Source, Status, as_word
 from plait.checkpoints.transfer import JOURNAL_COLUMNS, RUN_COLUMNS, RunTransfer
 from plait.errors import RunNotFound, StoreError
 from plait.hashing import sha256_hex
@@ -300,5 +300,6 @@ def run_record(row: tuple) -> RunRecord:
 
 
 def journal_row(r: tuple) -> JournalRow:
-    return JournalRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
-                      json.loads(r[10]) if r[10] else None, r[11], r[13])
+    return JournalRow(run_id=r[0], item_id=r[1], node_id=r[2], iteration=r[3], content_key=r[4], value_hash=r[5],
+                      status=as_word(Status, r[6]), source=as_word(Source, r[7]), error=r[8], lm=r[9],
+                      usage=json.loads(r[10]) if r[10] else None, attempts=r[11], replay_key=r[13])

@@ -7,7 +7,8 @@ no barrier between items. ``concurrency`` items are open at once, and enough wor
 every open item can run all its parallel branches together (concurrency x the plan's width);
 each LM's own ``max_concurrency`` bounds the calls in flight to it.
 
-Per node (DESIGN.md contract 2-5, in the manner of DBOS's ``invoke_step``):
+Per node (DESIGN.md contract 2-5, in the manner of DBOS's ``invoke_step``; the journal lookups
+and writes are plait/runtime/journal.py's StepJournal, which loop iterations use too):
   1. this run's journal has the node with the same replay key -> replay it, no call
   2. the store has a value for the content key (and the node is reusable) -> reuse it, record
   3. otherwise run it (LM call or step) and record value, journal row and status atomically.
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import time
 from collections import deque
@@ -36,16 +36,16 @@ from typing import Any, Callable
 
 from plait.checkpoints.asking import AskBook, HumanWait
 from plait.checkpoints.codec import codec_for
-from plait.checkpoints.keys import content_key, failure_key, replay_key
-from plait.checkpoints.protocol import JournalRow, Store
+from plait.checkpoints.keys import content_key, replay_key
+from plait.checkpoints.protocol import Source, Store
 from plait.clock import REAL_CLOCK, Clock
-from plait.errors import NodeError, OutputParseError, PlaitError, StoreError
-from plait.hashing import sha256_hex
+from plait.errors import NodeError, PlaitError, StoreError
 from plait.ir.nodes import Field, Node, Op, Port
 from plait.ir.plan import Plan
 from plait.runtime import events as ev
 from plait.runtime.budget import BudgetReached
 from plait.runtime.calls import NodeCall, reason
+from plait.runtime.journal import Keys, StepJournal
 from plait.runtime.loops import LoopRunner
 from plait.runtime.nodes import NodeRunner, Outcome
 
@@ -66,15 +66,6 @@ class ItemState:
     active: int = 0  # its nodes queued or running
 
 
-@dataclass(frozen=True)
-class Keys:
-    """A node execution's two keys (plait/checkpoints/keys.py): ``content`` finds it in the cache,
-    under the LM that answers; ``replay`` finds it in this run's journal, whichever LM answered."""
-
-    content: str
-    replay: str
-
-
 class Executor:
     """Runs one plan's items against a store. ``force``: node ids that must recompute.
     ``reset_attempts``: ignore the attempts the journal records for unfinished nodes."""
@@ -84,10 +75,11 @@ class Executor:
                  concurrency: int = 32, emit: Callable[[ev.Event], None] = lambda e: None,
                  clock: Clock = REAL_CLOCK, reset_attempts: bool = False, owner: str | None = None) -> None:
         self.plan, self.store, self.runner, self.run_id = plan, store, runner, run_id
-        self.owner = owner  # the run's lease holder: the store records only while it holds the lease
-        self.lm_hashes, self.journal, self.force = lm_hashes, journal or {}, force
-        self.concurrency, self.emit = max(1, concurrency), emit
-        self.clock, self.reset_attempts = clock, reset_attempts
+        self.lm_hashes = lm_hashes
+        self.concurrency, self.emit, self.clock = max(1, concurrency), emit, clock
+        # owner: the run's lease holder; the store records only while it holds the lease
+        self.steps = StepJournal(store, run_id, owner=owner, rows=journal, force=force,
+                                 reset_attempts=reset_attempts, parse_retries=runner.parse_retries)
         self.guards = runner.guards
         self.stopped: BudgetReached | None = None  # set when the budget stopped the run
         self.window = self.concurrency
@@ -184,7 +176,7 @@ class Executor:
         else:
             self._admit()
 
-    # --- one node: check, else run and record --------------------------------------------------
+    # --- one node: check, else run and record (journal.py) -------------------------------------
     async def _execute(self, item: ItemState, node: Node) -> None:
         inputs = {p.name: self._read(item, p) for p in node.inputs}
         keys = Keys(self._key(node, self.lm_hashes.get(node.id, ""), inputs),
@@ -201,7 +193,7 @@ class Executor:
             if value is None:
                 return  # failed; the item is finished
         elif node.op is not Op.OUTPUT:
-            self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, "replay"))
+            self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, Source.REPLAY))
         if node.op is Op.OUTPUT:
             item.status, item.outputs = "done", value
             self._item_done(item)
@@ -218,14 +210,9 @@ class Executor:
 
     def _replayed(self, item: ItemState, node: Node, keys: Keys, inputs: dict) -> dict[str, Any] | None:
         """The recorded output, if this run's journal holds one for these inputs: whichever LM made it."""
-        row = self.journal.get((item.item_id, node.id, 0))
-        if row is None or row.status != "ok" or node.id in self.force:
-            return None
-        if row.replay_key is not None:
-            recorded = row.replay_key == keys.replay
-        else:  # a row from before store schema 4: its content key says which LM made it
-            recorded = row.content_key == keys.content or self._by_fallback(node, inputs, row.content_key)
-        return self._decode(node, row.value_hash) if recorded else None
+        row = self.steps.recorded(item.item_id, node, 0, keys,
+                                  made_by=lambda recorded: self._by_fallback(node, inputs, recorded))
+        return self._decode(node, row.value_hash) if row is not None else None
 
     def _by_fallback(self, node: Node, inputs: dict[str, Any], recorded: str) -> bool:
         """Was the recorded output produced by one of the node's fallback LMs?"""
@@ -233,16 +220,17 @@ class Executor:
         return guard is not None and any(self._key(node, r.lm_hash, inputs) == recorded for r in guard.routes[1:])
 
     async def _reused_or_run(self, item: ItemState, node: Node, keys: Keys, inputs: dict) -> dict | None:
-        if (value := self._cached(node, keys.content)) is not None:
-            self._record(item, node, keys, value, Outcome(value, "cache", attempts=0))
-            self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, "cache"))
+        if (cached := self._cached(node, keys.content)) is not None:
+            value, value_hash = cached
+            self.steps.record_ok(item.item_id, node, 0, keys, None, source=Source.CACHE, value_hash=value_hash)
+            self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, Source.CACHE))
             return value
-        if (failure := self._cached_failure(node, keys.content)) is not None:  # it never parsed: don't ask again
+        if (failure := self.steps.cached_failure(node, keys.content)) is not None:  # it never parsed: don't ask again
             self._fail(item, node, keys, failure)
             return None
         started, call = time.perf_counter(), None
         if node.op is Op.PREDICT:
-            call = self._node_call(item, node, keys.content)
+            call = self.steps.call(item.item_id, node, keys.content, self._retrying)
             self.emit(ev.NodeStarted(self.run_id, item.item_id, node.id))
         try:
             with self.asks.scope(item.item_id, node.id, inputs) as asking:
@@ -256,33 +244,23 @@ class Executor:
         except HumanWait as wait:
             self._wait(item, node, wait.question)
             return None
-        outcome.cacheable = outcome.cacheable and asking.asked == 0  # a step that asked is this run's own
-        if outcome.fallback_hash is not None:  # cached as the fallback's output, not the primary's
-            keys = replace(keys, content=self._key(node, outcome.fallback_hash, inputs))
-        self._record(item, node, keys, outcome.value, outcome, call)
+        self._record(item, node, keys, outcome, call, asked=asking.asked > 0, inputs=inputs)
         if node.op is not Op.OUTPUT:
             usage = outcome.usage.to_json() if outcome.usage else None
             self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, outcome.source,
                                       time.perf_counter() - started, usage))
         return outcome.value
 
-    def _cached(self, node: Node, key: str) -> dict[str, Any] | None:
-        """The stored value for the content key; a value that does not read back (NaN stored as null by
-        an older plait) is a miss, recomputed, so that it cannot fail other runs."""
-        if not self._reusable(node) or (value_hash := self.store.lookup(key)) is None:
+    def _cached(self, node: Node, key: str) -> tuple[dict[str, Any], str] | None:
+        """The stored value for the content key, and its hash; a value that does not read back (NaN
+        stored as null by an older plait) is a miss, recomputed, so that it cannot fail other runs."""
+        if (value_hash := self.steps.cached(node, key)) is None:
             return None
         try:
-            return self._decode(node, value_hash)
+            return self._decode(node, value_hash), value_hash
         except StoreError as exc:
             log.warning("plait: recomputing node '%s': its cached value does not read back: %s", node.id, exc.summary)
             return None
-
-    def _node_call(self, item: ItemState, node: Node, key: str) -> NodeCall:
-        call = NodeCall(node, item.item_id, key=key, on_retry=self._retrying)
-        row = self.journal.get((item.item_id, node.id, 0))
-        if row is not None and row.status != "ok" and row.content_key == key and not self.reset_attempts:
-            call.prior, call.last_error = row.attempts, row.error  # a crash or a resume: keep counting
-        return call
 
     async def _run(self, node: Node, inputs: dict[str, Any], call: NodeCall | None) -> Outcome:
         guard = self.guards.get(node.id)
@@ -299,63 +277,26 @@ class Executor:
             ) from None
 
     def _retrying(self, call: NodeCall, exc: BaseException, delay: float) -> None:
-        """A failed attempt, journaled before the backoff: a crash now does not forget it."""
-        row = JournalRow(self.run_id, call.item_id, call.node.id, 0, call.key, None, "retrying", "lm",
-                         error=str(exc), attempts=call.unrecorded)
-        self.store.record(row, None, cache=False, item_status=None, owner=self.owner)
-        call.journaled = call.made
+        self.steps.record_attempt(call, exc)
         self.emit(ev.NodeRetried(self.run_id, call.item_id, call.node.id, call.attempts, reason(exc), delay))
-
-    # A reply that never parsed, after every re-ask, is deterministic enough to remember: the store
-    # keeps it under the derived key failure_key(content key) (see SQLiteStore.record), and a later run
-    # replays the failure instead of asking again, unless it allows more re-asks than were made.
-    # Transient failures (provider errors, timeouts) are never cached.
-    def _cacheable_failure(self, node: Node, exc: PlaitError) -> bool:
-        return (node.op is Op.PREDICT and isinstance(exc, OutputParseError) and self._reusable(node)
-                and getattr(exc, "fallback_hash", None) is None)
-
-    def _cached_failure(self, node: Node, key: str) -> OutputParseError | None:
-        if node.op is not Op.PREDICT or not self._reusable(node):
-            return None
-        value_hash = self.store.lookup(failure_key(key))
-        if value_hash is None:
-            return None
-        failure = json.loads(self.store.read_value(value_hash)).get("failure") or {}
-        if failure.get("parse_retries", -1) < self.runner.parse_retries:
-            return None
-        exc = OutputParseError(failure["summary"], **{k: failure.get(k) for k in _FAILURE_FIELDS})
-        exc.from_cache = True
-        return exc
-
-    def _reusable(self, node: Node) -> bool:
-        if node.op is Op.OUTPUT or node.id in self.force:
-            return False
-        return getattr(node.params, "reusable", True)
 
     def _decode(self, node: Node, value_hash: str) -> dict[str, Any]:
         codec = codec_for(self.value_fields[node.id])
-        return codec.decode(self.store.read_value(value_hash), f"the stored output of node '{node.id}'")
+        return codec.decode(self.steps.read(value_hash), f"the stored output of node '{node.id}'")
 
-    def _record(self, item: ItemState, node: Node, keys: Keys, value: dict, outcome: Outcome,
-                call: NodeCall | None = None) -> None:
-        data = outcome.data if outcome.data is not None else codec_for(self.value_fields[node.id]).encode(value)
-        row = JournalRow(self.run_id, item.item_id, node.id, 0, keys.content, sha256_hex(data), "ok", outcome.source,
-                         lm=outcome.lm, usage=outcome.usage.to_json() if outcome.usage else None,
-                         attempts=call.unrecorded if call is not None else outcome.attempts, replay_key=keys.replay)
-        done = "done" if node.op is Op.OUTPUT else None
-        cache = self._reusable(node) and outcome.source != "cache" and outcome.cacheable
-        self.store.record(row, data, cache=cache, item_status=done, owner=self.owner)
+    def _record(self, item: ItemState, node: Node, keys: Keys, outcome: Outcome, call: NodeCall | None, *,
+                asked: bool, inputs: dict[str, Any]) -> None:
+        """A fallback's answer is cached under the fallback's content key, never the primary's; a
+        value a person's answer shaped is this run's own, never cached."""
+        if outcome.fallback_hash is not None:
+            keys = replace(keys, content=self._key(node, outcome.fallback_hash, inputs))
+        data = outcome.data if outcome.data is not None else codec_for(self.value_fields[node.id]).encode(outcome.value)
+        self.steps.record_ok(item.item_id, node, 0, keys, data, source=outcome.source, lm=outcome.lm,
+                             usage=outcome.usage, attempts=call.unrecorded if call is not None else outcome.attempts,
+                             cacheable=outcome.cacheable and not asked)
 
     def _fail(self, item: ItemState, node: Node, keys: Keys, exc: PlaitError, call: NodeCall | None = None) -> None:
-        raw = getattr(exc, "raw_attempts", None) or ([exc.raw] if getattr(exc, "raw", None) else None)
-        cached = getattr(exc, "from_cache", False)
-        failure = self._cacheable_failure(node, exc) and not cached
-        record = {"raw": raw, **({"failure": failure_record(exc, self.runner.parse_retries)} if failure else {})}
-        data = json.dumps(record).encode() if raw else None
-        row = JournalRow(self.run_id, item.item_id, node.id, 0, keys.content, sha256_hex(data) if data else None,
-                         "failed", "cache" if cached else "lm" if node.op is Op.PREDICT else "step", error=str(exc),
-                         attempts=0 if cached else call.unrecorded if call is not None else 1, replay_key=keys.replay)
-        self.store.record(row, data, cache=failure and data is not None, item_status="failed", owner=self.owner)
+        self.steps.record_failed(item.item_id, node, keys, exc, call.unrecorded if call is not None else 1)
         open_before = item.status == "running"  # a parallel branch may have failed or waited already
         item.status, item.error = "failed", exc
         self.emit(ev.NodeFailed(self.run_id, item.item_id, node.id, str(exc)))
@@ -372,16 +313,6 @@ class Executor:
         if item.status == "running" and item.question is not None and item.active == 0:
             item.status = "waiting"
             self._item_done(item)
-
-
-_FAILURE_FIELDS = ("raw", "node", "field", "field_kind", "source", "expected", "found", "fix")
-
-
-def failure_record(exc: OutputParseError, parse_retries: int) -> dict[str, Any]:
-    """What replays a parse failure: its message parts and how many re-asks it was given."""
-    data = {k: getattr(exc, k, None) for k in _FAILURE_FIELDS}
-    return {**data, "source": str(exc.source) if exc.source else None, "summary": exc.summary,
-            "parse_retries": parse_retries}
 
 
 def value_fields(node: Node) -> tuple[Field, ...]:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import to_jsonable_python
 
 from plait.checkpoints.keys import content_key, replay_key
-from plait.checkpoints.protocol import JournalRow
+from plait.checkpoints.protocol import Source, Status
 from plait.errors import NodeError, OutputParseError
 from plait.hashing import sha256_hex, stable_hash
 from plait.ir.fingerprint import loop_body_fingerprint
@@ -40,6 +40,7 @@ from plait.ir.tools import FINISH
 from plait.lm.protocol import Usage
 from plait.runtime import events as ev
 from plait.runtime.calls import NodeCall, reason
+from plait.runtime.journal import Keys
 from plait.runtime.nodes import Outcome
 
 UNPARSED = "unparsed"  # an agent entry whose reply could not be parsed: the loop ends there
@@ -64,38 +65,23 @@ def idempotency_key(run_id: str, item_id: str, node_id: str, iteration: int) -> 
     return sha256_hex(f"{run_id}|{item_id}|{node_id}|{iteration}")[:32]
 
 
-@dataclass(frozen=True)
-class Link:
-    """One iteration's keys: ``content`` (the cache's, with the body's LMs), ``replay`` (the journal's)."""
-
-    content: str
-    replay: str
-
-    def next(self, value_hash: str) -> Link:
-        """The next iteration's keys: these chained with this iteration's entry."""
-        return Link(sha256_hex(f"{self.content}|{value_hash}"), sha256_hex(f"{self.replay}|{value_hash}"))
-
-    def recorded(self, row: JournalRow) -> bool:
-        """Is ``row`` this iteration's? A row from before store schema 4 has only a content key."""
-        return row.replay_key == self.replay if row.replay_key is not None else row.content_key == self.content
-
-
-def first_link(node: Node, lm_hash: str, inputs: dict[str, Any]) -> Link:
-    """The first iteration's keys: the body, the tools and the loop's input values; the content key also the LMs."""
+def first_keys(node: Node, lm_hash: str, inputs: dict[str, Any]) -> Keys:
+    """The first iteration's keys: the body, the tools and the loop's input values; the content key
+    also the LMs. Each next iteration's are these chained with the entries (Keys.next)."""
     body = loop_body_fingerprint(node.params)
-    return Link(content_key(body, lm_hash, "iteration|1", inputs), replay_key(f"{body}|iteration|1", inputs))
+    return Keys(content_key(body, lm_hash, "iteration|1", inputs), replay_key(f"{body}|iteration|1", inputs))
 
 
 class LoopRunner:
     """Runs the LOOP nodes of one executor's run, sharing its store, journal, runner and events."""
 
     def __init__(self, executor: Executor) -> None:
-        self.ex = executor
+        self.ex, self.steps = executor, executor.steps
 
     async def run(self, item: ItemState, node: Node, inputs: dict[str, Any]) -> Outcome:
         params, total = node.params, Iteration()
         entries: list[dict[str, Any]] = []
-        link = first_link(node, self.ex.lm_hashes.get(node.id, ""), inputs)
+        link = first_keys(node, self.ex.lm_hashes.get(node.id, ""), inputs)
         for i in range(1, params.max_iters + 1):
             found = self._recorded(item, node, i, link)
             if found is None:
@@ -112,24 +98,20 @@ class LoopRunner:
         return _outcome(entries, False, total)
 
     # --- 1 and 2: replay or reuse -------------------------------------------------------------
-    def _recorded(self, item: ItemState, node: Node, i: int, link: Link) -> tuple[dict, str] | None:
-        ex = self.ex
-        row = ex.journal.get((item.item_id, node.id, i))
-        if row is not None and row.status == "ok" and link.recorded(row) and node.id not in ex.force:
-            source, value_hash = "replay", row.value_hash
-        elif ex._reusable(node) and (value_hash := ex.store.lookup(link.content)) is not None:
-            source = "cache"
-            ex.store.record(JournalRow(ex.run_id, item.item_id, node.id, i, link.content, value_hash, "ok", "cache",
-                                       attempts=0, replay_key=link.replay), None, cache=False, item_status=None,
-                            owner=ex.owner)
+    def _recorded(self, item: ItemState, node: Node, i: int, link: Keys) -> tuple[dict, str] | None:
+        if (row := self.steps.recorded(item.item_id, node, i, link)) is not None:
+            source, value_hash = Source.REPLAY, row.value_hash
+        elif (value_hash := self.steps.cached(node, link.content)) is not None:
+            source = Source.CACHE
+            self.steps.record_ok(item.item_id, node, i, link, None, source=Source.CACHE, value_hash=value_hash)
         else:
             return None
-        entry = json.loads(ex.store.read_value(value_hash))
-        ex.emit(ev.LoopIteration(ex.run_id, item.item_id, node.id, i, source))
+        entry = json.loads(self.steps.read(value_hash))
+        self.ex.emit(ev.LoopIteration(self.ex.run_id, item.item_id, node.id, i, source))
         return entry, value_hash
 
     # --- 3: run the body and the tool, record -------------------------------------------------
-    async def _iterate(self, item: ItemState, node: Node, i: int, link: Link, inputs: dict[str, Any],
+    async def _iterate(self, item: ItemState, node: Node, i: int, link: Keys, inputs: dict[str, Any],
                        entries: list[dict], total: Iteration) -> tuple[dict, str]:
         entry, cost, counted = self._proposed(item, node, i, link)
         if entry is None:
@@ -137,10 +119,10 @@ class LoopRunner:
                 entry = await self._decide(item, node, i, inputs, entries, cost)
             cost.asked = asking.asked
             if node.params.tools and UNPARSED not in entry:  # the decision is durable before the tool runs
-                entry, counted = self._record(item, node, i, link, entry, cost, "proposed")[0], True
+                entry, counted = self._record(item, node, i, link, entry, cost, Status.PROPOSED)[0], True
         if node.params.tools and UNPARSED not in entry:
             entry["observation"] = await self._call_tool(item, node, i, entry)
-        entry, value_hash = self._record(item, node, i, link, entry, cost, "ok", counted)
+        entry, value_hash = self._record(item, node, i, link, entry, cost, Status.OK, counted)
         self.ex.emit(ev.LoopIteration(self.ex.run_id, item.item_id, node.id, i, _source(cost)))
         total.usage, total.attempts = total.usage + cost.usage, total.attempts + cost.attempts
         total.lm, total.asked = cost.lm or total.lm, total.asked + cost.asked
@@ -163,32 +145,34 @@ class LoopRunner:
             raise
 
     def _record_failure(self, item: ItemState, node: Node, i: int, cost: Iteration, exc: NodeError) -> None:
-        """The failed iteration's row keeps its LM attempts: budgets count them across resumes."""
-        row = JournalRow(self.ex.run_id, item.item_id, node.id, i, "", None, "failed", _source(cost),
-                         error=str(exc), lm=cost.lm, attempts=cost.attempts)
-        self.ex.store.record(row, None, cache=False, item_status=None, owner=self.ex.owner)
+        self.steps.record_failed_iteration(item.item_id, node, i, exc, source=_source(cost), lm=cost.lm,
+                                           attempts=cost.attempts)
 
-    def _proposed(self, item: ItemState, node: Node, i: int, link: Link) -> tuple[dict | None, Iteration, bool]:
+    def _proposed(self, item: ItemState, node: Node, i: int, link: Keys) -> tuple[dict | None, Iteration, bool]:
         """A decision the agent made before a crash, whose tool call did not finish: it is not asked again."""
-        row = self.ex.journal.get((item.item_id, node.id, i))
-        if row is None or row.status != "proposed" or not link.recorded(row) or node.id in self.ex.force:
+        row = self.steps.recorded(item.item_id, node, i, link, Status.PROPOSED)
+        if row is None:
             return None, Iteration(), False
         cost = Iteration(Usage(**(row.usage or {})), row.attempts, row.lm)
-        return json.loads(self.ex.store.read_value(row.value_hash)), cost, True
+        return json.loads(self.steps.read(row.value_hash)), cost, True
 
-    def _record(self, item: ItemState, node: Node, i: int, link: Link, entry: dict, cost: Iteration, status: str,
-                counted: bool = False) -> tuple[dict, str]:
+    def _record(self, item: ItemState, node: Node, i: int, link: Keys, entry: dict, cost: Iteration,
+                status: Status, counted: bool = False) -> tuple[dict, str]:
         """Record the entry; returns it as replay will see it (JSON, exactly) and its hash.
-        ``counted``: a 'proposed' row already holds this iteration's attempts (the store adds them up)."""
+        ``counted``: a 'proposed' row already holds this iteration's attempts (the store adds them up).
+        An iteration a person or a fallback LM shaped is not cached."""
         # backslashreplace: a lone surrogate (scraped text, a tool's reply) is stored as its \udXXX escape
         text = json.dumps(to_jsonable_python(entry), sort_keys=True, ensure_ascii=False)
         data = text.encode("utf-8", "backslashreplace")
-        row = JournalRow(self.ex.run_id, item.item_id, node.id, i, link.content, sha256_hex(data), status,
-                         _source(cost), lm=cost.lm, usage=cost.usage.to_json(),
-                         attempts=0 if counted else cost.attempts, replay_key=link.replay)
-        cache = status == "ok" and self.ex._reusable(node) and not cost.asked and not cost.fell_back
-        self.ex.store.record(row, data, cache=cache, item_status=None, owner=self.ex.owner)
-        return json.loads(data), row.value_hash
+        attempts = 0 if counted else cost.attempts
+        if status is Status.PROPOSED:
+            value_hash = self.steps.record_proposed(item.item_id, node, i, link, data, source=_source(cost),
+                                                    lm=cost.lm, usage=cost.usage, attempts=attempts)
+        else:
+            value_hash = self.steps.record_ok(item.item_id, node, i, link, data, source=_source(cost), lm=cost.lm,
+                                              usage=cost.usage, attempts=attempts,
+                                              cacheable=not cost.asked and not cost.fell_back)
+        return json.loads(data), value_hash
 
     async def _run_body(self, item: ItemState, node: Node, i: int, inputs: dict[str, Any], cost: Iteration) -> dict:
         env: dict[str, dict[str, Any]] = {BODY_INPUT: inputs}
@@ -254,8 +238,8 @@ def _entry(node: Node, values: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def _source(cost: Iteration) -> str:
-    return "lm" if cost.attempts else "step"
+def _source(cost: Iteration) -> Source:
+    return Source.LM if cost.attempts else Source.STEP
 
 
 def _is_done(node: Node, entry: dict[str, Any]) -> bool:
@@ -266,7 +250,7 @@ def _is_done(node: Node, entry: dict[str, Any]) -> bool:
 
 def _outcome(entries: list[dict], finished: bool, total: Iteration) -> Outcome:
     value = {TRAJECTORY: entries, "last": entries[-1], "iterations": len(entries), "finished": finished}
-    return Outcome(value, "loop", lm=total.lm, usage=total.usage, attempts=total.attempts,
+    return Outcome(value, Source.LOOP, lm=total.lm, usage=total.usage, attempts=total.attempts,
                    cacheable=not total.asked and not total.fell_back)
 
 

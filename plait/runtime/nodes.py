@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from plait.checkpoints.asking import current_scope
 from plait.checkpoints.codec import UnstorableValue, codec_for
+from plait.checkpoints.protocol import Source
 from plait.errors import NodeError, OutputParseError, PlaitError
 from plait.ir.nodes import Node, Op
 from plait.ir.types import type_name
@@ -28,7 +29,7 @@ class Outcome:
     """A node's computed value plus what it cost."""
 
     value: dict[str, Any]
-    source: str  # 'lm' or 'step'
+    source: Source  # LM, STEP, HUMAN, OUTPUT; LOOP for a loop's trajectory; CACHE for a reused value
     lm: str | None = None
     usage: Usage | None = None
     attempts: int = 1
@@ -54,7 +55,7 @@ class NodeRunner:
         return await handler(node, inputs, call)
 
     async def run_output(self, node: Node, inputs: dict[str, Any], call: NodeCall | None) -> Outcome:
-        return Outcome(dict(inputs), "output")
+        return Outcome(dict(inputs), Source.OUTPUT)
 
     async def run_step(self, node: Node, inputs: dict[str, Any], call: NodeCall | None) -> Outcome:
         try:
@@ -71,13 +72,13 @@ class NodeRunner:
         # A step object that declares ``returns_fields`` (Retrieve's retriever) returns all its fields.
         values = result if getattr(node.params.func, "returns_fields", False) else {"output": result}
         value, data = self._validated(node, values, raw=repr(result))
-        return Outcome(value, "step", data=data)
+        return Outcome(value, Source.STEP, data=data)
 
     async def run_human(self, node: Node, inputs: dict[str, Any], call: NodeCall | None) -> Outcome:
         """The recorded answer to the node's question; HumanWait (the item waits) if there is none."""
         p = node.params
         answer = current_scope("plait.HumanInput").ask(p.question, node.outputs, timeout=p.timeout, default=p.default)
-        return Outcome(answer, "human", cacheable=False)
+        return Outcome(answer, Source.HUMAN, cacheable=False)
 
     async def run_predict(self, node: Node, inputs: dict[str, Any], call: NodeCall | None) -> Outcome:
         params, guard = node.params, self.guards[node.id]
@@ -87,7 +88,7 @@ class NodeRunner:
         request = replace(request, settings=dict(params.settings),
                           task=task_for(node.id, params.signature, params.demos, inputs))
         check_prompt(node, request, inputs)
-        outcome = Outcome({}, "lm", usage=Usage(), attempts=0)
+        outcome = Outcome({}, Source.LM, usage=Usage(), attempts=0)
         replies = 0
         while True:
             route, response = await self.caller.call(guard, request, call)
@@ -102,8 +103,7 @@ class NodeRunner:
                 return outcome
             except OutputParseError as exc:
                 if replies > self.parse_retries:
-                    exc.raw_attempts = list(outcome.raw)  # every reply, for the journal
-                    exc.fallback_hash = outcome.fallback_hash  # not the primary's failure to remember
+                    exc.after_replies(outcome.raw, outcome.fallback_hash)  # a fallback's is not the primary's
                     raise
                 request = _reask(request, response.text, exc)
 

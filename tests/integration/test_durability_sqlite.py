@@ -29,7 +29,7 @@ CHILD = """
 import sys
 import plait
 from plait.checkpoints.location import open_location
-from plait.checkpoints.protocol import JournalRow, RunRecord
+from plait.checkpoints.protocol import JournalRow, RunRecord, Source, Status
 from plait.hashing import sha256_hex
 
 path, durability, run, rows = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -38,7 +38,8 @@ store.create_run(RunRecord(run, store.save_plan("{}"), "running", 0.0, 0.0),
                  [(f"item-{k}", f'{{"k": {k}}}'.encode()) for k in range(rows)])
 for k in range(rows):
     data = f'{{"value": {k}}}'.encode()
-    row = JournalRow(run, f"item-{k}", "node", 0, f"key-{k}", sha256_hex(data), "ok", "lm")
+    row = JournalRow(run_id=run, item_id=f"item-{k}", node_id="node", content_key=f"key-{k}",
+                     value_hash=sha256_hex(data), status=Status.OK, source=Source.LM)
     store.record(row, data, cache=True, item_status="done")
     print(k, flush=True)
 """

@@ -13,13 +13,14 @@ import pytest
 
 import plait
 from plait.checkpoints.location import open_location
-from plait.checkpoints.protocol import JournalRow, RunRecord
+from plait.checkpoints.protocol import JournalRow, RunRecord, Source, Status
 from plait.checkpoints.sqlite import SQLiteStore
 from tests.stores import execute
 
 
 def _row(status="ok", value_hash="h1", key="k1"):
-    return JournalRow("r1", "0", "n", 0, key, value_hash, status, "lm")
+    return JournalRow(run_id="r1", item_id="0", node_id="n", content_key=key, value_hash=value_hash,
+                      status=Status(status), source=Source.LM)
 
 
 def _run(store):
@@ -51,9 +52,10 @@ def test_a_failed_row_is_replaced_by_a_later_success(store):
 
 def test_the_replay_key_is_kept_and_copied_to_a_fork(store):
     _run(store)
-    store.record(JournalRow("r1", "0", "n", 0, "k1", "h1", "ok", "lm", replay_key="r-key"), b"1", cache=True,
-                 item_status=None)
-    store.record(JournalRow("r1", "0", "m", 0, "k2", "h2", "ok", "lm"), b"2", cache=True, item_status=None)
+    store.record(JournalRow(run_id="r1", item_id="0", node_id="n", content_key="k1", value_hash="h1", status=Status.OK,
+                            source=Source.LM, replay_key="r-key"), b"1", cache=True, item_status=None)
+    store.record(JournalRow(run_id="r1", item_id="0", node_id="m", content_key="k2", value_hash="h2", status=Status.OK,
+                            source=Source.LM), b"2", cache=True, item_status=None)
     store.create_run(RunRecord("r2", store.save_plan("{}"), "running", 1.0, 1.0, "r1"), [("0", b'{"q":1}')])
     assert store.copy_journal("r1", "r2", {"n", "m"}) == 2
     for run in ("r1", "r2"):
@@ -220,7 +222,8 @@ def _recorded_run(store, run_id, value, key):
 
     store.create_run(RunRecord(run_id, store.save_plan(f'{{"run": "{run_id}"}}'), "done", 1.0, 1.0),
                      [("0", f'{{"q": "{run_id}"}}'.encode())])
-    row = JournalRow(run_id, "0", "n", 0, key, sha256_hex(value), "ok", "lm")
+    row = JournalRow(run_id=run_id, item_id="0", node_id="n", content_key=key, value_hash=sha256_hex(value),
+                     status=Status.OK, source=Source.LM)
     store.record(row, value, cache=True, item_status="done")
     return row.value_hash
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import plait
 from plait.checkpoints.codec import UnstorableValue, codec_for
 from plait.checkpoints.keys import content_key
-from plait.checkpoints.protocol import JournalRow, RunRecord
+from plait.checkpoints.protocol import JournalRow, RunRecord, Source, Status
 from plait.checkpoints.sqlite import SQLiteStore
 from plait.hashing import sha256_hex
 from plait.ir.nodes import Field, Op
@@ -46,7 +46,9 @@ def test_every_declared_value_round_trips_through_a_sqlite_store(store, typed):
         assert has_surrogate_key(raw) and "lone surrogate" in str(exc) and exc.field == "v"
         return
     key = content_key("fp", "", None, back)  # the run goes on with what the store gives back
-    store.record(JournalRow("r", "0", key, 0, key, sha256_hex(data), "ok", "step"), data, cache=True, item_status=None)
+    row = JournalRow(run_id="r", item_id="0", node_id=key, content_key=key, value_hash=sha256_hex(data),
+                     status=Status.OK, source=Source.STEP)
+    store.record(row, data, cache=True, item_status=None)
     read = codec.decode(store.read_value(store.lookup(key)))
     assert same(read["v"], value["v"]) and same(back["v"], value["v"])
     assert content_key("fp", "", None, read) == key  # replay keys downstream nodes as the live run did

@@ -1,0 +1,189 @@
+"""Check, else run and record: the one place a step's journal row is looked up and written.
+
+A step is one node of one item, or one iteration of a LOOP node: (item, node, iteration) within a
+run (DESIGN.md contracts 2-5). As DBOS's ``invoke_step`` does, a caller
+  1. checks this run's journal for the step's recorded result, under its replay key  (``recorded``)
+  2. else checks the cache under its content key: a value, or a remembered parse failure
+     (``cached``, ``cached_failure``)
+  3. else runs it, its failed LM attempts journaled as they happen, so that a crash does not give
+     it a fresh set of attempts                                              (``call``, ``record_attempt``)
+  4. and records its value or its error with its journal row, in one transaction
+     (``record_ok``, ``record_proposed``, ``record_failed``, ``record_failed_iteration``).
+The executor (nodes) and the loop runner (iterations) both call it; nothing else builds a
+``JournalRow``. It needs only a store, a run id and the run's rows, so a Ray worker holding a plan
+and a store drives it exactly as the local executor does.
+
+Within a run a recorded result is authoritative, whichever LM produced it. Across runs the cache
+decides, and it never holds a fallback LM's answer under the primary's key, an answer a person
+shaped, or a parse failure that was given fewer re-asks than the current run allows.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from plait.checkpoints.keys import failure_key
+from plait.checkpoints.protocol import JournalRow, Source, Status, Store
+from plait.errors import NodeError, OutputParseError, PlaitError
+from plait.hashing import sha256_hex
+from plait.ir.nodes import Node, Op
+from plait.lm.protocol import Usage
+from plait.runtime.calls import NodeCall
+
+Rows = dict[tuple[str, str, int], JournalRow]
+
+
+@dataclass(frozen=True)
+class Keys:
+    """A step's two keys (plait/checkpoints/keys.py): ``content`` finds it in the cache, under the
+    LM that answers; ``replay`` finds it in this run's journal, whichever LM answered."""
+
+    content: str
+    replay: str
+
+    def next(self, value_hash: str) -> Keys:
+        """A loop's next iteration's keys: these chained with this iteration's entry (a Merkle chain)."""
+        return Keys(sha256_hex(f"{self.content}|{value_hash}"), sha256_hex(f"{self.replay}|{value_hash}"))
+
+
+class StepJournal:
+    """One run's steps, looked up and recorded. ``rows``: the run's journal as read at the start
+    (this process's or shard's items); ``force``: node ids that must recompute; ``reset_attempts``:
+    forget the attempts unfinished steps made; ``parse_retries``: the re-asks this run allows."""
+
+    def __init__(self, store: Store, run_id: str, *, owner: str | None = None, rows: Rows | None = None,
+                 force: frozenset[str] = frozenset(), reset_attempts: bool = False, parse_retries: int = 2) -> None:
+        self.store, self.run_id, self.owner = store, run_id, owner  # owner: record only while it holds the lease
+        self.rows, self.force = rows or {}, force
+        self.reset_attempts, self.parse_retries = reset_attempts, parse_retries
+
+    # --- check ------------------------------------------------------------------------------------
+    def recorded(self, item_id: str, node: Node, iteration: int, keys: Keys, status: Status = Status.OK,
+                 made_by: Callable[[str], bool] | None = None) -> JournalRow | None:
+        """This run's row for the step if it has ``status`` and was recorded for these keys. A row from
+        before store schema 4 has no replay key: its content key must match, or be one ``made_by``
+        accepts (the key a fallback LM's answer was recorded under)."""
+        row = self.rows.get((item_id, node.id, iteration))
+        if row is None or row.status != status or node.id in self.force:
+            return None
+        if row.replay_key is not None:
+            return row if row.replay_key == keys.replay else None
+        made_here = row.content_key == keys.content or (made_by is not None and made_by(row.content_key))
+        return row if made_here else None
+
+    def reusable(self, node: Node) -> bool:
+        """May the node's output come from (and go to) the cache? Not an OUTPUT, a forced or a
+        non-reusable node's."""
+        if node.op is Op.OUTPUT or node.id in self.force:
+            return False
+        return getattr(node.params, "reusable", True)
+
+    def cached(self, node: Node, key: str) -> str | None:
+        """The hash of the value the cache holds for a reusable node's content key."""
+        return self.store.lookup(key) if self.reusable(node) else None
+
+    # A reply that never parsed, after every re-ask, is deterministic enough to remember: the store
+    # keeps it under failure_key(content key) (see SQLiteStore.record), and a later run replays the
+    # failure instead of asking again, unless it allows more re-asks than were made. Transient
+    # failures (provider errors, timeouts) and a fallback LM's failures are never remembered.
+    def cached_failure(self, node: Node, key: str) -> OutputParseError | None:
+        if node.op is not Op.PREDICT or not self.reusable(node):
+            return None
+        value_hash = self.store.lookup(failure_key(key))
+        if value_hash is None:
+            return None
+        failure = json.loads(self.store.read_value(value_hash)).get("failure") or {}
+        if failure.get("parse_retries", -1) < self.parse_retries:
+            return None
+        return OutputParseError(failure["summary"], **{k: failure.get(k) for k in FAILURE_FIELDS}, from_cache=True)
+
+    def read(self, value_hash: str) -> bytes:
+        return self.store.read_value(value_hash)
+
+    # --- run --------------------------------------------------------------------------------------
+    def call(self, item_id: str, node: Node, key: str,
+             on_retry: Callable[[NodeCall, BaseException, float], None]) -> NodeCall:
+        """A PREDICT node's call, going on counting the attempts an earlier process of this run made
+        (after a crash, or a resume without reset_attempts)."""
+        call = NodeCall(node, item_id, key=key, on_retry=on_retry)
+        row = self.rows.get((item_id, node.id, 0))
+        if row is not None and row.status != Status.OK and row.content_key == key and not self.reset_attempts:
+            call.prior, call.last_error = row.attempts, row.error
+        return call
+
+    def record_attempt(self, call: NodeCall, exc: BaseException) -> None:
+        """A failed attempt, journaled before the backoff: a crash now does not forget it."""
+        row = JournalRow(run_id=self.run_id, item_id=call.item_id, node_id=call.node.id, content_key=call.key,
+                         status=Status.RETRYING, source=Source.LM, error=str(exc), attempts=call.unrecorded)
+        self.store.record(row, None, cache=False, item_status=None, owner=self.owner)
+        call.journaled = call.made
+
+    # --- record -----------------------------------------------------------------------------------
+    def record_ok(self, item_id: str, node: Node, iteration: int, keys: Keys, data: bytes | None, *,
+                  source: Source, value_hash: str | None = None, lm: str | None = None,
+                  usage: Usage | None = None, attempts: int = 0, cacheable: bool = True) -> str:
+        """Record the step's value (``data``, its JSON; None: already stored under ``value_hash``), its
+        row, its cache entry (a reusable step's own answer, that no person shaped) and, for an OUTPUT
+        node, the item's status, in one transaction. Returns the value's hash."""
+        value_hash = sha256_hex(data) if data is not None else value_hash
+        row = JournalRow(run_id=self.run_id, item_id=item_id, node_id=node.id, iteration=iteration,
+                         content_key=keys.content, value_hash=value_hash, status=Status.OK, source=source, lm=lm,
+                         usage=usage.to_json() if usage else None, attempts=attempts, replay_key=keys.replay)
+        cache = cacheable and source is not Source.CACHE and self.reusable(node)
+        done = "done" if node.op is Op.OUTPUT else None
+        self.store.record(row, data, cache=cache, item_status=done, owner=self.owner)
+        return value_hash
+
+    def record_proposed(self, item_id: str, node: Node, iteration: int, keys: Keys, data: bytes, *,
+                        source: Source, lm: str | None, usage: Usage, attempts: int) -> str:
+        """An agent's decision, durable before its tool runs: a crash in the tool does not ask the LM again."""
+        row = JournalRow(run_id=self.run_id, item_id=item_id, node_id=node.id, iteration=iteration,
+                         content_key=keys.content, value_hash=sha256_hex(data), status=Status.PROPOSED,
+                         source=source, lm=lm, usage=usage.to_json(), attempts=attempts, replay_key=keys.replay)
+        self.store.record(row, data, cache=False, item_status=None, owner=self.owner)
+        return row.value_hash
+
+    def record_failed(self, item_id: str, node: Node, keys: Keys, exc: PlaitError, attempts: int) -> None:
+        """A node gave up and its item fails: the error, every raw reply, and (a parse failure of the
+        primary LM's, from a reusable node) the failure remembered beside its content key."""
+        node_error = exc if isinstance(exc, NodeError) else None
+        cached = node_error is not None and node_error.from_cache
+        raw = (node_error.raw_attempts or None) if node_error is not None else None
+        remember = not cached and self._rememberable(node, exc)
+        record = {"raw": raw, **({"failure": failure_record(exc, self.parse_retries)} if remember else {})}
+        data = json.dumps(record).encode() if raw else None
+        source = Source.CACHE if cached else Source.LM if node.op is Op.PREDICT else Source.STEP
+        row = JournalRow(run_id=self.run_id, item_id=item_id, node_id=node.id, content_key=keys.content,
+                         value_hash=sha256_hex(data) if data else None, status=Status.FAILED, source=source,
+                         error=str(exc), attempts=0 if cached else attempts, replay_key=keys.replay)
+        self.store.record(row, data, cache=remember and data is not None, item_status="failed", owner=self.owner)
+
+    def record_failed_iteration(self, item_id: str, node: Node, iteration: int, exc: PlaitError, *,
+                                source: Source, lm: str | None, attempts: int) -> None:
+        """A loop iteration that failed its node: the row replays nothing (no keys, no value); it
+        keeps the iteration's LM attempts, which budgets count across resumes."""
+        row = JournalRow(run_id=self.run_id, item_id=item_id, node_id=node.id, iteration=iteration,
+                         status=Status.FAILED, source=source, error=str(exc), lm=lm, attempts=attempts)
+        self.store.record(row, None, cache=False, item_status=None, owner=self.owner)
+
+    def record_input_failure(self, item_id: str, input_id: str, error: str) -> None:
+        """An item whose input does not validate: failed at its INPUT node, before anything runs."""
+        row = JournalRow(run_id=self.run_id, item_id=item_id, node_id=input_id, status=Status.FAILED,
+                         source=Source.INPUT, error=error)
+        self.store.record(row, None, cache=False, item_status="failed", owner=self.owner)
+
+    def _rememberable(self, node: Node, exc: PlaitError) -> bool:
+        return (node.op is Op.PREDICT and isinstance(exc, OutputParseError) and exc.fallback_hash is None
+                and self.reusable(node))
+
+
+FAILURE_FIELDS = ("raw", "node", "field", "field_kind", "source", "expected", "found", "fix")
+
+
+def failure_record(exc: OutputParseError, parse_retries: int) -> dict[str, Any]:
+    """What replays a parse failure: its message parts and how many re-asks it was given."""
+    data = {k: getattr(exc, k) for k in FAILURE_FIELDS}
+    return {**data, "source": str(exc.source) if exc.source else None, "summary": exc.summary,
+            "parse_retries": parse_retries}
