@@ -21,7 +21,7 @@ from pathlib import Path
 # merged with it, not for a second copy of anything. Lower it when the core shrinks. +100 for the
 # PostgreSQL store (issue 13): a second backend (its connection, schema, faults: ~180 lines) and `plait
 # copy`, net of the SQLite store's SQL it now shares (sql_store.py); the lead may ask for cuts instead.
-CORE_BUDGET = 7100
+CORE_BUDGET = 7500
 FILE_FLAG = 400
 OUTSIDE_CORE = {"cli", "demo", "display", "optimizers"}
 PACKAGE = Path(__file__).resolve().parent.parent / "plait"
