@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # `common` when run as
 import common  # noqa: E402
 
 import plait  # noqa: E402
-from plait.checkpoints.protocol import JournalRow, RunRecord  # noqa: E402
+from plait.checkpoints.protocol import JournalRow, RunRecord, Source, Status  # noqa: E402
 from plait.checkpoints.stores import open_store  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
@@ -80,8 +80,8 @@ def _write_nodes(locator: str, run_id: str, writer: int, count: int, start: floa
     for i in range(count):
         data = json.dumps({"x": f"value {writer}-{i}"}).encode()
         key = hashlib.sha256(f"{run_id}|{writer}|{i}".encode()).hexdigest()
-        row = JournalRow(run_id, f"{writer}-{i // NODES}", f"n{i % NODES}", 0, key,
-                         hashlib.sha256(data).hexdigest(), "ok", "lm")
+        row = JournalRow(run_id=run_id, item_id=f"{writer}-{i // NODES}", node_id=f"n{i % NODES}", content_key=key,
+                         value_hash=hashlib.sha256(data).hexdigest(), status=Status.OK, source=Source.LM)
         store.record(row, data, cache=True, item_status=None)
     store.close()
     return began, time.perf_counter()

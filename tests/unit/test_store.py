@@ -68,7 +68,8 @@ def test_the_journal_of_some_items_only(store):
     store.create_run(RunRecord("r1", store.save_plan("{}"), "running", 1.0, 1.0),
                      [("0", b'{"q":0}'), ("1", b'{"q":1}'), ("2", b'{"q":2}')])
     for item in ("0", "1", "2"):
-        store.record(JournalRow("r1", item, "n", 0, f"k{item}", None, "failed", "lm"), None, cache=False,
+        store.record(JournalRow(run_id="r1", item_id=item, node_id="n", content_key=f"k{item}", value_hash=None,
+                                status=Status.FAILED, source=Source.LM), None, cache=False,
                      item_status=None)
     assert sorted(store.journal("r1", ["0", "2"])) == [("0", "n", 0), ("2", "n", 0)]
     assert store.journal("r1", []) == {} and len(store.journal("r1")) == 3

@@ -13,7 +13,7 @@ import pytest
 import plait
 from plait.checkpoints import postgres_schema
 from plait.checkpoints.location import open_location
-from plait.checkpoints.protocol import JournalRow, RunRecord
+from plait.checkpoints.protocol import JournalRow, RunRecord, Source, Status
 from plait.hashing import sha256_hex
 from tests.pg import database_of
 from tests.stores import execute
@@ -110,7 +110,8 @@ def test_a_connection_lost_mid_record_leaves_nothing_and_the_record_goes_on(pg_s
     _run(store)
     store.acquire_lease("r1", "me", ttl=60)
     data = b'{"answer": "x"}'
-    row = JournalRow("r1", "0", "n", 0, "k1", sha256_hex(data), "ok", "lm")
+    row = JournalRow(run_id="r1", item_id="0", node_id="n", content_key="k1", value_hash=sha256_hex(data),
+                     status=Status.OK, source=Source.LM)
     kept_of_the_lost_transaction: list = []
     execute_sql = postgres._Tx.execute
 
