@@ -12,10 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 import plait
-from plait.runtime.options import RunOptions
 from tests.crash import pipeline_job as job
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,8 +41,6 @@ def _resumer(tmp: Path, name: str, store: Path, run_id: str, latency: float) -> 
     return proc
 
 
-@pytest.mark.skipif("lease_ttl" not in RunOptions.__dataclass_fields__,
-                    reason="runs do not take leases yet: the executor's lease wiring is pending")
 def test_two_resumes_of_one_run_one_proceeds_and_a_killed_holder_is_taken_over(tmp_path):
     store = tmp_path / "runs.db"
     stopped = plait.compile(job.Diamond()).run(job.items(40), ids=job.item_ids(40), store=str(store),
