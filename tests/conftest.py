@@ -6,9 +6,11 @@ from plait.lm import config
 
 @pytest.fixture(autouse=True)
 def _fresh_settings(monkeypatch, tmp_path):
-    """Each test starts with no configured LM and a store under its own tmp dir."""
+    """Each test starts with no configured LM, a store under its own tmp dir, and checks on (the
+    verifier runs after every compile pass, here and in the subprocesses tests start)."""
     monkeypatch.setattr(config, "_default", config.Settings())
     monkeypatch.setenv("PLAIT_STORE", str(tmp_path / "default.db"))
+    monkeypatch.setenv("PLAIT_CHECKS", "1")
     yield
 
 
