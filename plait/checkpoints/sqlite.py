@@ -28,7 +28,7 @@ from plait.checkpoints.check import StoreCheck, run_checks
 from plait.checkpoints.keys import failure_key
 from plait.checkpoints.lease import is_active, lease_held, this_host
 from plait.checkpoints.protocol import Garbage, ItemRecord, JournalRow, Lease, RunRecord
-from plait.errors import RunNotFound, StoreError
+from plait.errors import RunNotFound, SettingError, StoreError
 from plait.hashing import sha256_hex
 
 SCHEMA_VERSION = schema.SCHEMA_VERSION
@@ -61,7 +61,9 @@ class SQLiteStore(SQLiteAsks):
     def __init__(self, path: str | Path, *, durability: str = "process", timeout: float = 60.0,
                  create: bool = True) -> None:
         if durability not in ("process", "power"):
-            raise ValueError("durability must be 'process' or 'power'")
+            raise SettingError("durability must be 'process' or 'power'", expected="'process' or 'power'",
+                               found=repr(durability), fix="durability='process' survives a killed process; "
+                               "'power' also survives power loss, at a cost per commit")
         self.path = str(path)
         self._lock = threading.RLock()
         schema.check_file(self.path, create=create)
