@@ -116,8 +116,8 @@ def test_the_default_breaker_is_kept_on_its_lm_and_shared_by_its_runs():
     clock = plait.FakeClock()
     primary = plait.Faulty(plait.ScriptedLM(echo_answer, name="p"), error_rate=1.0, clock=clock)
     backup = plait.ScriptedLM(echo_answer, name="b")
-    options = dict(store=False, lm=primary, clock=clock, fallbacks={"p": [backup]},
-                   retry=plait.RetryPolicy(max_attempts=10))
+    options = {"store": False, "lm": primary, "clock": clock, "fallbacks": {"p": [backup]},
+               "retry": plait.RetryPolicy(max_attempts=10)}
     plait.compile(Chain4()).run([{"question": "q"}], **options)
     assert primary.calls == 5 and default_breaker(primary).state == OPEN
     plait.compile(Chain4()).run([{"question": "q2"}], **options)
