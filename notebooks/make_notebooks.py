@@ -181,7 +181,7 @@ rerun = edited.run(items, store=STORE)
 table = rerun.node_table().set_index("node")
 upstream = table.loc[["people_qa.find_person", "people_qa.find_fact"]]
 assert upstream["lm_calls"].sum() == 0 and (upstream["cache_hits"] == len(items)).all()
-assert table.loc["people_qa.answer", ["lm_calls", "failures"]].sum() == len(items)  # one call each; a reply may not parse
+assert table.loc["people_qa.answer", ["lm_calls", "failed_nodes"]].sum() == len(items)  # one call each; a reply may not parse
 table"""),
     ("code", """rerun"""),
     ("code", """rerun.to_pandas()"""),

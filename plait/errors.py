@@ -18,11 +18,13 @@ Tree:
         LeaseHeld           another process is running that run (or took it over from this one)
       NodeError             a node failed while running (LM error, unparseable output, step raised)
         OutputParseError    the LM's text does not parse into the signature's types
+          ReplyFormatError  an adapter cannot read the reply at all (not JSON, a field missing)
       InputError            a run item does not match the pipeline's inputs
       AnswerError           an answer to a waiting question is refused (wrong type, unknown question)
       RunNotFound           no run with that id in the store
       RetrievalError        a Retrieve cannot be set up (empty or unreadable corpus, bad k, missing extra)
       OptimizerError        an optimizer cannot start (no metric, an empty valset, a bad budget)
+      SettingError          a setting plait does not accept (a store's durability, an adapter's name)
 """
 
 from __future__ import annotations
@@ -130,6 +132,11 @@ class OutputParseError(NodeError):
     the primary LM gave is remembered beside the node's content key, and replayed (``from_cache``)."""
 
 
+class ReplyFormatError(OutputParseError, ValueError):
+    """An adapter cannot read the LM's reply: not JSON, not an object, an output field missing.
+    Also a ValueError, which adapters raise by protocol (DSPy's adapters do)."""
+
+
 class InputError(PlaitError):
     """A run item does not match the pipeline's inputs."""
 
@@ -149,3 +156,8 @@ class RetrievalError(PlaitError):
 
 class OptimizerError(PlaitError):
     """An optimizer was given what it cannot work with: no metric, an empty dataset, a bad budget."""
+
+
+class SettingError(PlaitError, ValueError):
+    """A setting or argument plait does not accept: an unknown store durability or adapter name, an
+    output type no JSON schema can describe. Also a ValueError, as such arguments raised before."""

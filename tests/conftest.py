@@ -8,9 +8,11 @@ from tests.stores import new_store_url, store, store_kind, store_url  # noqa: F4
 
 @pytest.fixture(autouse=True)
 def _fresh_settings(monkeypatch, tmp_path):
-    """Each test starts with no configured LM and a store under its own tmp dir."""
+    """Each test starts with no configured LM, a store under its own tmp dir, and checks on (the
+    verifier runs after every compile pass, here and in the subprocesses tests start)."""
     monkeypatch.setattr(config, "_default", config.Settings())
     monkeypatch.setenv("PLAIT_STORE", str(tmp_path / "default.db"))
+    monkeypatch.setenv("PLAIT_CHECKS", "1")
     yield
 
 

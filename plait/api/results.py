@@ -138,7 +138,7 @@ class Run:
         return items_frame(self)
 
     def node_table(self) -> Any:
-        """One row per node: op, LM calls, steps, cache hits, replays, failures, retries, tokens, seconds."""
+        """One row per node: op, LM calls, steps, cache hits, replayed, failed_nodes, retries, tokens, seconds."""
         return nodes_frame(self)
 
     def graph(self) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Sequence
 
 from plait.checkpoints.protocol import Garbage, ItemRecord, JournalRow, Lease, RunRecord
-from plait.errors import RunNotFound
+from plait.errors import RunNotFound, StoreError
 
 if TYPE_CHECKING:
     from plait.checkpoints.asks import Question
@@ -46,7 +46,9 @@ class NullStore:
         return None
 
     def read_value(self, value_hash: str) -> bytes:
-        raise KeyError(value_hash)
+        raise StoreError(f"value {value_hash[:12]} is not in the store: store=False keeps nothing",
+                         expected="a value a run recorded", found="no store",
+                         fix="run with a store (store='runs.db') to read its values back")
 
     def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None,
                owner: str | None = None) -> None:

@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence, TypeVar
 from plait.checkpoints import sqlite_schema as schema
 from plait.checkpoints.check import StoreCheck, run_checks
 from plait.checkpoints.sql_store import SQLStore
+from plait.errors import SettingError
 
 SCHEMA_VERSION = schema.SCHEMA_VERSION
 APP_ID = schema.APP_ID
@@ -43,7 +44,9 @@ class SQLiteStore(SQLStore):
     def __init__(self, path: str | Path, *, durability: str = "process", timeout: float = 60.0,
                  create: bool = True) -> None:
         if durability not in ("process", "power"):
-            raise ValueError("durability must be 'process' or 'power'")
+            raise SettingError("durability must be 'process' or 'power'", expected="'process' or 'power'",
+                               found=repr(durability), fix="durability='process' survives a killed process; "
+                               "'power' also survives power loss, at a cost per commit")
         self.path = str(path)
         self._lock = threading.RLock()
         schema.check_file(self.path, create=create)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import dspy
 
-from plait.errors import PlanError
+from plait.errors import PlanError, SettingError
 from plait.ir.nodes import Node
 from plait.lm.compact import CompactAdapter
 from plait.lm.protocol import LMRequest, LMTask
@@ -96,7 +96,8 @@ def adapter_named(name: str) -> Adapter:
     try:
         return ADAPTERS[name]()
     except KeyError:
-        raise ValueError(f"unknown adapter {name!r}; known adapters: {sorted(ADAPTERS)}") from None
+        raise SettingError(f"unknown adapter {name!r}", expected=f"one of {sorted(ADAPTERS)}", found=repr(name),
+                           fix=f"name one of plait's adapters: {', '.join(sorted(ADAPTERS))}") from None
 
 
 def unknown_adapter(node: Node, name: str, *, given_by: str) -> PlanError:

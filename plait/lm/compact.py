@@ -15,6 +15,7 @@ from typing import Any
 import pydantic
 from pydantic_core import to_jsonable_python
 
+from plait.errors import ReplyFormatError, SettingError
 from plait.lm.protocol import LMRequest
 
 # A whole reply wrapped in a Markdown code fence, with or without a language tag.
@@ -53,7 +54,8 @@ class CompactAdapter:
         obj = _load_object(text)
         missing = [name for name in signature.output_fields if name not in obj]
         if missing:
-            raise ValueError(f"reply lacks output field(s) {missing}; raw text: {text!r}")
+            raise _unreadable(f"reply lacks output field(s) {missing}", text, field=missing[0],
+                              expected=f"a JSON object with keys {list(signature.output_fields)}")
         return {name: obj[name] for name in signature.output_fields}
 
     def format_reply(self, signature, outputs: dict[str, Any]) -> str:
@@ -110,10 +112,19 @@ def _load_object(text: str) -> dict[str, Any]:
         # strict=False: accept raw newlines inside strings, which small models and lax grammars emit.
         obj = json.loads(body, strict=False)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"reply is not JSON ({exc.msg}); raw text: {text!r}") from None
+        raise _unreadable(f"reply is not JSON ({exc.msg})", text) from None
     if not isinstance(obj, dict):
-        raise ValueError(f"reply is JSON but not an object; raw text: {text!r}")
+        raise _unreadable("reply is JSON but not an object", text)
     return obj
+
+
+def _unreadable(what: str, text: str, *, field: str | None = None,
+                expected: str = "one JSON object with the output fields") -> ReplyFormatError:
+    # The raw text stays in the summary: it is the first line callers quote in a node's error.
+    return ReplyFormatError(f"{what}; raw text: {text!r}", field=field, field_kind="output field",
+                            expected=expected, found=f"{text[:300]!r}", raw=text,
+                            fix="use an LM that follows JSON-schema constrained decoding, add demos, "
+                            "or use another adapter (adapter='json' or 'chat')")
 
 
 def _inline_refs(node: dict[str, Any], defs: dict[str, Any], seen: tuple[str, ...]) -> dict[str, Any]:
@@ -122,7 +133,10 @@ def _inline_refs(node: dict[str, Any], defs: dict[str, Any], seen: tuple[str, ..
     if ref.startswith("#/$defs/"):
         name = ref.removeprefix("#/$defs/")
         if name in seen:
-            raise ValueError(f"recursive output type {name!r} cannot be inlined into a JSON schema")
+            raise SettingError(f"recursive output type {name!r} cannot be inlined into a JSON schema",
+                               expected="an output type without a reference to itself",
+                               found=f"{name} contains {name}",
+                               fix="give the output a finite nesting, or use adapter='json' or 'chat'")
         return _inline_refs(defs[name], defs, (*seen, name))
     return _map_subschemas(node, lambda sub: _inline_refs(sub, defs, seen))
 

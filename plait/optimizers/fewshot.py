@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from plait.errors import OptimizerError
 from plait.ir.nodes import Op, PredictParams
 from plait.optimizers.evaluate import _caller, _item_score
 from plait.runtime.items import item_fields
@@ -78,7 +79,9 @@ class BootstrapFewShot:
     def compile(self, compiled: Any, *, trainset: list[Any], metric: Callable[..., Any], store: Any = None,
                 valset: Any = None, **run_options: Any) -> Any:
         if metric is None:
-            raise ValueError("BootstrapFewShot needs a metric: compile(..., metric=lambda ex, pred: ...)")
+            raise OptimizerError("BootstrapFewShot needs a metric to keep only the traces that pass",
+                                 expected="metric=a function (example, prediction) -> bool or float",
+                                 found="metric=None", fix="compile(..., metric=lambda ex, pred: ...)")
         run_options = {"label": "BootstrapFewShot", **run_options}
         run = self.teacher(compiled, trainset).run(trainset, store=store, **run_options)
         passed, traces = self.passing_traces(compiled, trainset, metric, run, store)

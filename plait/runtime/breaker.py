@@ -13,7 +13,6 @@ LM: ``lm.breaker = CircuitBreaker(...)``. Times come from the caller's clock.
 from __future__ import annotations
 
 import threading
-import weakref
 from typing import Any
 
 from plait.errors import PlaitError
@@ -96,13 +95,15 @@ class CircuitBreaker:
         return f"CircuitBreaker(failures={self.failures}, cooldown={self.cooldown:g}, state={self.state!r})"
 
 
-_defaults: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_by_id: dict[int, CircuitBreaker] = {}
+# Kept on the LM object itself: no registry outlives or confuses its LMs (an id() can be reused).
+_DEFAULT_ATTR = "_plait_default_breaker"
 
 
 def default_breaker(lm: Any) -> CircuitBreaker:
-    """The breaker of an LM that names fallbacks but has none of its own: one per LM object."""
+    """The breaker of an LM that names fallbacks but has none of its own: one per LM object, kept
+    on it, so every run of that LM in the process shares it. An LM object that cannot hold an
+    attribute (``__slots__``) gets a fresh one, which then lives as long as the run that asked."""
     try:
-        return _defaults.setdefault(lm, CircuitBreaker())
-    except TypeError:  # an LM that cannot be weakly referenced (or hashed): keyed by id
-        return _by_id.setdefault(id(lm), CircuitBreaker())
+        return vars(lm).setdefault(_DEFAULT_ATTR, CircuitBreaker())
+    except (TypeError, AttributeError):  # no __dict__, or a read-only one
+        return CircuitBreaker()

@@ -15,6 +15,9 @@ from plait.ir.types import type_name
 from plait.runtime.executor import ItemState
 from plait.runtime.values import PLAIN_DATA
 
+_ITEM_SHAPE = "a dict like {'question': ...}"
+_ITEM_FIX = "make each item a dict (or a dspy.Example / pydantic model) of the pipeline's inputs"
+
 
 def as_items(data: Any) -> list[Any]:
     """A dataset as a list; a single mapping is one item."""
@@ -86,21 +89,21 @@ def stored_item(input_node: Node, item_id: str, inputs: dict[str, Any]) -> tuple
 
 
 def item_fields(raw: Any) -> dict[str, Any]:
-    """The fields of a dict, a DSPy Example or a pydantic model (TypeError for anything else)."""
+    """The fields of a dict, a DSPy Example or a pydantic model (InputError for anything else)."""
     if isinstance(raw, Mapping):
         return dict(raw)
     if isinstance(raw, BaseModel):
         return raw.model_dump()
     if hasattr(raw, "toDict"):  # dspy.Example
         return dict(raw.toDict())
-    raise TypeError(type(raw).__name__)
+    raise InputError(f"an item is a {type(raw).__name__}, not a mapping of fields", expected=_ITEM_SHAPE,
+                     found=repr(raw)[:100], fix=_ITEM_FIX)
 
 
 def _as_dict(item_id: str, raw: Any) -> dict[str, Any]:
     try:
         return item_fields(raw)
-    except TypeError:
+    except InputError:
         pass
     raise InputError(f"item {item_id} is a {type(raw).__name__}, not a mapping of fields",
-                     expected="a dict like {'question': ...}", found=repr(raw)[:100],
-                     fix="make each item a dict (or a dspy.Example / pydantic model) of the pipeline's inputs")
+                     expected=_ITEM_SHAPE, found=repr(raw)[:100], fix=_ITEM_FIX)

@@ -16,10 +16,16 @@ T = TypeVar("T")
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
+    if not _loop_running():
+        return asyncio.run(coro)  # outside the except block: a run's errors carry no unrelated context
     ctx = contextvars.copy_context()  # keep plait.context(...) overrides visible in the thread
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="plait") as pool:
         return pool.submit(ctx.run, asyncio.run, coro).result()
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

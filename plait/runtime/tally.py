@@ -1,5 +1,5 @@
 """Per node counts of a run, from its event stream: what ``run.node_table()`` and the run's
-graph show. (RunStats holds the run's totals; this holds them node by node.)"""
+graph show. (RunStats holds the run's totals; this holds them node by node, under the same names.)"""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ class NodeCounts:
     lm_calls: int = 0
     steps: int = 0
     cache_hits: int = 0
-    replays: int = 0
-    failures: int = 0
+    replayed: int = 0
+    failed_nodes: int = 0  # NodeFailed events of this node, as RunStats.failed_nodes counts them for the run
     retries: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -28,7 +28,7 @@ class NodeCounts:
         return asdict(self)
 
 
-_SOURCE_FIELD = {"lm": "lm_calls", "step": "steps", "cache": "cache_hits", "replay": "replays"}
+_SOURCE_FIELD = {"lm": "lm_calls", "step": "steps", "cache": "cache_hits", "replay": "replayed"}
 
 
 class NodeTally:
@@ -43,7 +43,7 @@ class NodeTally:
         if isinstance(event, ev.NodeFinished):
             self._finished(event)
         elif isinstance(event, ev.NodeFailed):
-            self._node(event.node_id).failures += 1
+            self._node(event.node_id).failed_nodes += 1
             self.cells[(event.item_id, event.node_id)] = "failed"
         elif isinstance(event, ev.NodeRetried):
             self._node(event.node_id).retries += 1

@@ -85,7 +85,7 @@ def test_a_killed_optimization_resumes_to_the_same_result(optimizer, point, tmp_
     try:
         for i, threshold in enumerate(kills):
             procs.append(proc := start(tmp_path, f"killed{i}", store, calls, optimizer))
-            kill_at(proc, calls, threshold, tmp_path, f"killed{i}")
+            killed = kill_at(proc, calls, threshold, tmp_path, f"killed{i}")
         procs.append(proc := start(tmp_path, "resumed", store, calls, optimizer))
         result = finish(proc, tmp_path, "resumed")
     finally:
@@ -100,7 +100,8 @@ def test_a_killed_optimization_resumes_to_the_same_result(optimizer, point, tmp_
     print(numbers)
     assert result["nodes"] == reference["nodes"]  # the same prompts, demos and recorded scores
     assert spent <= total + job.MAX_IN_FLIGHT * len(kills)
-    assert spent - total >= 0
+    assert result["lm_calls"] > 0  # the kill landed before the end: the resumed process did finish the work
+    assert result["lm_calls"] == spent - killed  # and every call after the last kill was its own
 
 
 def test_a_finished_optimization_repeated_costs_no_lm_call(tmp_path, reference):

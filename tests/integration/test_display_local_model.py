@@ -28,7 +28,7 @@ def test_a_local_model_run_fills_the_tables_and_the_graph(tmp_path):
     nodes = run.node_table()
     assert nodes["node"].tolist() == ["predict"]
     row = nodes.iloc[0]
-    assert row["lm_calls"] + row["failures"] == 2 and row["lm_calls"] == run.stats.lm_calls
+    assert row["lm_calls"] + row["failed_nodes"] == 2 and row["lm_calls"] == run.stats.lm_calls
     assert row["prompt_tokens"] == run.stats.prompt_tokens > 0 and row["seconds"] > 0
     items = run.to_pandas()
     assert items["item"].tolist() == ["0", "1"] and list(items.columns) == ["item", "status", "error", "capital"]

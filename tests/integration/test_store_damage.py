@@ -20,36 +20,39 @@ ITEMS = 150
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
-    """A closed store holding one finished run (its WAL checkpointed into the main file)."""
+    """A closed store holding one finished run (its WAL checkpointed into the main file), its id and
+    the outputs the run returned."""
     path = tmp_path_factory.mktemp("recorded") / "runs.db"
     run = plait.compile(job.Diamond()).run(job.items(ITEMS), ids=job.item_ids(ITEMS), store=str(path),
                                            lm=job.make_lm(latency=0.0), progress=False)
     assert run.status == "done"
-    return path, run.id
+    return path, run.id, job.outputs_of(run)
 
 
 def _copy(recorded, tmp_path):
-    path, run_id = recorded
+    path, run_id, _ = recorded
     target = tmp_path / "copy.db"
     shutil.copy(path, target)
     return target, run_id
 
 
-def _read_everything(path, run_id) -> None:
-    """What resume and `plait show` read: the run, its plan, items, inputs, journal and values."""
+def _read_everything(path, run_id) -> int:
+    """What resume and `plait show` read: the run, its plan, items, inputs, journal and values.
+    Returns how many values were read back (none of them None)."""
     store = plait.SQLiteStore(path)
     try:
         record = store.get_run(run_id)
         store.load_plan(record.plan_hash)
         items = store.run_items(run_id)
         assert len(items) == ITEMS, "items silently went missing"
-        for item in items:
-            store.read_value(item.input_hash)
+        values = [store.read_value(item.input_hash) for item in items]
         journal = store.journal(run_id)
         assert len(journal) == ITEMS * 5, "journal rows silently went missing"
         for row in journal.values():
-            store.read_value(row.value_hash)
+            values.append(store.read_value(row.value_hash))
             assert row.source == "output" or store.lookup(row.content_key) is not None
+        assert None not in values, "a value was silently read as None"
+        return len(values)
     finally:
         store.close()
 
@@ -63,7 +66,12 @@ def _pages_of(path, name: str) -> list[int]:
 
 
 def test_the_undamaged_copy_reads_back_whole(recorded, tmp_path):
-    _read_everything(*_copy(recorded, tmp_path))
+    path, run_id = _copy(recorded, tmp_path)
+    assert _read_everything(path, run_id) == ITEMS + ITEMS * 5  # every input and every node's value
+    lm = job.make_lm(latency=0.0)
+    resumed = plait.resume(run_id, store=str(path), lm=lm, progress=False)
+    assert resumed.status == "done" and resumed.stats.lm_requests == 0
+    assert job.outputs_of(resumed) == recorded[2]  # the copy gives back exactly what the run returned
 
 
 def test_a_store_cut_in_half_is_refused(recorded, tmp_path):

@@ -12,11 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 import plait
 from plait.checkpoints.location import open_location
-from plait.runtime.options import RunOptions
 from tests.crash import pipeline_job as job
 from tests.stores import execute
 
@@ -46,8 +43,6 @@ def _resumer(tmp: Path, name: str, store: str, run_id: str, latency: float) -> s
     return proc
 
 
-@pytest.mark.skipif("lease_ttl" not in RunOptions.__dataclass_fields__,
-                    reason="runs do not take leases yet: the executor's lease wiring is pending")
 def test_two_resumes_of_one_run_one_proceeds_and_a_killed_holder_is_taken_over(tmp_path, store_url):
     store = store_url
     stopped = plait.compile(job.Diamond()).run(job.items(40), ids=job.item_ids(40), store=str(store),

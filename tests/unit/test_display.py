@@ -119,7 +119,7 @@ def test_to_pandas_has_a_row_per_item_and_node_table_a_row_per_node(tmp_path):
     assert nodes.loc["diamond.root", "lm_calls"] == 3 and nodes.loc["diamond.join", "steps"] == 3
     assert nodes["lm_calls"].sum() == run.stats.lm_calls
     again = plait.resume(run.id, store=str(tmp_path / "r.db"), lm=plait.ScriptedLM(echo_answer))
-    assert again.node_table()["replays"].tolist() == [3] * 5 and again.node_table()["lm_calls"].sum() == 0
+    assert again.node_table()["replayed"].tolist() == [3] * 5 and again.node_table()["lm_calls"].sum() == 0
 
 
 def test_to_pandas_keeps_failed_items_with_their_error():
@@ -129,7 +129,7 @@ def test_to_pandas_keeps_failed_items_with_their_error():
     assert list(frame["status"]) == ["done", "failed"]
     assert frame["answer"][0] == f"{EVIL}answer" and frame["answer"].isna().tolist() == [False, True]
     assert "cannot be parsed" in frame["error"][1] and frame["error"].isna().tolist() == [True, False]
-    assert run.node_table()["failures"].tolist() == [1]
+    assert run.node_table()["failed_nodes"].tolist() == [1]
 
 
 def test_to_pandas_without_pandas_says_how_to_install_it(monkeypatch):

@@ -4,7 +4,7 @@ import pytest
 
 import plait
 from plait.runtime import events as ev
-from plait.runtime.breaker import CLOSED, HALF_OPEN, OPEN
+from plait.runtime.breaker import CLOSED, HALF_OPEN, OPEN, default_breaker
 from tests.programs import Chain4, echo_answer
 
 
@@ -110,3 +110,26 @@ def test_a_fallback_may_be_named_by_its_configured_name(store_path):
     run = plait.compile(Chain4()).run([{"question": "q"}], store=store_path, lm=primary, lms={"backup": backup},
                                       clock=clock, fallbacks={"p": ["backup"]})
     assert run.status == "done" and backup.calls == 4
+
+
+def test_the_default_breaker_is_kept_on_its_lm_and_shared_by_its_runs():
+    clock = plait.FakeClock()
+    primary = plait.Faulty(plait.ScriptedLM(echo_answer, name="p"), error_rate=1.0, clock=clock)
+    backup = plait.ScriptedLM(echo_answer, name="b")
+    options = {"store": False, "lm": primary, "clock": clock, "fallbacks": {"p": [backup]},
+               "retry": plait.RetryPolicy(max_attempts=10)}
+    plait.compile(Chain4()).run([{"question": "q"}], **options)
+    assert primary.calls == 5 and default_breaker(primary).state == OPEN
+    plait.compile(Chain4()).run([{"question": "q2"}], **options)
+    assert primary.calls == 5 and backup.calls == 8  # the second run found the breaker open
+    other = plait.Faulty(plait.ScriptedLM(echo_answer, name="p"), error_rate=1.0, clock=clock)
+    assert default_breaker(other) is not default_breaker(primary)  # same name, another object
+    assert default_breaker(other).state == CLOSED
+
+
+def test_an_lm_that_cannot_hold_a_breaker_gets_one_per_ask():
+    class Slotted:
+        __slots__ = ("name",)
+
+    lm = Slotted()
+    assert default_breaker(lm) is not default_breaker(lm)

@@ -8,8 +8,7 @@ from plait.compiler.verify import verify
 from plait.ir.nodes import Field, Node, Op, Port, Ref
 from plait.ir.plan import Plan
 from plait.ir.source import SourceLoc
-from tests.programs import Chain4, Diamond, Pipeline, line_of
-
+from tests.programs import Chain4, Classify, Diamond, line_of
 
 
 class Counter(plait.Signature):
@@ -40,8 +39,20 @@ def test_type_mismatch_names_both_ends():
     assert "fix: make the two fields' types agree" in text
 
 
+class LiteralIntoStr(plait.Module):
+    def __init__(self):
+        self.classify = plait.Predict(Classify)
+        self.explain = plait.Predict("topic: str -> why")
+
+    def forward(self, document: str):
+        return self.explain(topic=self.classify(summary=document).topic)
+
+
 def test_literal_output_feeds_a_str_input():
-    plait.compile(Pipeline())  # topic: Literal[...] is accepted where str is declared
+    plan = plait.compile(LiteralIntoStr()).plan  # topic: Literal[...] is accepted where str is declared
+    (port,) = plan.get("literal_into_str.explain").inputs
+    assert port.type is str and port.ref == Ref("literal_into_str.classify", "topic")
+    assert plan.get("literal_into_str.classify").output("topic").type == Classify.model_fields["topic"].annotation
 
 
 class Unused(plait.Module):
@@ -84,23 +95,50 @@ def test_unknown_field_in_a_plan_is_named_with_a_suggestion():
 
 
 def test_a_well_formed_hand_plan_verifies():
-    verify(_hand_plan(ref_field="output"))
+    plan = _hand_plan(ref_field="output")
+    assert verify(plan) is plan  # accepted and returned unchanged
+    compiled = run_passes(plan)
+    assert [n.id for n in compiled.nodes] == ["inputs", "p.s", "outputs"]
+    assert all(n.fingerprint for n in compiled.nodes)
 
 
-def test_the_verifier_runs_after_every_pass():
-    seen = []
-
+def _spy(seen):
     def spy(plan):
         seen.append(len(plan))
         return plan
 
-    def breaks_the_plan(plan):
-        return plan.without(["diamond.root"])
+    return spy
 
+
+def breaks_the_plan(plan):
+    return plan.without(["diamond.root"])
+
+
+def test_with_checks_on_the_verifier_runs_after_every_pass_and_names_the_pass_that_broke_the_plan():
+    seen = []
     plan = plait.compile(Diamond()).plan
-    run_passes(plan, passes=[spy, *PASSES])
+    run_passes(plan, passes=[_spy(seen), *PASSES])
     assert seen == [len(plan)]
+    with pytest.raises(plait.PlanError) as err:
+        run_passes(plan, passes=[breaks_the_plan, _spy(seen)])
+    text = str(err.value)
+    assert "after pass 'breaks_the_plan': input 'a' of node 'diamond.left' reads a node that does not exist" in text
+    assert "found:    'diamond.root'" in text and "fix: wire the input to a node of this plan" in text
+    assert seen == [len(plan)]  # caught before the next pass ran
+
+
+def test_with_checks_off_a_broken_plan_is_still_refused_after_the_last_pass(monkeypatch):
+    seen = []
+    plan = plait.compile(Diamond()).plan
+    with plait.context(checks=False), pytest.raises(plait.PlanError) as err:
+        run_passes(plan, passes=[breaks_the_plan, _spy(seen)])
+    assert "reads a node that does not exist" in str(err.value) and "after pass" not in str(err.value)
+    assert seen == [len(plan) - 1]  # the next pass ran on the broken plan
+    monkeypatch.setenv("PLAIT_CHECKS", "0")
     with pytest.raises(plait.PlanError, match="reads a node that does not exist"):
+        run_passes(plan, passes=[breaks_the_plan, _spy(seen)])
+    assert seen == [len(plan) - 1] * 2
+    with plait.context(checks=True), pytest.raises(plait.PlanError, match="after pass 'breaks_the_plan'"):
         run_passes(plan, passes=[breaks_the_plan])
 
 
