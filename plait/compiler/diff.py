@@ -6,8 +6,9 @@ import difflib
 import json
 from typing import Any
 
-from plait.ir.nodes import LoopParams, Node
+from plait.ir.nodes import Node
 from plait.ir.plan import Plan
+from plait.ir.rules import rule_for
 from plait.ir.serialize import node_to_json
 
 
@@ -40,11 +41,14 @@ def _node_changes(old: Node, new: Node) -> list[str]:
 
 
 def _body_changes(old: Node, new: Node) -> list[str]:
-    """A loop's body, diffed node by node like a plan of its own."""
-    if not (isinstance(old.params, LoopParams) and isinstance(new.params, LoopParams)):
-        return []
-    text = diff_plans(old.params.body, new.params.body)
-    return [] if text == "no changes" else ["body:", *(f"  {line}" for line in text.splitlines())]
+    """A sub-plan (a loop's body), diffed node by node like a plan of its own."""
+    if old.op is not new.op:
+        return []  # the op line already says what changed
+    lines = []
+    for a, b in zip(rule_for(old.op).bodies(old.params), rule_for(new.op).bodies(new.params)):
+        text = diff_plans(a, b)
+        lines += [] if text == "no changes" else ["body:", *(f"  {line}" for line in text.splitlines())]
+    return lines
 
 
 def _comparable(node: Node) -> dict[str, Any]:
