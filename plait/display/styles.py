@@ -6,8 +6,9 @@ every op has its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from plait.ir.nodes import Node, Op
 

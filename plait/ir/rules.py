@@ -10,12 +10,26 @@ LOOP's body) is handed the recursion (``plan_json``, ``plan_from``, ``fingerprin
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_jsonable_python
 
-from plait.ir.nodes import HumanParams, LoopParams, Node, Op, PredictParams, RetrieveParams, StepParams
-from plait.ir.signatures import signature_call, signature_from_json, signature_key, signature_to_json
+from plait.ir.nodes import (
+    HumanParams,
+    LoopParams,
+    Node,
+    Op,
+    PredictParams,
+    RetrieveParams,
+    StepParams,
+)
+from plait.ir.signatures import (
+    signature_call,
+    signature_from_json,
+    signature_key,
+    signature_to_json,
+)
 from plait.ir.tools import Tool
 from plait.ir.types import import_qualified, type_name
 
