@@ -53,15 +53,10 @@ def _body_changes(old: Node, new: Node) -> list[str]:
 
 def _comparable(node: Node) -> dict[str, Any]:
     data = node_to_json(node)
-    params = data.pop("params") or {}
+    params = data.pop("params")
     data.pop("source")
     data.pop("id")
-    flat = {**data, **{k: v for k, v in params.items() if k not in ("signature", "body")}}
-    if "signature" in params:
-        sig = params["signature"]
-        flat["instructions"] = sig["instructions"]
-        flat["signature fields"] = {"inputs": sig["inputs"], "outputs": sig["outputs"]}
-    return flat
+    return {**data, **(rule_for(node.op).diffed(params) if params is not None else {})}
 
 
 def _field_diff(key: str, old: Any, new: Any) -> list[str]:

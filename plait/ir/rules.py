@@ -63,6 +63,10 @@ class OpRule:
         """Sub-plans the node holds: verified and diffed like plans of their own."""
         return ()
 
+    def diffed(self, data: Json) -> Json:
+        """The saved params as a plan diff compares them: one entry per thing a reader would name."""
+        return data
+
     def call(self, node: Node) -> str:
         return node.op.value
 
@@ -85,6 +89,13 @@ def _where(node: Node) -> str:
     return f"  @ {node.source}" if node.source else ""
 
 
+def _signature_diffed(data: Json) -> Json:
+    """A signature by its instructions and its fields: its class name never reaches the prompt."""
+    sig, rest = data["signature"], {k: v for k, v in data.items() if k != "signature"}
+    return {**rest, "instructions": sig["instructions"],
+            "signature fields": {"inputs": sig["inputs"], "outputs": sig["outputs"]}}
+
+
 class OutputRule(OpRule):
     def format(self, node: Node, format_node: Callable[[Node], list[str]]) -> list[str]:
         return [f"  return ({format_args(node)}){_where(node)}"]
@@ -105,6 +116,9 @@ class PredictRule(OpRule):
     def key(self, p: PredictParams, fingerprint: Callable[[Node], str]) -> Json:
         return {"signature": signature_key(p.signature), "demos": to_jsonable_python(list(p.demos)),
                 "adapter": p.adapter, "lm": p.lm, "settings": to_jsonable_python(dict(p.settings))}
+
+    def diffed(self, data: Json) -> Json:
+        return _signature_diffed(data)
 
     def call(self, node: Node) -> str:
         return signature_call("predict", node.params.signature)
@@ -165,6 +179,9 @@ class HumanRule(OpRule):
         return {"signature": signature_key(p.signature), "timeout": p.timeout,
                 "default": to_jsonable_python(p.default)}
 
+    def diffed(self, data: Json) -> Json:
+        return _signature_diffed(data)
+
     def call(self, node: Node) -> str:
         return signature_call("human", node.params.signature)
 
@@ -198,6 +215,9 @@ class LoopRule(OpRule):
     def bodies(self, p: LoopParams) -> tuple[Plan, ...]:
         return (p.body,)
 
+    def diffed(self, data: Json) -> Json:
+        return {k: v for k, v in data.items() if k != "body"}  # the body is diffed node by node
+
     def call(self, node: Node) -> str:
         tools = node.params.tools
         return f"loop[tools: {', '.join(t.name for t in tools)}]" if tools else "loop"
@@ -229,6 +249,11 @@ class RetrieveRule(OpRule):
 
     def version(self, p: RetrieveParams) -> str:
         return p.version
+
+    def diffed(self, data: Json) -> Json:
+        """The search settings one by one; the version only restates the index key and k."""
+        rest = {k: v for k, v in data.items() if k not in ("spec", "version")}
+        return {**rest, **data["spec"]}
 
     def call(self, node: Node) -> str:
         return f"retrieve[{node.params.method}, k={node.params.k}]"

@@ -82,8 +82,8 @@ def test_the_key_follows_the_corpus_and_k_and_a_diff_names_what_changed():
     assert fewer.plan.node("rag.retrieve").fingerprint != key != more.plan.node("rag.retrieve").fingerprint
     assert plait.compile(Rag(index_dir="elsewhere")).plan.node("rag.retrieve").fingerprint == key
     diff = base.diff(fewer)
-    assert diff.startswith("~ node rag.retrieve") and "index_key:" in diff and "spec:" in diff
-    assert "version:" in base.diff(more) and base.diff(plait.compile(Rag())) == "no changes"
+    assert diff.startswith("~ node rag.retrieve") and "index_key:" in diff and "    corpus: " in diff
+    assert "    k: 2 -> 3" in base.diff(more).splitlines() and base.diff(plait.compile(Rag())) == "no changes"
 
 
 def test_a_run_reuses_recorded_retrievals_by_their_key(tmp_path, store_path):
