@@ -23,16 +23,24 @@ The ops (every node has exactly one):
 
 What each op *does* is found by the op, in one rule per layer, never by testing the op or the
 params' class at each use (as torch.fx's ``Interpreter.run_node`` picks ``getattr(self, n.op)``
-and JAX keeps ``dce_rules[prim]``):
+and JAX keeps ``dce_rules[prim]``). The IR is a leaf, so the layers above keep their own tables,
+keyed by the same op:
 
 - the IR's rule, ``plait.ir.rules.RULES[op]``: how the params serialize, what of them enters the
-  content key, how the node prints, which params class the verifier expects and which sub-plans
-  (a LOOP's body) it verifies and diffs;
-- the runtime's rule, ``NodeRunner.run_<op>`` (``plait/runtime/nodes.py``): how the node runs;
-- the display's rule, ``plait.display.styles.STYLES[op]``: its colour, shape and label.
+  content key, how the node prints, how a diff compares it, which params class the verifier
+  expects and which sub-plans (a LOOP's body) are verified, typed and diffed with it. The rules
+  are objects beside the params rather than methods on them because they recurse through the
+  serializer and the printer, which import these nodes;
+- the runtime's rule, ``NodeRunner.run_<op>`` (``plait/runtime/nodes.py``): how the node runs.
+  INPUT (the item's admission) and LOOP (one journal row per iteration) are the executor's own
+  scheduling, listed in ``EXECUTOR_OPS`` there;
+- the display's rule, ``plait.display.styles.STYLES[op]``: its colour, outline and label.
 
-Adding an op is one new entry in each table and its tests; ``tests/unit/test_op_rules.py`` fails,
-naming the table, for an op that lacks one.
+A check that needs a layer above the IR stays in that layer's table with a default (the verifier's
+``_OP_CHECKS``: a PREDICT's adapter must be one the LM layer knows). Adding an op is one new entry
+in each table and its tests; ``tests/unit/test_op_rules.py`` fails, naming the table, for an op
+that lacks one. Tests of ``node.op`` that remain elsewhere are about the graph's structure (the
+plan's INPUT and OUTPUT, the PREDICT nodes an optimizer tunes), not about how an op behaves.
 
 A node's inputs are :class:`Port` s wired by :class:`Ref` to a producer's output :class:`Field`, or
 holding a constant. The networkx graph is an implementation detail of :class:`Plan` and never
