@@ -20,6 +20,7 @@ from plait.ir.fingerprint import node_fingerprint
 from plait.ir.nodes import Op
 from plait.ir.plan import Plan
 from plait.ir.printer import format_plan
+from plait.ir.rules import rule_for
 from plait.ir.serialize import plan_from_json, plan_to_json
 from plait.pipeline.eager import install_runner
 from plait.pipeline.module import Module
@@ -178,11 +179,14 @@ class CompiledPipeline:
 
 
 def _warn_changed_steps(plan: Plan, data: dict[str, Any]) -> None:
+    """A node whose version the current code or data decides (a step's source, a corpus) and that
+    differs from the saved one: its results will recompute."""
     saved = {n["id"]: (n.get("params") or {}).get("version") for n in data.get("nodes", [])}
-    for node in plan.of_op(Op.STEP):
-        if saved.get(node.id) != node.params.version:
-            warnings.warn(f"step '{node.id}' ({node.params.path}) changed since the plan was saved; "
-                          "its nodes will recompute with the current code", stacklevel=3)
+    for node in plan.nodes:
+        version = rule_for(node.op).version(node.params)
+        if version is not None and saved.get(node.id) != version:
+            warnings.warn(f"node '{node.id}' ({rule_for(node.op).call(node)}) changed since the plan "
+                          "was saved; its nodes will recompute with the current code", stacklevel=3)
 
 
 def _run_eagerly(module: Module, inputs: dict[str, Any]) -> Any:

@@ -6,8 +6,9 @@ import difflib
 import json
 from typing import Any
 
-from plait.ir.nodes import LoopParams, Node
+from plait.ir.nodes import Node
 from plait.ir.plan import Plan
+from plait.ir.rules import rule_for
 from plait.ir.serialize import node_to_json
 
 
@@ -40,24 +41,22 @@ def _node_changes(old: Node, new: Node) -> list[str]:
 
 
 def _body_changes(old: Node, new: Node) -> list[str]:
-    """A loop's body, diffed node by node like a plan of its own."""
-    if not (isinstance(old.params, LoopParams) and isinstance(new.params, LoopParams)):
-        return []
-    text = diff_plans(old.params.body, new.params.body)
-    return [] if text == "no changes" else ["body:", *(f"  {line}" for line in text.splitlines())]
+    """A sub-plan (a loop's body), diffed node by node like a plan of its own."""
+    if old.op is not new.op:
+        return []  # the op line already says what changed
+    lines = []
+    for a, b in zip(rule_for(old.op).bodies(old.params), rule_for(new.op).bodies(new.params)):
+        text = diff_plans(a, b)
+        lines += [] if text == "no changes" else ["body:", *(f"  {line}" for line in text.splitlines())]
+    return lines
 
 
 def _comparable(node: Node) -> dict[str, Any]:
     data = node_to_json(node)
-    params = data.pop("params") or {}
+    params = data.pop("params")
     data.pop("source")
     data.pop("id")
-    flat = {**data, **{k: v for k, v in params.items() if k not in ("signature", "body")}}
-    if "signature" in params:
-        sig = params["signature"]
-        flat["instructions"] = sig["instructions"]
-        flat["signature fields"] = {"inputs": sig["inputs"], "outputs": sig["outputs"]}
-    return flat
+    return {**data, **(rule_for(node.op).diffed(params) if params is not None else {})}
 
 
 def _field_diff(key: str, old: Any, new: Any) -> list[str]:

@@ -10,10 +10,9 @@ import difflib
 
 from plait.errors import PlanError
 from plait.lm.adapters import ADAPTERS, unknown_adapter
-from plait.ir.nodes import HumanParams, LoopParams, Node, Op, PredictParams, StepParams
+from plait.ir.nodes import Node, Op
 from plait.ir.plan import Plan
-
-_PARAMS = {Op.PREDICT: PredictParams, Op.STEP: StepParams, Op.HUMAN: HumanParams, Op.LOOP: LoopParams}
+from plait.ir.rules import rule_for
 
 
 def verify(plan: Plan) -> Plan:
@@ -25,10 +24,9 @@ def verify(plan: Plan) -> Plan:
     for node in plan.nodes:
         _check_params(node)
         _check_wires(plan, node)
-        if node.op is Op.PREDICT and node.params.adapter is not None and node.params.adapter not in ADAPTERS:
-            raise unknown_adapter(node, node.params.adapter, given_by="the module's adapter=")
-        if node.op is Op.LOOP:
-            verify(node.params.body)  # a loop's body is a plan of its own
+        _OP_CHECKS.get(node.op, _no_check)(node)
+        for body in rule_for(node.op).bodies(node.params):
+            verify(body)  # a loop's body is a plan of its own
     _check_inputs_used(plan)
     if plan.meta.get("fingerprinted"):
         for node in plan.nodes:
@@ -47,8 +45,21 @@ def _check_boundaries(plan: Plan) -> None:
                             fix="build plans with plait.compile rather than by hand")
 
 
+def _check_adapter(node: Node) -> None:
+    if node.params.adapter is not None and node.params.adapter not in ADAPTERS:
+        raise unknown_adapter(node, node.params.adapter, given_by="the module's adapter=")
+
+
+def _no_check(node: Node) -> None:
+    """Most ops need nothing beyond their params' class, their wires and their bodies."""
+
+
+# Checks an op needs beyond the IR's rule, which cannot know the layers above it (the adapters).
+_OP_CHECKS = {Op.PREDICT: _check_adapter}
+
+
 def _check_params(node: Node) -> None:
-    expected = _PARAMS.get(node.op)
+    expected = rule_for(node.op).params_type
     if expected is not None and not isinstance(node.params, expected):
         raise PlanError(f"node '{node.id}' ({node.op.value}) has the wrong parameters",
                         node=node.id, source=node.source, expected=expected.__name__,

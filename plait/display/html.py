@@ -13,9 +13,9 @@ from collections import Counter
 from typing import Any
 
 from plait.display.status import node_statuses
+from plait.display.styles import PROMPT_COLUMNS, style_of
 from plait.display.svg import Graph, plan_svg
 from plait.display.tables import item_rows, node_rows
-from plait.ir.nodes import PredictParams, StepParams
 from plait.ir.plan import Plan
 from plait.ir.printer import format_plan
 
@@ -30,24 +30,13 @@ def pipeline_html(plan: Plan) -> str:
         f"<details><summary>text form</summary><pre>{_esc(format_plan(plan))}</pre></details>"])
 
 
-PROMPT_HEADERS = ["node", "op", "instructions", "demos", "adapter", "lm", "settings", "provenance"]
+PROMPT_HEADERS = ["node", "op", *PROMPT_COLUMNS]
 
 
 def prompt_rows(plan: Plan) -> list[list[Any]]:
-    """Per node: its prompt state (PREDICT) or its function and version (STEP)."""
-    rows = []
-    for node in plan.nodes:
-        op, p = getattr(node.op, "value", str(node.op)), node.params
-        if isinstance(p, PredictParams):
-            settings = ", ".join(f"{k}={v!r}" for k, v in p.settings.items())
-            provenance = ", ".join(f"{k}={v}" for k, v in p.provenance.items())
-            rows.append([node.id, op, p.instructions, len(p.demos), p.adapter or "(the LM's)", p.lm or "(default)",
-                         settings, provenance])
-        elif isinstance(p, StepParams):
-            rows.append([node.id, op, f"{p.path} (version {p.version})", "", "", "", "", ""])
-        else:
-            rows.append([node.id, op, "", "", "", "", "", ""])
-    return rows
+    """Per node: its prompt state (PREDICT), its function and version (STEP), ... by its op's style."""
+    return [[node.id, getattr(node.op, "value", str(node.op)), *style_of(node).prompt_row(node)]
+            for node in plan.nodes]
 
 
 def run_statuses(run: Any) -> dict | None:

@@ -1,7 +1,7 @@
 """A plan drawn as SVG, written by hand from the layered layout (no graphviz binary).
 
 Each node is a ``<g class="plait-node" data-node=ID data-op=OP data-status=STATUS>`` holding a
-rectangle and up to four lines: the node id, its op (and signature or step function), its types
+rectangle styled by its op (``styles.py``) and up to four lines: the node id, its op (and signature or step function), its types
 (inputs -> outputs) and, for a run, its status counts. Every user string is escaped.
 """
 
@@ -12,13 +12,13 @@ from pathlib import Path
 
 from plait.display.layout import MARGIN, Box, canvas, layout
 from plait.display.status import NodeStatus, by_urgency, colour_of
-from plait.ir.nodes import Node, Op, PredictParams, StepParams
+from plait.display.styles import DEFAULT_STYLE, style_of
+from plait.ir.nodes import Node, Op
 from plait.ir.types import type_name
 
 CHAR_WIDTH, LINE_HEIGHT, PAD = 7.2, 16.0, 8.0  # 12px monospace: every glyph is ~0.6em wide
 MAX_CHARS = 56
-OP_COLOURS = {"input": "#eceff1", "output": "#eceff1", "predict": "#e8eaf6", "step": "#e0f2f1"}
-DEFAULT_OP_COLOUR = "#fff8e1"  # an op this module does not know (a newer plait's)
+DEFAULT_OP_COLOUR = DEFAULT_STYLE.fill  # an op this module does not know (a newer plait's)
 BOLD = ' font-weight="bold"'
 FONT = "font-family:ui-monospace,Menlo,Consolas,'DejaVu Sans Mono',monospace;font-size:12px"
 
@@ -65,19 +65,13 @@ def node_lines(node: Node, status: NodeStatus | None) -> list[str]:
 
 
 def _what(node: Node) -> str:
-    op = getattr(node.op, "value", str(node.op))
-    if isinstance(node.params, PredictParams):
-        sig = node.params.signature
-        return f"{op} {sig.__name__}" if sig.__name__ != "StringSignature" else op
-    if isinstance(node.params, StepParams):
-        return f"{op} {node.params.path}"
-    return op
+    return style_of(node).label(node)
 
 
 def _types(node: Node) -> str:
     ins = ", ".join(f"{p.name}: {type_name(p.type)}" for p in node.inputs)
     outs = ", ".join(f"{f.name}: {type_name(f.type)}" for f in node.outputs)
-    if node.op is Op.INPUT:
+    if node.op is Op.INPUT:  # the plan's entry has no inputs to list
         return f"-> {outs}"
     return f"{ins} -> {outs}" if outs else f"{ins} ->"
 
@@ -87,17 +81,18 @@ def _clip(line: str) -> str:
 
 
 def _node(node: Node, box: Box, lines: list[str], status: NodeStatus | None) -> str:
-    op = getattr(node.op, "value", str(node.op))
+    op, style = getattr(node.op, "value", str(node.op)), style_of(node)
     state = status.status if status is not None else ""
-    fill = colour_of(state) if status is not None else OP_COLOURS.get(op, DEFAULT_OP_COLOUR)
+    fill = colour_of(state) if status is not None else style.fill
+    dash = f' stroke-dasharray="{style.dash}"' if style.dash else ""
     tip = "\n".join([node.id, _what(node), _types(node), *([status.summary()] if status else [])])
     text = "".join(
         f'<tspan x="{box.x + PAD:.1f}" y="{box.y + PAD / 2 + LINE_HEIGHT * (i + 1) - 3:.1f}"'
         f'{BOLD if i == 0 else ""}>{_esc(line)}</tspan>' for i, line in enumerate(lines))
     return (f'<g class="plait-node" data-node="{_esc(node.id)}" data-op="{_esc(op)}" data-status="{_esc(state)}">'
             f"<title>{_esc(tip)}</title>"
-            f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="{box.width:.1f}" height="{box.height:.1f}" rx="6" '
-            f'fill="{fill}" stroke="#455a64" stroke-width="1"/><text fill="#212121">{text}</text></g>')
+            f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="{box.width:.1f}" height="{box.height:.1f}" rx="{style.radius:g}" '
+            f'fill="{fill}" stroke="#455a64" stroke-width="{style.stroke_width:g}"{dash}/><text fill="#212121">{text}</text></g>')
 
 
 def _edge(source: Box, target: Box, source_id: str, target_id: str) -> str:

@@ -15,8 +15,32 @@ The ops (every node has exactly one):
               ``finish`` tool) or ``max_iters`` is reached. Each iteration is journaled on its own
               (iteration i, from 1) and holds only that iteration's new entry; the node's value
               (iteration 0) is the whole trajectory.
+- ``RETRIEVE`` a search of a local index of the user's corpus (``plait.Retrieve``): a query in;
+              ``passages``, ``scores`` and ``ids`` out. Its key is the index key (the corpus
+              content and the index settings) and ``k``: edit the corpus and it recomputes.
 - ``OUTPUT``  the run's result. One per plan; its inputs are the fields ``forward`` returned; it
               has no outputs.
+
+What each op *does* is found by the op, in one rule per layer, never by testing the op or the
+params' class at each use (as torch.fx's ``Interpreter.run_node`` picks ``getattr(self, n.op)``
+and JAX keeps ``dce_rules[prim]``). The IR is a leaf, so the layers above keep their own tables,
+keyed by the same op:
+
+- the IR's rule, ``plait.ir.rules.RULES[op]``: how the params serialize, what of them enters the
+  content key, how the node prints, how a diff compares it, which params class the verifier
+  expects and which sub-plans (a LOOP's body) are verified, typed and diffed with it. The rules
+  are objects beside the params rather than methods on them because they recurse through the
+  serializer and the printer, which import these nodes;
+- the runtime's rule, ``NodeRunner.run_<op>`` (``plait/runtime/nodes.py``): how the node runs.
+  INPUT (the item's admission) and LOOP (one journal row per iteration) are the executor's own
+  scheduling, listed in ``EXECUTOR_OPS`` there;
+- the display's rule, ``plait.display.styles.STYLES[op]``: its colour, outline and label.
+
+A check that needs a layer above the IR stays in that layer's table with a default (the verifier's
+``_OP_CHECKS``: a PREDICT's adapter must be one the LM layer knows). Adding an op is one new entry
+in each table and its tests; ``tests/unit/test_op_rules.py`` fails, naming the table, for an op
+that lacks one. Tests of ``node.op`` that remain elsewhere are about the graph's structure (the
+plan's INPUT and OUTPUT, the PREDICT nodes an optimizer tunes), not about how an op behaves.
 
 A node's inputs are :class:`Port` s wired by :class:`Ref` to a producer's output :class:`Field`, or
 holding a constant. The networkx graph is an implementation detail of :class:`Plan` and never
@@ -30,6 +54,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 
+from plait.hashing import stable_hash
 from plait.ir.source import SourceLoc
 
 if TYPE_CHECKING:  # a LOOP's body is a Plan; the Plan module imports the nodes
@@ -42,6 +67,7 @@ class Op(str, enum.Enum):
     STEP = "step"
     HUMAN = "human"
     LOOP = "loop"
+    RETRIEVE = "retrieve"
     OUTPUT = "output"
 
 
@@ -132,6 +158,28 @@ class LoopParams:
     reusable: bool = True
 
 
+@dataclass(frozen=True)
+class RetrieveParams:
+    """A RETRIEVE node's search. ``search`` (query -> ``{"passages", "scores", "ids"}``) is rebuilt on
+    load by ``from_spec`` of the class at ``path`` from ``corpus`` (``{"path", "text_field",
+    "id_field"}`` for a file, ``{"records": [...]}`` for an inline list), ``method``, ``k`` and
+    ``index_dir``. ``index_key`` hashes the corpus content and the index settings."""
+
+    search: Callable[[str], Mapping[str, list]]
+    path: str  # module:qualname of the searcher class
+    corpus: Mapping[str, Any]
+    method: str
+    k: int
+    index_key: str
+    index_dir: str | None = None
+    reusable: bool = True
+
+    @property
+    def version(self) -> str:
+        """What of the search decides its results: the index and k (not where the index lives)."""
+        return stable_hash({"index": self.index_key, "k": self.k})[:16]
+
+
 # The LOOP op's contract, shared by the tracer that builds a loop and the runtime that runs it: the
 # body's INPUT node (the loop's inputs and, if the body declares it, the trajectory so far), its
 # OUTPUT node (one iteration's entry), and the loop node's own outputs.
@@ -151,7 +199,7 @@ class Node:
     op: Op
     inputs: tuple[Port, ...] = ()
     outputs: tuple[Field, ...] = ()
-    params: PredictParams | StepParams | HumanParams | LoopParams | None = None
+    params: PredictParams | StepParams | HumanParams | LoopParams | RetrieveParams | None = None
     source: SourceLoc | None = None
     fingerprint: str | None = None  # set by the fingerprint pass
 

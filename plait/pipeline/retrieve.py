@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from plait.errors import RetrievalError
-from plait.ir.nodes import Field, Node, Op, StepParams
+from plait.ir.nodes import Field, Node, Op, RetrieveParams
 from plait.ir.source import user_source
 from plait.pipeline.module import Module
 from plait.pipeline.prediction import Prediction
@@ -75,9 +75,11 @@ class Retrieve(Module):
     def _trace(self, tracer: Tracer, query: Any) -> SymbolicPrediction:
         node_id = tracer.unique_id(tracer.path_of(self))
         retriever = self.retriever(node_id)
-        params = StepParams(retriever, PATH, retriever.version)
+        spec = retriever.to_spec()
+        params = RetrieveParams(retriever, PATH, spec["corpus"], self.method, self.k, retriever.index_key,
+                                spec["index_dir"])
         port = port_for(node_id, "query", str, query)
-        tracer.record(Node(node_id, Op.STEP, (port,), OUTPUTS, params, user_source()))
+        tracer.record(Node(node_id, Op.RETRIEVE, (port,), OUTPUTS, params, user_source()))
         return SymbolicPrediction(node_id, OUTPUTS)
 
 

@@ -1,5 +1,6 @@
-"""What each op does when its node runs: one method per op, chosen by name (as torch.fx's
-``Interpreter.run_node`` does). The executor decides *whether* a node runs; this decides *how*.
+"""What each op does when its node runs: one method per op, ``run_<op>``, chosen by name (as
+torch.fx's ``Interpreter.run_node`` does). The executor decides *whether* a node runs; this decides
+*how*. Two ops are the executor's own scheduling rather than a computation (``EXECUTOR_OPS``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ class Outcome:
     data: bytes | None = None  # the value's JSON, when encoded (and read back) where it was computed
 
 
+# Ops the executor itself carries out, and why they are not a ``run_<op>`` here: INPUT is the
+# item's entry (its fields are validated before the item is admitted), and a LOOP journals each
+# iteration on its own, which needs the executor's journal and item (plait/runtime/loops.py).
+EXECUTOR_OPS = {Op.INPUT: "Executor._admit", Op.LOOP: "LoopRunner.run"}
+
+
 class NodeRunner:
     """Runs nodes. ``guards`` maps a PREDICT node's id to its LMs and policies (see policies.py),
     ``adapters`` to its adapter name; ``caller`` makes the guarded LM calls."""
@@ -51,27 +58,25 @@ class NodeRunner:
         self.caller = caller or LMCaller()
 
     async def run(self, node: Node, inputs: dict[str, Any], call: NodeCall | None = None) -> Outcome:
-        handler = getattr(self, f"run_{node.op.value}")
+        handler = getattr(self, f"run_{node.op.value}", None)
+        if handler is None:  # a bug in the executor, not in the user's pipeline
+            raise AssertionError(f"node '{node.id}': op {node.op.value} runs in {EXECUTOR_OPS.get(node.op)}")
         return await handler(node, inputs, call)
 
     async def run_output(self, node: Node, inputs: dict[str, Any], call: NodeCall | None) -> Outcome:
         return Outcome(dict(inputs), Source.OUTPUT)
 
     async def run_step(self, node: Node, inputs: dict[str, Any], call: NodeCall | None) -> Outcome:
-        try:
-            result = node.params.func(**inputs)
-            if inspect.isawaitable(result):
-                result = await result
-        except PlaitError:
-            raise
-        except Exception as exc:
-            raise NodeError(
-                f"step '{node.id}' raised {type(exc).__name__}: {exc}", node=node.id, source=node.source,
-                fix="fix the step function; after the fix, resume the run and only this step reruns",
-            ) from exc
-        # A step object that declares ``returns_fields`` (Retrieve's retriever) returns all its fields.
-        values = result if getattr(node.params.func, "returns_fields", False) else {"output": result}
-        value, data = self._validated(node, values, raw=repr(result))
+        result = await _called(node, node.params.func, inputs, "fix the step function; after the fix, resume "
+                               "the run and only this step reruns")
+        value, data = self._validated(node, {"output": result}, raw=repr(result))
+        return Outcome(value, Source.STEP, data=data)
+
+    async def run_retrieve(self, node: Node, inputs: dict[str, Any], call: NodeCall | None) -> Outcome:
+        """The search's passages, scores and ids are the node's output fields. Counted as a step."""
+        result = await _called(node, node.params.search, inputs, "check the corpus and the index folder; "
+                               "then resume the run and only this retrieval reruns")
+        value, data = self._validated(node, result, raw=repr(result))
         return Outcome(value, Source.STEP, data=data)
 
     async def run_human(self, node: Node, inputs: dict[str, Any], call: NodeCall | None) -> Outcome:
@@ -116,6 +121,18 @@ class NodeRunner:
             raise _parse_error(node, exc, raw) from None
         except UnstorableValue as exc:
             raise unstorable_error(node, exc) from None
+
+
+async def _called(node: Node, func: Any, inputs: dict[str, Any], fix: str) -> Any:
+    """``func(**inputs)``, awaited if it is async; an exception that is not plait's names the node."""
+    try:
+        result = func(**inputs)
+        return await result if inspect.isawaitable(result) else result
+    except PlaitError:
+        raise
+    except Exception as exc:
+        raise NodeError(f"{node.op.value} '{node.id}' raised {type(exc).__name__}: {exc}", node=node.id,
+                        source=node.source, fix=fix) from exc
 
 
 def _parse(adapter: Any, node: Node, text: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from plait.checkpoints.protocol import Store
 from plait.checkpoints.stores import using_store
 from plait.ir.nodes import Node, Op
 from plait.ir.plan import Plan
+from plait.ir.rules import rule_for
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ def _traces(run_id: str, plan: Plan, store: Store) -> dict[str, dict[str, NodeTr
     by_item: dict[str, dict[str, dict[str, Any]]] = {}
     for (item_id, node_id, _), row in journal.items():
         node = plan.get(node_id)
-        if row.status == "ok" and node is not None and node.op in (Op.PREDICT, Op.STEP):
+        if row.status == "ok" and node is not None and rule_for(node.op).traced:
             by_item.setdefault(item_id, {})[node_id] = _decode(store, node, row.value_hash)
     inputs = _inputs_by_item(store, run_id, plan)
     return {item: _wire(plan, values, inputs.get(item, {})) for item, values in by_item.items()}

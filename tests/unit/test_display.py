@@ -93,12 +93,12 @@ def test_status_counts_over_items_and_unfinished_items_stand_at_their_frontier()
 
 
 def test_unknown_ops_and_statuses_are_drawn_generically():
-    """A newer op (e.g. a human input, a loop) and a status this code never heard of still draw."""
+    """A newer op (one this plait has no style for) and a status this code never heard of still draw."""
     nodes = [Node("inputs", Op.INPUT, outputs=(Field("q", str),)),
-             Node("ask", "human", inputs=(Port("q", str, Ref("inputs", "q")),), outputs=(Field("a", str),)),
+             Node("ask", "translate", inputs=(Port("q", str, Ref("inputs", "q")),), outputs=(Field("a", str),)),
              Node("outputs", Op.OUTPUT, inputs=(Port("a", str, Ref("ask", "a")),))]
     plan = Plan("p", nodes)
-    assert 'data-node="ask" data-op="human"' in plan_svg(plan) and DEFAULT_OP_COLOUR in plan_svg(plan)
+    assert 'data-node="ask" data-op="translate"' in plan_svg(plan) and DEFAULT_OP_COLOUR in plan_svg(plan)
     statuses = node_statuses(plan, {("i", "ask"): "waiting", ("j", "ask"): "paused"}, [("i", "waiting"), ("j", "x")])
     assert statuses["ask"].status == "waiting"
     svg = plan_svg(plan, statuses)

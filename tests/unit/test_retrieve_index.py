@@ -96,7 +96,7 @@ def test_the_fingerprint_follows_the_corpus_content_and_k_not_the_index_folder(t
     assert _retrieve_node([dict(f) for f in FACTS], index_dir=tmp_path / "b").fingerprint == base.fingerprint
     assert _retrieve_node(FACTS[:3], index_dir=tmp_path / "a").fingerprint != base.fingerprint
     assert _retrieve_node(FACTS, k=3, index_dir=tmp_path / "a").fingerprint != base.fingerprint
-    assert base.params.version == base.params.func.version
+    assert base.params.version == base.params.search.version
 
 
 def test_a_saved_plan_with_an_inline_corpus_loads_and_runs(tmp_path):
@@ -128,5 +128,5 @@ def test_the_printed_plan_shows_the_retrieve_node_and_its_typed_outputs(tmp_path
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         text = str(plait.compile(RAG(FACTS, index_dir=tmp_path)))
-    assert "rag.retrieve = step plait.pipeline.retrieval.retriever:Retriever(query=inputs.question)" in text
+    assert "rag.retrieve = retrieve[bm25, k=2](query=inputs.question)" in text
     assert "-> (passages: list[str], scores: list[float], ids: list[str])" in text

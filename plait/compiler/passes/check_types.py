@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from plait.errors import PlanError
-from plait.ir.nodes import Node, Op, Port
+from plait.ir.nodes import Node, Port
 from plait.ir.plan import Plan
+from plait.ir.rules import rule_for
 from plait.ir.types import is_assignable, type_name
 
 
@@ -14,8 +15,8 @@ def check_types(plan: Plan) -> Plan:
         for port in node.inputs:
             if port.ref is not None:
                 _check_port(plan, node, port)
-        if node.op is Op.LOOP:
-            check_types(node.params.body)
+        for body in rule_for(node.op).bodies(node.params):
+            check_types(body)
     return plan
 
 

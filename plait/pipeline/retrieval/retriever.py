@@ -1,10 +1,10 @@
-"""Retriever: the function of a Retrieve node. A query in; passages, scores and ids out.
+"""Retriever: the search of a RETRIEVE node (``RetrieveParams.search``). A query in; passages,
+scores and ids out, all three stored as the node's output fields.
 
-It is a STEP node's function, so its results are checkpointed, replayed and reused like any
-step's. Its ``version`` (the step's code version, part of every content key) hashes the index key
-(corpus content, method, index settings) and ``k``: edit the corpus and downstream results
-recompute; leave it alone and they are reused. A saved plan stores it as its ``to_spec()``, and
-``from_spec`` rebuilds it on load (see ``plait/ir/serialize.py``).
+Its results are checkpointed, replayed and reused like any node's. Its ``index_key`` (corpus
+content, method, index settings) and ``k`` make the node's key: edit the corpus and downstream
+results recompute; leave it alone and they are reused. A saved plan stores it as its
+``to_spec()``, and ``from_spec`` rebuilds it on load (the RETRIEVE rule in ``plait/ir/rules.py``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ class Retriever:
     ``calls`` counts the searches this object made and ``builds`` the indexes it built (a replayed
     or reused node makes neither): handy in tests and benchmarks.
     """
-
-    returns_fields = True  # the executor stores the returned dict as the node's output fields
 
     def __init__(self, corpus: Corpus, method: str, k: int, *, index_dir: str | Path | None = None,
                  source: Any = None, where: Where = Where()) -> None:
