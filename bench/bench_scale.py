@@ -67,8 +67,21 @@ def answer(task) -> dict[str, str]:
     return {name: f"{name}:{digest}" for name in task.output_fields}
 
 
-def questions(count: int) -> list[dict[str, str]]:
-    return [{"question": f"question {i}"} for i in range(count)]
+def questions(count: int, salt: str = "") -> list[dict[str, str]]:
+    """Distinct per row (``salt``): rows sharing one PostgreSQL database must not reuse each other's nodes."""
+    return [{"question": f"{salt} question {i}"} for i in range(count)]
+
+
+def store_bytes(locator: str) -> int:
+    """What the store holds on disk: the SQLite file (WAL checkpointed), or the PostgreSQL tables of
+    the `plait` schema with their indexes and TOAST."""
+    if not locator.startswith("postgres"):
+        return common.sqlite_store_bytes(locator)
+    import psycopg
+
+    with psycopg.connect(locator) as conn:
+        return int(conn.execute("SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n"
+                            " ON n.oid = c.relnamespace WHERE n.nspname = 'plait' AND c.relkind = 'r'").fetchone()[0])
 
 
 # --- the store alone ----------------------------------------------------------------------------
@@ -103,13 +116,16 @@ def store_case(locator: str, nodes: int) -> dict[str, Any]:
 
 
 # --- runs -----------------------------------------------------------------------------------------
-def run_case(locator: str, items: int, executor: Any, latency: float, concurrency: int) -> dict[str, Any]:
+def run_case(locator: str, items: int, executor: Any, latency: float, concurrency: int, salt: str) -> dict[str, Any]:
     compiled = plait.compile(Chain())
     lm = plait.ScriptedLM(answer, latency=latency)
-    run, wall, _ = common.timed(lambda: compiled.run(questions(items), store=locator, lm=lm, concurrency=concurrency,
-                                                     progress=False, executor=executor))
+    before = store_bytes(locator) if locator.startswith("postgres") else 0
+    common.reset_peak_rss()
+    run, wall, _ = common.timed(lambda: compiled.run(questions(items, salt), store=locator, lm=lm,
+                                                     concurrency=concurrency, progress=False, executor=executor))
     assert run.status == "done" and run.stats.lm_calls == NODES * items, run
-    return {"wall": wall, "nodes_per_s": NODES * items / wall}
+    return {"wall": wall, "nodes_per_s": NODES * items / wall, "peak_mb": common.peak_rss_mb(),
+            "bytes_per_item": (store_bytes(locator) - before) / items}
 
 
 def case(args: argparse.Namespace) -> dict[str, Any]:
@@ -124,26 +140,32 @@ def case(args: argparse.Namespace) -> dict[str, Any]:
         return store_case(locator, args.items * (NODES + 1))
     if row.startswith("latency"):
         per_worker = args.in_flight // args.workers if ray else args.in_flight
-        result = run_case(locator, args.latency_items, ray, args.latency, per_worker)
+        result = run_case(locator, args.latency_items, ray, args.latency, per_worker, f"{row} {Path(args.tmp).name}")
         ideal = CRITICAL_PATH * args.latency * args.latency_items / args.in_flight
         return {**result, "how": f"{args.latency_items:,} items, {args.latency:g} s/call, {args.in_flight} in flight",
                 "ideal": ideal}
-    result = run_case(locator, args.items, ray, 0.0, CONCURRENCY)
+    result = run_case(locator, args.items, ray, 0.0, CONCURRENCY, f"{row} {Path(args.tmp).name}")
     return {**result, "how": f"{args.items:,} items x {NODES} nodes, concurrency {CONCURRENCY}"
                              + (f" per worker, {args.workers} workers" if ray else "")}
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
-    lines = ["| row | how | nodes/s | wall s | ideal s | wall / ideal |", "|---|---|---:|---:|---:|---:|"]
+    lines = ["| row | how | nodes/s | wall s | ideal s | wall / ideal | store B/item | driver peak RSS MB |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for row, r in results.items():
         if "skipped" in r:
-            lines.append(f"| {row} | skipped: {r['skipped']} | | | | |")
+            lines.append(f"| {row} | skipped: {r['skipped']} | | | | | | |")
             continue
         rate = r["nodes_per_s"] if not isinstance(r["nodes_per_s"], dict) else max(r["nodes_per_s"].values())
         wall, ideal = r.get("wall"), r.get("ideal")
         lines.append(f"| {row} | {r['how']} | {rate:,.0f} | {f'{wall:.2f}' if wall else ''} | "
-                     f"{f'{ideal:.2f}' if ideal else ''} | {f'{wall / ideal:.2f}x' if ideal else ''} |")
+                     f"{f'{ideal:.2f}' if ideal else ''} | {f'{wall / ideal:.2f}x' if ideal else ''} | "
+                     f"{_number(r.get('bytes_per_item'), ',.0f')} | {_number(r.get('peak_mb'), '.0f')} |")
     return "\n".join(lines)
+
+
+def _number(value: float | None, spec: str) -> str:
+    return format(value, spec) if value is not None else ""
 
 
 def main(argv: list[str] | None = None) -> None:
