@@ -36,10 +36,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# A local Ray started once on this machine (ray.init(), a bench) leaves ~/.ray/auth_token behind, and
+# a later `ray start --head` then asks for that token while a joining node does not send it: the test
+# cluster, on loopback only, turns token authentication off for all its processes and drivers.
+NO_AUTH = {"RAY_AUTH_MODE": "disabled"}
+
+
 def ray_env() -> dict[str, str]:
     """The environment of the cluster's processes and of the tests' driver processes."""
     path = os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": path, "RAY_DEDUP_LOGS": "0"}
+    return {**os.environ, **NO_AUTH, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": path, "RAY_DEDUP_LOGS": "0"}
 
 
 def _ray_start(temp: str, *args: str) -> subprocess.Popen:
@@ -67,6 +73,8 @@ def ray_address():
     """The address of a head and one more node, for the session."""
     temp = tempfile.mkdtemp(prefix="plait-ray-", dir="/tmp")  # Ray's socket paths must stay short
     port, groups = _free_port(), []
+    saved = {k: os.environ.get(k) for k in NO_AUTH}
+    os.environ.update(NO_AUTH)  # this process is a driver too
     try:
         groups.append(_ray_start(temp, "--head", "--num-cpus=2", f"--port={port}", f"--temp-dir={temp}",
                                  "--include-dashboard=false").pid)
@@ -79,6 +87,8 @@ def ray_address():
             ray.shutdown()
         _stop(groups)
         shutil.rmtree(temp, ignore_errors=True)
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
 
 
 @pytest.fixture(scope="session")
