@@ -36,10 +36,11 @@ class UnstorableValue(ValueError):
         self.field, self.value, self.reason = field, value, reason
 
 
-def json_utf8(obj: Any) -> bytes:
+def json_utf8(obj: Any, *, sort_keys: bool = False, separators: tuple[str, str] = (",", ":")) -> bytes:
     """JSON as UTF-8 bytes, a lone surrogate written as its ``\\uXXXX`` escape (json.loads reads it
-    back). Everything else is plain UTF-8, so bytes (and hashes) of ordinary values are unchanged."""
-    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    back). Everything else is plain UTF-8, so bytes (and hashes) of ordinary values are unchanged.
+    ``sort_keys`` and ``separators`` as json.dumps's: a loop entry's bytes keep the form they have."""
+    text = json.dumps(obj, ensure_ascii=False, sort_keys=sort_keys, separators=separators)
     # A surrogate can only sit inside a JSON string, where backslashreplace's \udXXX is its escape.
     return text.encode("utf-8", "backslashreplace")
 

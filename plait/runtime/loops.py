@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_jsonable_python
 
+from plait.checkpoints.codec import json_utf8
 from plait.checkpoints.keys import content_key, replay_key
 from plait.checkpoints.protocol import Source, Status
 from plait.errors import NodeError, OutputParseError
@@ -161,9 +162,8 @@ class LoopRunner:
         """Record the entry; returns it as replay will see it (JSON, exactly) and its hash.
         ``counted``: a 'proposed' row already holds this iteration's attempts (the store adds them up).
         An iteration a person or a fallback LM shaped is not cached."""
-        # backslashreplace: a lone surrogate (scraped text, a tool's reply) is stored as its \udXXX escape
-        text = json.dumps(to_jsonable_python(entry), sort_keys=True, ensure_ascii=False)
-        data = text.encode("utf-8", "backslashreplace")
+        # a lone surrogate (scraped text, a tool's reply) is stored as its escape, as every value is
+        data = json_utf8(to_jsonable_python(entry), sort_keys=True, separators=(", ", ": "))
         attempts = 0 if counted else cost.attempts
         if status is Status.PROPOSED:
             value_hash = self.steps.record_proposed(item.item_id, node, i, link, data, source=_source(cost),
