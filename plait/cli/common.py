@@ -13,10 +13,11 @@ import click
 from pydantic_core import to_jsonable_python
 
 from plait.checkpoints.location import is_server, open_location
+from plait.checkpoints.stores import DEFAULT_STORE
 from plait.errors import AnswerError, InputError, PlaitError, PlanError, PlanLoadError, RunNotFound, TraceError
 
 OK, FAILURE, USAGE, ITEMS_FAILED, INTERRUPTED = 0, 1, 2, 3, 130
-DEFAULT_STORE = ".plait/runs.db"  # as plait.checkpoints.stores.DEFAULT_STORE
+
 STATUSES = ("done", "failed", "interrupted", "stopped", "running", "waiting")  # a run's status in the store
 _USAGE_ERRORS = (RunNotFound, InputError, PlanLoadError, TraceError, PlanError, AnswerError)
 
