@@ -14,11 +14,29 @@ import sys
 
 import click
 
-from plait.cli import answer, check, copy, gc, graph, plans, runs
-from plait.cli.common import PlaitGroup
+from plait.cli.common import LazyGroup
+
+# Each command's module is imported only when the command runs, so `plait --help`, `plait runs`
+# and `plait show` start without DSPy, LiteLLM or llama.cpp (tests/cli/test_cli_startup.py).
+# The short help shown by `plait --help` is kept here for the same reason.
+COMMANDS = {
+    "run": ("plait.cli.runs", "Run a pipeline over a JSONL dataset, checkpointed."),
+    "resume": ("plait.cli.runs", "Finish a run without repeating recorded work."),
+    "rerun": ("plait.cli.runs", "Fork a run and recompute from one node on."),
+    "runs": ("plait.cli.runs", "List the runs in the store, oldest first."),
+    "show": ("plait.cli.runs", "Show a run's items and nodes with their status."),
+    "plan": ("plait.cli.plans", "Print a pipeline's compiled plan (the IR), one line per node."),
+    "diff": ("plait.cli.plans", "Show what changed from plan OLD to plan NEW."),
+    "optimize": ("plait.cli.plans", "Compile few-shot demos (or searched instructions) into a pipeline's plan and save it."),
+    "gc": ("plait.cli.gc", "Delete runs and the values nothing references, then compact."),
+    "check": ("plait.cli.check", "Check the store: SQLite's pages, the schema, the references between tables, and every value."),
+    "answer": ("plait.cli.answer", "Answer a question that a run's item waits on (HumanInput, plait.ask, plait.approve)."),
+    "graph": ("plait.cli.graph", "Draw a pipeline's plan (or a run's, coloured by status) as SVG."),
+    "copy": ("plait.cli.copy", "Copy runs, with everything they reference, from one store to another."),
+}
 
 
-@click.group(cls=PlaitGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+@click.group(cls=LazyGroup, commands_at=COMMANDS, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
              epilog="""\b
 Examples:
   plait run app:Pipeline data.jsonl --store runs.db
@@ -43,10 +61,6 @@ items, 130 interrupted (resume it).""")
 def cli() -> None:
     """plait: LLM pipelines declared like DSPy programs, compiled, and run as durable workflows."""
 
-
-for command in (runs.run, runs.resume, runs.rerun, runs.runs, runs.show, plans.plan, plans.diff,
-                plans.optimize, gc.gc, check.check, answer.answer, graph.graph, copy.copy):
-    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:

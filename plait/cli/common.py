@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 import traceback
@@ -75,6 +76,28 @@ class PlaitGroup(click.Group):
             failure = failure_of(exc)
         failure.as_json = bool(ctx.meta.get("plait.json"))  # ctx.meta is shared with the subcommand's
         raise failure from None
+
+
+class LazyGroup(PlaitGroup):
+    """A group whose commands are imported when used: ``commands_at`` maps a command's name to
+    (its module, its one-line help), the help `plait --help` lists without importing anything."""
+
+    def __init__(self, *args: Any, commands_at: dict[str, tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands_at = commands_at
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands_at)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands_at:
+            return None
+        module = importlib.import_module(self.commands_at[name][0])
+        return getattr(module, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, short) for name, (_, short) in self.commands_at.items()])
 
 
 # --- options -------------------------------------------------------------------------------------

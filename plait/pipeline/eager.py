@@ -3,7 +3,8 @@ one-node pipeline with no store.
 
 Running needs the compiler and the runtime, which sit above the pipeline, so the pipeline holds
 only a slot for the runner: the facade fills it when it is imported (plait/api/compiled.py, which
-``import plait`` loads), and nothing else writes it.
+the first use of ``plait.Module``, ``plait.Predict`` or any other pipeline name loads), and nothing
+else writes it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def call_eagerly(module: Any, inputs: dict[str, Any]) -> Any:
     if _runner is None:
         raise PlaitError(
             f"{type(module).__name__} is called outside a traced pipeline, and nothing here can run it",
-            source=user_source(), expected="plait's facade loaded: `import plait` loads it",
+            source=user_source(), expected="plait's facade loaded: plait.Module, plait.Predict (any pipeline name of `plait`) loads it",
             found="plait.pipeline imported without plait.api.compiled",
-            fix="import plait before calling a module eagerly, or compile it: plait.compile(module)(**inputs)")
+            fix="declare modules with plait.Module / plait.Predict rather than importing plait.pipeline directly, "
+                "or compile it: plait.compile(module)(**inputs)")
     return _runner(module, inputs)

@@ -40,4 +40,4 @@ def test_an_eager_call_with_no_runner_installed_says_what_to_do(monkeypatch):
     message = str(raised.value)
     assert "Predict is called outside a traced pipeline" in message
     assert "test_layers.py" in message  # the user's line
-    assert "import plait before calling a module eagerly" in message
+    assert "declare modules with plait.Module / plait.Predict" in message
