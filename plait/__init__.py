@@ -37,7 +37,7 @@ _HOME = {
     "DSPyLM": "plait.lm.dspy_lm",
     "Faulty": "plait.lm.faulty",
     "LocalLM": "plait.lm.local",
-    "LM": "plait.lm.protocol", "LMError": "plait.lm.protocol", "LMRequest": "plait.lm.protocol", "LMResponse": "plait.lm.protocol", "Usage": "plait.lm.protocol",
+    "LM": "plait.lm.protocol", "LMBase": "plait.lm.protocol", "LMError": "plait.lm.protocol", "LMRequest": "plait.lm.protocol", "LMResponse": "plait.lm.protocol", "Usage": "plait.lm.protocol",
     "ScriptedLM": "plait.lm.scripted",
     "Evaluation": "plait.optimizers.evaluate", "Score": "plait.optimizers.evaluate", "evaluate": "plait.optimizers.evaluate",
     "BootstrapFewShot": "plait.optimizers.fewshot", "LabeledFewShot": "plait.optimizers.fewshot",
@@ -97,7 +97,7 @@ if _typing.TYPE_CHECKING:  # type checkers and IDEs see ordinary imports
     from plait.lm.dspy_lm import DSPyLM
     from plait.lm.faulty import Faulty
     from plait.lm.local import LocalLM
-    from plait.lm.protocol import LM, LMError, LMRequest, LMResponse, Usage
+    from plait.lm.protocol import LM, LMBase, LMError, LMRequest, LMResponse, Usage
     from plait.lm.scripted import ScriptedLM
     from plait.optimizers.evaluate import Evaluation, Score, evaluate
     from plait.optimizers.fewshot import BootstrapFewShot, LabeledFewShot
@@ -138,7 +138,7 @@ __all__ = [
     # surviving the real world
     "RetryPolicy", "RateLimit", "CircuitBreaker", "Budget", "Faulty", "FakeClock",
     # LMs
-    "configure", "context", "LM", "LMRequest", "LMResponse", "LMError", "Usage", "ScriptedLM", "DSPyLM", "LocalLM",
+    "configure", "context", "LM", "LMBase", "LMRequest", "LMResponse", "LMError", "Usage", "ScriptedLM", "DSPyLM", "LocalLM",
     # errors
     "PlaitError", "TraceError", "PlanError", "PlanLoadError", "StoreError", "NodeError",
     "OutputParseError", "InputError", "RunNotFound", "LeaseHeld", "AnswerError", "RetrievalError",

@@ -66,16 +66,18 @@ class LMResponse:
 
 @runtime_checkable
 class LM(Protocol):
-    """A language model the executor can call.
+    """A language model the executor can call (docs/custom-lm.md shows how to write one).
 
     ``identity`` names the model and its decoding settings; it enters every content key, so two
     LMs that could answer differently must have different identities. It never holds a secret.
     ``max_concurrency`` bounds the calls in flight to this LM across the whole process.
 
-    Optionally, ``credentials()`` returns the keyword arguments the LM connects with (``api_key``,
-    ``headers``, ``api_base``...): the executor scrubs every credential among them, and those of the
-    environment, from the LM's errors and replies before anything is recorded or shown
-    (plait/lm/secrets.py).
+    Two members are optional (:class:`LMBase` has both): ``adapter``, the name of the adapter that
+    formats requests for this LM and parses its replies when neither the module nor
+    ``plait.configure`` names one ("chat" when absent; plait/lm/adapters.py lists them), and
+    ``credentials()``, the keyword arguments the LM connects with (``api_key``, ``headers``,
+    ``api_base``...): the executor scrubs every credential among them, and those of the environment,
+    from the LM's errors and replies before anything is recorded or shown (plait/lm/secrets.py).
     """
 
     name: str
@@ -84,6 +86,38 @@ class LM(Protocol):
     def identity(self) -> dict[str, Any]: ...
 
     async def acall(self, request: LMRequest) -> LMResponse: ...
+
+
+class LMBase:
+    """A base class for custom LMs, with the optional members of :class:`LM` filled in.
+
+    Subclass it, set ``name``, and write ``identity`` and ``acall``::
+
+        class Echo(plait.LMBase):
+            name = "echo"
+            def identity(self):
+                return {"backend": "echo", "version": 1}
+            async def acall(self, request):
+                return plait.LMResponse(text=request.messages[-1]["content"])
+    """
+
+    name: str = "custom"
+    max_concurrency: int = 8
+    adapter: str = "chat"
+
+    def identity(self) -> dict[str, Any]:
+        raise NotImplementedError(f"{type(self).__name__}.identity(): return what names this model and its settings")
+
+    async def acall(self, request: LMRequest) -> LMResponse:
+        raise NotImplementedError(f"{type(self).__name__}.acall(request): call the model, return an LMResponse")
+
+    def credentials(self) -> dict[str, Any]:
+        return {}
+
+
+def adapter_of(lm: LM) -> str:
+    """The adapter ``lm`` asks for: its ``adapter`` attribute, "chat" when it has none."""
+    return getattr(lm, "adapter", None) or "chat"
 
 
 class LMError(Exception):

@@ -15,7 +15,9 @@ from plait.errors import PlaitError
 from plait.ir.plan import Plan
 from plait.lm import config
 from plait.lm.adapters import ADAPTERS, unknown_adapter
+from plait.lm.conformance import check_lm
 from plait.lm.dspy_lm import as_lm
+from plait.lm.protocol import adapter_of
 from plait.runtime import events as ev
 from plait.runtime.budget import BudgetMeter, journal_spending
 from plait.runtime.calls import LMCaller
@@ -75,7 +77,7 @@ def resolve_lms(plan: Plan, options: RunOptions, own: dict[str, Any],
         lm = named.get(node.params.lm) if node.params.lm else default
         if lm is None:
             raise _no_lm_error(node, node.params.lm, sorted(named))
-        lms[node.id] = lm
+        lms[node.id] = check_lm(lm)
         adapters[node.id] = _adapter(node, settings, lm)
         hashes[node.id] = lm_identity_hash(lm.identity())
     return lms, adapters, hashes
@@ -85,7 +87,7 @@ def _adapter(node, settings: config.Settings, lm: Any) -> str:
     """The node's adapter name, refused at run start (before any item) when plait has none by that name."""
     for name, given_by in ((node.params.adapter, "the module's adapter="),
                            (settings.adapter, "plait.configure(adapter=...)"),
-                           (getattr(lm, "adapter", "chat"), f"the adapter attribute of LM '{lm.name}'")):
+                           (adapter_of(lm), f"the adapter attribute of LM '{lm.name}'")):
         if name:
             if name not in ADAPTERS:
                 raise unknown_adapter(node, name, given_by=given_by)
