@@ -31,7 +31,8 @@ def lower(program: Module, name: str | None = None) -> Plan:
     symbols = {f.name: Symbol(Ref(INPUT_ID, f.name), f.type) for f in inputs.outputs}
     with tracer.active():
         result = program(**symbols)
-    output = Node(OUTPUT_ID, Op.OUTPUT, inputs=output_ports(result), source=inputs.source)
+        outputs = output_ports(result)  # in the trace: a formatted string becomes its template node
+    output = Node(OUTPUT_ID, Op.OUTPUT, inputs=outputs, source=inputs.source)
     return Plan(name, [inputs, *tracer.nodes, output])
 
 

@@ -120,12 +120,15 @@ class PredictParams:
 
 @dataclass(frozen=True)
 class StepParams:
-    """A STEP node's function, its import path and its code version."""
+    """A STEP node's function, its import path and its code version. A ``pure`` step (cheap and
+    deterministic: a template, a field access) is recomputed whenever it is needed, on replay too,
+    and never journaled or cached: recording it would cost more than running it."""
 
     func: Callable[..., Any]
     path: str  # module:qualname
     version: str
     reusable: bool = True
+    pure: bool = False
 
 
 @dataclass(frozen=True)

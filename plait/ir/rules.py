@@ -144,13 +144,13 @@ class StepRule(OpRule):
     params_type, traced = StepParams, True
 
     def to_json(self, p: StepParams, plan_json: Callable[[Plan], Json]) -> Json:
-        return {"path": p.path, "version": p.version, "reusable": p.reusable}
+        return {"path": p.path, "version": p.version, "reusable": p.reusable, **({"pure": True} if p.pure else {})}
 
     def from_json(self, data: Json, plan_from: Callable[[Json], Plan]) -> StepParams:
         func = import_qualified(data["path"])
         # The current code decides the version: a step edited since the save gets a new key.
         version = getattr(func, "version", None) or data["version"]
-        return StepParams(getattr(func, "func", func), data["path"], version, data["reusable"])
+        return StepParams(getattr(func, "func", func), data["path"], version, data["reusable"], data.get("pure", False))
 
     def key(self, p: StepParams, fingerprint: Callable[[Node], str]) -> Json:
         return {"version": p.version}  # a step's identity is its code, not where it lives
@@ -162,7 +162,8 @@ class StepRule(OpRule):
         return f"step {node.params.path}"
 
     def details(self, node: Node, format_node: Callable[[Node], list[str]]) -> list[str]:
-        return [f"version: {node.params.version}"]
+        pure = ["pure: recomputed when needed, not recorded"] if node.params.pure else []
+        return [f"version: {node.params.version}", *pure]
 
 
 class HumanRule(OpRule):

@@ -21,14 +21,17 @@ class Step:
 
     Called outside a trace it is the plain function. Its code version, part of every content key
     of its node, is a hash of its normalized source (comments, docstrings and formatting ignored);
-    pass ``version=`` to pin it by hand, e.g. when the logic lives in a helper it calls.
+    pass ``version=`` to pin it by hand, e.g. when the logic lives in a helper it calls. A ``pure``
+    step is recomputed whenever it is needed instead of being recorded (see StepParams).
     """
 
-    def __init__(self, func: Callable[..., Any], version: str | None = None, reusable: bool = True) -> None:
+    def __init__(self, func: Callable[..., Any], version: str | None = None, reusable: bool = True,
+                 pure: bool = False) -> None:
         functools.update_wrapper(self, func)
         self.func = func
         self.version = version or code_version(func)
         self.reusable = reusable
+        self.pure = pure
         self.path = f"{func.__module__}:{func.__qualname__}"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -38,7 +41,7 @@ class Step:
         node_id = tracer.unique_id(f"{tracer.scope}.{self.func.__name__}")
         ports = self._ports(node_id, args, kwargs)
         output = Field(STEP_OUTPUT, _return_type(self.func))
-        params = StepParams(self.func, self.path, self.version, self.reusable)
+        params = StepParams(self.func, self.path, self.version, self.reusable, self.pure)
         tracer.record(Node(node_id, Op.STEP, ports, (output,), params, user_source()))
         return Symbol(Ref(node_id, STEP_OUTPUT), output.type)
 
@@ -57,7 +60,8 @@ class Step:
         return tuple(port_for(node_id, name, hints.get(name, Any), value) for name, value in bound.arguments.items())
 
 
-def step(func: Callable[..., Any] | None = None, *, version: str | None = None, reusable: bool = True) -> Any:
+def step(func: Callable[..., Any] | None = None, *, version: str | None = None, reusable: bool = True,
+         pure: bool = False) -> Any:
     """Declare a Python function as a pipeline step.
 
     Example::
@@ -65,10 +69,13 @@ def step(func: Callable[..., Any] | None = None, *, version: str | None = None, 
         @plait.step
         def join(titles: list[str]) -> str:
             return "\\n".join(titles)
+
+    ``pure=True``: the step is cheap and deterministic (its output depends only on its inputs and
+    code), so plait recomputes it when needed, on replay too, instead of journaling its output.
     """
     if func is None:
-        return lambda f: Step(f, version=version, reusable=reusable)
-    return Step(func, version=version, reusable=reusable)
+        return lambda f: Step(f, version=version, reusable=reusable, pure=pure)
+    return Step(func, version=version, reusable=reusable, pure=pure)
 
 
 def _hints(func: Callable[..., Any]) -> dict[str, Any]:

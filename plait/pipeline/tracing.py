@@ -3,7 +3,8 @@
 While a :class:`Tracer` is active (a context variable, so concurrent traces never mix), calling a
 Predict or a step records a node and returns symbols that stand for its outputs. Python cannot
 branch, loop or compute on a symbol (its value exists only at run time), so every such use raises
-a :class:`TraceError` at the user's line saying what to do instead.
+a :class:`TraceError` at the user's line saying what to do instead. Formatting one into a string is
+the exception: it becomes a template node (template.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from plait.errors import TraceError
 from plait.ir.nodes import Field, Node, Port, Ref
 from plait.ir.source import user_source
 from plait.ir.types import type_name
+from plait.pipeline.template import TEXT_OUTPUT, Placeholders, fill_node
 
 _current: ContextVar[Tracer | None] = ContextVar("plait_tracer", default=None)
 
@@ -34,6 +36,7 @@ class Tracer:
         self._paths = paths
         self._scopes: list[str] = []
         self._used: dict[str, int] = {}
+        self.placeholders = Placeholders()  # f-strings on symbols (template.py)
 
     def path_of(self, module: Any) -> str:
         return self._paths.get(id(module)) or self.scope
@@ -52,11 +55,21 @@ class Tracer:
         """A tracer for a loop's body: its own node list, the same module paths, scope and id counts."""
         inner = Tracer(self._paths)
         inner._scopes, inner._used = list(self._scopes), self._used
+        inner.placeholders = self.placeholders
         return inner
 
     def record(self, node: Node) -> Node:
         self.nodes.append(node)
         return node
+
+    def text(self, text: str) -> Symbol | str:
+        """A string built by formatting symbols, as the output of a pure node that fills it in at run
+        time; a string with no symbol in it stays the constant it is."""
+        template, holes = self.placeholders.template(text)
+        if not holes:
+            return text
+        node = self.record(fill_node(self.unique_id(f"{self.scope}.format"), template, holes))
+        return Symbol(Ref(node.id, TEXT_OUTPUT), str)
 
     @contextmanager
     def scope_of(self, module: Any):
@@ -125,11 +138,27 @@ class Symbol:
 
     __hash__ = object.__hash__
 
+    # Formatting gives a placeholder that becomes a pure template node where the string is used
+    # (template.py); a str is the only type + joins with, so + with a str does the same.
     def __format__(self, spec):
-        raise self._refuse("string formatting (f-string/format())")
+        tracer = current_tracer()
+        if tracer is None:
+            raise self._refuse("string formatting (f-string/format())")
+        return tracer.placeholders.token(self._ref, self._type, spec)
 
     def __str__(self):
-        raise self._refuse("str()")
+        return self.__format__("")
+
+    def __add__(self, other):
+        return self._joined(other, lambda text: text + other)
+
+    def __radd__(self, other):
+        return self._joined(other, lambda text: other + text)
+
+    def _joined(self, other, join):
+        if not isinstance(other, str) or self._type not in (str, Any):
+            raise self._refuse("the operator +")
+        return join(self.__format__(""))
 
     def __getattr__(self, name):
         if name.startswith("__"):
@@ -151,7 +180,7 @@ def _arithmetic(symbol_name: str):
 
 
 for _dunder, _sym in {
-    "add": "+", "radd": "+", "sub": "-", "rsub": "-", "mul": "*", "rmul": "*",
+    "sub": "-", "rsub": "-", "mul": "*", "rmul": "*",
     "truediv": "/", "rtruediv": "/", "floordiv": "//", "mod": "%", "pow": "**",
     "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "neg": "unary -", "and": "&", "or": "|",
     "int": "int()", "float": "float()", "index": "index()",
@@ -187,6 +216,11 @@ class SymbolicPrediction:
     def __iter__(self):
         raise Symbol(Ref(self._node, "*"), Any)._refuse("iteration (for/unpacking)")
 
+    def __format__(self, spec):
+        raise Symbol(Ref(self._node, "*"), Any)._refuse("string formatting of a whole prediction")
+
+    __str__ = __format__
+
     def __repr__(self) -> str:
         return f"<symbolic prediction of {self._node}: {', '.join(self._fields)}>"
 
@@ -207,7 +241,9 @@ def unknown_field_error(node: str, name: str, known: list[str], kind: str) -> Tr
 
 
 def port_for(node_id: str, name: str, annotation: Any, value: Any) -> Port:
-    """An input port for a call argument: wired to a symbol, or holding a constant."""
+    """An input port for a call argument: wired to a symbol (or to the template node of a string
+    formatted from symbols), or holding a constant."""
+    value = _as_text(value, f"input '{name}' of node '{node_id}'")
     if isinstance(value, Symbol):
         return Port(name, annotation, ref=value._ref)
     if isinstance(value, SymbolicPrediction):
@@ -236,6 +272,7 @@ def output_ports(result: Any) -> tuple[Port, ...]:
 
 
 def _output_port(name: str, value: Any) -> Port:
+    value = _as_text(value, f"output '{name}'")
     if isinstance(value, Symbol):
         return Port(name, value._type, ref=value._ref)
     if isinstance(value, SymbolicPrediction):
@@ -244,3 +281,19 @@ def _output_port(name: str, value: Any) -> Port:
             source=user_source(), fix=f"return one of its fields, e.g. '{name}': prediction.answer",
         )
     return Port(name, type(value), const=value)
+
+
+def _as_text(value: Any, where: str) -> Any:
+    """A formatted string as its template node's symbol; refused inside a container, where plait
+    cannot wire it (the container is a constant)."""
+    tracer = current_tracer()
+    if tracer is None or not tracer.placeholders.holds_token(value):
+        return value
+    if isinstance(value, str):
+        return tracer.text(value)
+    raise TraceError(
+        f"{where} is a {type(value).__name__} holding a string formatted from a symbolic value",
+        source=user_source(), expected="a symbolic value, a formatted string, or a constant",
+        found=f"a {type(value).__name__} of strings built with f-strings or format() while tracing",
+        fix="build the list or dict in a @plait.step (pure=True for cheap code) and pass the step's output",
+    )

@@ -179,6 +179,9 @@ class Executor:
     # --- one node: check, else run and record (journal.py) -------------------------------------
     async def _execute(self, item: ItemState, node: Node) -> None:
         inputs = {p.name: self._read(item, p) for p in node.inputs}
+        if getattr(node.params, "pure", False):
+            await self._recompute(item, node, inputs)
+            return
         keys = Keys(self._key(node, self.lm_hashes.get(node.id, ""), inputs),
                     replay_key(node.fingerprint or "", inputs))
         try:
@@ -199,6 +202,19 @@ class Executor:
             self._item_done(item)
         else:
             self._complete(item, node.id, value)
+
+    async def _recompute(self, item: ItemState, node: Node, inputs: dict[str, Any]) -> None:
+        """A pure node runs every time it is needed, replay included, and only its failure is
+        journaled (the item fails there, with the error, as at any node)."""
+        started = time.perf_counter()
+        try:
+            outcome = await self.runner.run(node, inputs)
+        except PlaitError as exc:
+            keys = Keys(self._key(node, "", inputs), replay_key(node.fingerprint or "", inputs))
+            self._fail(item, node, keys, exc)
+            return
+        self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, Source.STEP, time.perf_counter() - started))
+        self._complete(item, node.id, outcome.value)
 
     def _read(self, item: ItemState, port: Port) -> Any:
         if port.ref is None:

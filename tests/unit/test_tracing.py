@@ -99,10 +99,10 @@ class Formatted(plait.Module):
         return {"answer": f"The answer is {answer}"}
 
 
-def test_string_formatting_a_symbol_is_refused():
-    with pytest.raises(plait.TraceError, match="string formatting") as err:
-        plait.compile(Formatted())
-    assert f"test_tracing.py:{line_of(Formatted.forward, 'The answer is')}" in str(err.value)
+def test_string_formatting_a_symbol_becomes_a_template_node_at_its_line():
+    node = plait.compile(Formatted()).plan.node("formatted.format")
+    assert node.params.pure and node.inputs[0].const == "The answer is {v0}"
+    assert f"test_tracing.py:{line_of(Formatted.forward, 'The answer is')}" == str(node.source)
 
 
 class Arithmetic(plait.Module):
