@@ -34,6 +34,7 @@ class Tracer:
         self._paths = paths
         self._scopes: list[str] = []
         self._used: dict[str, int] = {}
+        self.control_flow_fix = STEP_FIX  # a traced DSPy program also names plait.durable
 
     def path_of(self, module: Any) -> str:
         return self._paths.get(id(module)) or self.scope
@@ -52,6 +53,7 @@ class Tracer:
         """A tracer for a loop's body: its own node list, the same module paths, scope and id counts."""
         inner = Tracer(self._paths)
         inner._scopes, inner._used = list(self._scopes), self._used
+        inner.control_flow_fix = self.control_flow_fix
         return inner
 
     def record(self, node: Node) -> Node:
@@ -99,7 +101,7 @@ class Symbol:
             source=user_source(),
             expected="plait modules and steps called on symbolic values",
             found=f"{what}: the value of {self._ref} exists only when the pipeline runs",
-            fix=STEP_FIX,
+            fix=tracer.control_flow_fix if (tracer := current_tracer()) else STEP_FIX,
         )
 
     def __bool__(self):
