@@ -20,6 +20,7 @@ import dspy
 
 from plait.errors import TraceError
 from plait.ir.source import user_source
+from plait.pipeline.eager import call_eagerly
 from plait.pipeline.module import Module, default_name
 from plait.pipeline.predict import ChainOfThought, Predict
 from plait.pipeline.tracing import STEP_FIX, current_tracer
@@ -48,8 +49,7 @@ class DSPyProgram(Module):
     def __call__(self, **inputs: Any) -> Any:
         tracer = current_tracer()
         if tracer is None:
-            raise TraceError(f"{type(self.program).__name__} is a DSPy program wrapped for tracing",
-                             fix="compile it: plait.compile(program)(**inputs), or call the DSPy program itself")
+            return call_eagerly(self, inputs)
         tracer.control_flow_fix = CONTROL_FLOW_FIX
         with tracer.scope_of(self):
             result = self._copy.forward(**inputs)
