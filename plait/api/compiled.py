@@ -35,6 +35,9 @@ def compile(program: Module, *, name: str | None = None, optimizer: Any = None, 
             metric: Any = None, valset: Any = None, **optimizer_options: Any) -> CompiledPipeline:
     """Trace ``program`` into a typed plan, verify it, type-check, prune and fingerprint it.
 
+    ``program`` is a plait Module or an existing ``dspy.Module`` (its Predict and ChainOfThought
+    calls become nodes; see docs/dspy.md).
+
     With ``optimizer=`` (e.g. ``plait.BootstrapFewShot()``), the optimizer runs as a last pass
     over ``trainset`` with ``metric`` and writes each node's demos or instructions; search
     optimizers (``plait.RandomSearch``, ``plait.MIPRO``, ``plait.GEPA``) score candidates on ``valset``.

@@ -147,6 +147,11 @@ def test_a_failed_run_resumes_from_the_cli_and_shows(tmp_path):
     resumed = plait.resume(run.id, store=store, lm=plait.DSPyLM(replay_lm), progress=False)
     assert replay_lm.prompts == []  # everything was recorded by the CLI's resume
     assert [dict(i.outputs) for i in resumed.items] == dspy_outputs(DraftThenPolish(), "chat", items)
+    rerun_lm = DeterministicLM()
+    fork = plait.rerun(run.id, from_node="draft_then_polish.polish", store=store, lm=plait.DSPyLM(rerun_lm),
+                       progress=False)
+    assert len(rerun_lm.prompts) == 2  # only the polish node recomputes, once per item
+    assert [dict(i.outputs) for i in fork.items] == [dict(i.outputs) for i in resumed.items]
 
 
 def test_evaluate_and_a_saved_plan_work_on_it(tmp_path):
@@ -155,6 +160,7 @@ def test_evaluate_and_a_saved_plan_work_on_it(tmp_path):
     result = plait.evaluate(compiled, devset, lambda ex, pred: pred.priority >= 1, store=False,
                             lm=deterministic_plait_lm(), progress=False)
     assert result.score == 1.0
+    assert "ticket_triage.assess" in compiled._repr_html_() and "<svg" in compiled.graph()._repr_svg_()
     compiled.save(tmp_path / "plan.json")
     loaded = plait.CompiledPipeline.load(tmp_path / "plan.json")
     assert loaded == compiled and loaded.plan.meta["dspy"] == compiled.plan.meta["dspy"]
