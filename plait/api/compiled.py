@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from plait.api import runs
+from plait.api import dspy_state, runs
 from plait.compiler.diff import diff_plans
 from plait.compiler.lower import lower
 from plait.compiler.passes import run_passes
@@ -22,6 +22,7 @@ from plait.ir.plan import Plan
 from plait.ir.printer import format_plan
 from plait.ir.rules import rule_for
 from plait.ir.serialize import plan_from_json, plan_to_json
+from plait.pipeline.dspy_trace import DSPyProgram, as_plait_module, is_dspy_module
 from plait.pipeline.eager import install_runner
 from plait.pipeline.module import Module
 from plait.pipeline.predict import Predict
@@ -34,6 +35,9 @@ def compile(program: Module, *, name: str | None = None, optimizer: Any = None, 
             metric: Any = None, valset: Any = None, **optimizer_options: Any) -> CompiledPipeline:
     """Trace ``program`` into a typed plan, verify it, type-check, prune and fingerprint it.
 
+    ``program`` is a plait Module or an existing ``dspy.Module`` (its Predict and ChainOfThought
+    calls become nodes; see docs/dspy.md).
+
     With ``optimizer=`` (e.g. ``plait.BootstrapFewShot()``), the optimizer runs as a last pass
     over ``trainset`` with ``metric`` and writes each node's demos or instructions; search
     optimizers (``plait.RandomSearch``, ``plait.MIPRO``, ``plait.GEPA``) score candidates on ``valset``.
@@ -43,8 +47,13 @@ def compile(program: Module, *, name: str | None = None, optimizer: Any = None, 
         compiled = plait.compile(Pipeline())
         print(compiled)
     """
-    plan = run_passes(lower(program, name))
-    compiled = CompiledPipeline(plan, _module_lms(program))
+    if is_dspy_module(program):  # an existing dspy.Module: traced with its predictors intercepted
+        program = as_plait_module(program)
+    plan = lower(program, name)
+    if isinstance(program, DSPyProgram):
+        plan = plan.with_meta(dspy=dspy_state.origin_meta(plan.name, program))
+    compiled = CompiledPipeline(run_passes(plan), _module_lms(program))
+    compiled.dspy_program = program.program if isinstance(program, DSPyProgram) else None
     if valset is not None:
         optimizer_options["valset"] = valset
     if optimizer is not None:
@@ -80,6 +89,7 @@ class CompiledPipeline:
     def __init__(self, plan: Plan, lms: dict[str, Any] | None = None) -> None:
         self.plan = plan
         self.lms = dict(lms or {})  # LM objects given to modules as lm=..., by name
+        self.dspy_program: Any = None  # the dspy.Module this was compiled from, for to_dspy()
 
     # --- running ------------------------------------------------------------------------------
     def run(self, data: Any, *, store: Any = None, ids: list[str] | None = None, **options: Any) -> runs.Run:
@@ -112,10 +122,10 @@ class CompiledPipeline:
 
     # --- editing ------------------------------------------------------------------------------
     def update(self, node_id: str, *, instructions: str | None = None, demos: list[dict] | None = None,
-               provenance: dict[str, Any] | None = None, **settings: Any) -> CompiledPipeline:
+               provenance: dict[str, Any] | None = None, signature: Any = None, **settings: Any) -> CompiledPipeline:
         """A copy with one PREDICT node's prompt state changed (and its fingerprint recomputed)."""
         node = self._predict_node(node_id)
-        params = node.params
+        params = node.params if signature is None else dataclasses.replace(node.params, signature=signature)
         if instructions is not None:
             params = dataclasses.replace(params, signature=params.signature.with_instructions(instructions))
         if demos is not None:
@@ -126,7 +136,23 @@ class CompiledPipeline:
             params = dataclasses.replace(params, settings={**params.settings, **settings})
         node = node.with_(params=params)
         plan = self.plan.replace_nodes([node.with_(fingerprint=node_fingerprint(node))])
-        return CompiledPipeline(run_passes(plan, passes=[]), self.lms)
+        updated = CompiledPipeline(run_passes(plan, passes=[]), self.lms)
+        updated.dspy_program = self.dspy_program
+        return updated
+
+    # --- DSPy state, both ways ------------------------------------------------------------------
+    def to_dspy(self, program: Any = None) -> Any:
+        """A copy of the DSPy program this was compiled from (or of ``program``), each predictor
+        with this plan's demos and instructions; ``.save("x.json")`` writes what DSPy's ``load`` reads."""
+        return dspy_state.to_dspy(self.plan, program if program is not None else self.dspy_program)
+
+    def load_dspy_state(self, path: str | Path) -> CompiledPipeline:
+        """A copy with the demos, instructions and field descriptions of a DSPy ``program.save()``
+        JSON file applied to the predictor nodes of the program this was compiled from."""
+        compiled = self
+        for node_id, signature, demos in dspy_state.state_updates(self.plan, path):
+            compiled = compiled.update(node_id, signature=signature, demos=demos)
+        return compiled
 
     def _predict_node(self, node_id: str):
         node = self.plan.get(node_id)

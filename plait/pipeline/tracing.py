@@ -37,6 +37,7 @@ class Tracer:
         self._scopes: list[str] = []
         self._used: dict[str, int] = {}
         self.placeholders = Placeholders()  # f-strings on symbols (template.py)
+        self.control_flow_fix = STEP_FIX  # a traced DSPy program also names plait.durable
 
     def path_of(self, module: Any) -> str:
         return self._paths.get(id(module)) or self.scope
@@ -56,6 +57,7 @@ class Tracer:
         inner = Tracer(self._paths)
         inner._scopes, inner._used = list(self._scopes), self._used
         inner.placeholders = self.placeholders
+        inner.control_flow_fix = self.control_flow_fix
         return inner
 
     def record(self, node: Node) -> Node:
@@ -112,7 +114,7 @@ class Symbol:
             source=user_source(),
             expected="plait modules and steps called on symbolic values",
             found=f"{what}: the value of {self._ref} exists only when the pipeline runs",
-            fix=STEP_FIX,
+            fix=tracer.control_flow_fix if (tracer := current_tracer()) else STEP_FIX,
         )
 
     def __bool__(self):
