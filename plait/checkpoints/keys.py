@@ -18,13 +18,34 @@ def lm_identity_hash(identity: dict[str, Any] | None) -> str:
     return stable_hash(identity) if identity is not None else ""
 
 
-def content_key(fingerprint: str, lm_hash: str, adapter: str | None, inputs: dict[str, Any]) -> str:
+def content_key(fingerprint: str, lm_hash: str, adapter: str | None, inputs: dict[str, Any],
+                site: str | None = None) -> str:
     """sha256 over the node's fingerprint, its LM and adapter, and the JSON of its input values.
 
     Inputs enter by value, not by upstream key: when an upstream node recomputes to the same
-    value, this key is unchanged and the node is reused (early cutoff).
+    value, this key is unchanged and the node is reused (early cutoff). ``site``: the node's id,
+    for a sampled call (see :func:`is_sampled`), so that two nodes asking the same question each
+    get their own sample instead of sharing one.
     """
-    return sha256_hex(f"{fingerprint}|{lm_hash}|{adapter or ''}|{canonical_json(inputs)}")
+    text = f"{fingerprint}|{lm_hash}|{adapter or ''}|{canonical_json(inputs)}"
+    return sha256_hex(text if site is None else f"{text}|site:{site}")
+
+
+def is_sampled(settings: dict[str, Any], identity: dict[str, Any]) -> bool:
+    """Does a call draw a sample rather than compute an answer? When its temperature is above 0
+    or it asks for several completions (``n``), by its node's settings, else by its LM's identity
+    (top level, or under "settings" as DSPyLM keeps them).
+
+    A deterministic call's answer is a function of its prompt, so any node asking the same
+    question may reuse it; a sample is not, and five nodes of a self-consistency vote must get
+    five samples (DSPy 3's ``rollout_id`` exists for the same reason). Recorded samples still
+    replay on resume and rerun: within a run the journal is keyed by node, not by content.
+    """
+    lm_settings = {**identity, **(identity.get("settings") or {})}
+    temperature = settings.get("temperature", lm_settings.get("temperature"))
+    completions = settings.get("n", lm_settings.get("n"))
+    return bool((isinstance(temperature, (int, float)) and temperature > 0)
+                or (isinstance(completions, int) and completions > 1))
 
 
 def replay_key(fingerprint: str, inputs: dict[str, Any]) -> str:

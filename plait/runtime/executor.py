@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 from plait.checkpoints.asking import AskBook, HumanWait
 from plait.checkpoints.codec import codec_for
-from plait.checkpoints.keys import content_key, replay_key
+from plait.checkpoints.keys import content_key, is_sampled, replay_key
 from plait.checkpoints.protocol import Source, Store
 from plait.clock import REAL_CLOCK, Clock
 from plait.errors import NodeError, PlaitError, StoreError
@@ -81,6 +81,7 @@ class Executor:
         self.steps = StepJournal(store, run_id, owner=owner, rows=journal, force=force,
                                  reset_attempts=reset_attempts, parse_retries=runner.parse_retries)
         self.guards = runner.guards
+        self.sampled = sampled_nodes(plan, self.guards)  # their content keys name their call site
         self.stopped: BudgetReached | None = None  # set when the budget stopped the run
         self.window = self.concurrency
         self.width = plan_width(plan)
@@ -222,7 +223,8 @@ class Executor:
         return item.env[port.ref.node][port.ref.field]
 
     def _key(self, node: Node, lm_hash: str, inputs: dict[str, Any]) -> str:
-        return content_key(node.fingerprint or "", lm_hash, self.runner.adapters.get(node.id), inputs)
+        site = node.id if node.id in self.sampled else None
+        return content_key(node.fingerprint or "", lm_hash, self.runner.adapters.get(node.id), inputs, site)
 
     def _replayed(self, item: ItemState, node: Node, keys: Keys, inputs: dict) -> dict[str, Any] | None:
         """The recorded output, if this run's journal holds one for these inputs: whichever LM made it."""
@@ -329,6 +331,18 @@ class Executor:
         if item.status == "running" and item.question is not None and item.active == 0:
             item.status = "waiting"
             self._item_done(item)
+
+
+def sampled_nodes(plan: Plan, guards: dict[str, Any]) -> frozenset[str]:
+    """The PREDICT nodes whose calls draw samples, by their settings and their primary LM's."""
+    identities: dict[int, dict[str, Any]] = {}
+    sampled = set()
+    for node in plan.of_op(Op.PREDICT):
+        if (guard := guards.get(node.id)) is not None:
+            lm = guard.primary.lm
+            if is_sampled(dict(node.params.settings), identities.setdefault(id(lm), lm.identity())):
+                sampled.add(node.id)
+    return frozenset(sampled)
 
 
 def value_fields(node: Node) -> tuple[Field, ...]:
