@@ -129,10 +129,22 @@ class CityAgent(dspy.Module):
         return self.agent(question=question)
 
 
+# --- 6. a prompt built with f-strings from an earlier output (plait compiles it to a template node) --
+class RecallThenAnswer(dspy.Module):
+    def __init__(self):
+        super().__init__()
+        self.recall = dspy.Predict("question -> facts")
+        self.answer = dspy.Predict("prompt -> answer")
+
+    def forward(self, question: str):
+        facts = self.recall(question=question).facts
+        return self.answer(prompt=f"Facts: {facts}\nQuestion: {question!s} {{as asked}}")
+
+
 COMPILABLE = {"chain": DraftThenPolish, "parallel": SummarizeAndTag, "typed_cot": TicketTriage,
-              "multihop": MultiHop}
+              "multihop": MultiHop, "templated": RecallThenAnswer}
 INPUT_NAME = {"chain": "question", "parallel": "document", "typed_cot": "ticket", "multihop": "question",
-              "multihop_early_exit": "question", "react": "question"}
+              "multihop_early_exit": "question", "react": "question", "templated": "question"}
 
 
 # --- the deterministic LM --------------------------------------------------------------------------
