@@ -8,6 +8,7 @@ plait's item for item. ``calls_file``: one line per call, appended (kill tests c
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -64,7 +65,7 @@ class EchoLM:
         self.calls += 1
         _note(self.calls_file)
         if self.latency:
-            time.sleep(self.latency)  # blocks the loop on purpose: a kill lands between calls, not in a sleep
+            await asyncio.sleep(self.latency)  # calls of several items are in flight at once
         return LMResponse(reply(request.messages), Usage(10, 10))
 
 
