@@ -26,7 +26,7 @@ from plait.runtime.options import RunOptions
 from plait.runtime.sync import run_sync
 
 
-def durable(program: dspy.Module) -> DurableProgram:
+def durable(program: dspy.Module, *, name: str | None = None) -> DurableProgram:
     """``program`` (any ``dspy.Module``), runnable over a dataset with every call journaled.
 
     Example::
@@ -34,19 +34,21 @@ def durable(program: dspy.Module) -> DurableProgram:
         qa = plait.durable(MyDSPyProgram())
         run = qa.run(dataset, store="runs.db", lm=plait.LocalLM())
         plait.resume(run.id, store="runs.db")   # after a crash: recorded calls are not made again
+
+    ``name``: the prefix of the predictors' node ids (default: the class name, ``MultiHop`` -> ``multi_hop``).
     """
     if not isinstance(program, dspy.Module):
         raise PlaitError("plait.durable takes a DSPy program", expected="a dspy.Module instance",
                          found=f"{type(program).__name__}", fix="pass an instance: plait.durable(MyProgram())")
-    return DurableProgram(program)
+    return DurableProgram(program, name)
 
 
 class DurableProgram:
     """A DSPy program whose runs are journaled; see :func:`durable`."""
 
-    def __init__(self, program: dspy.Module) -> None:
+    def __init__(self, program: dspy.Module, name: str | None = None) -> None:
         self.program = program
-        self.plan: Plan = run_passes(durable_plan(program), passes=[check_types, fingerprint])
+        self.plan: Plan = run_passes(durable_plan(program, name), passes=[check_types, fingerprint])
         self.lms: dict[str, Any] = {}  # the predictors' LM is the run's lm=, like a plan's nodes naming none
 
     def run(self, data: Any, *, store: Any = None, ids: list[str] | None = None, **options: Any) -> Run:
@@ -63,7 +65,9 @@ class DurableProgram:
         return run_sync(self.aresume(run_id, store=store, **options))
 
     async def aresume(self, run_id: str, *, store: Any = None, **options: Any) -> Run:
-        return await runs.aresume(run_id, store=store, plan=self.plan, options=self._options(options))
+        name, _ = stored_plan(run_id, store)
+        me = self if name == self.plan.name else DurableProgram(self.program, name)  # the run's node ids
+        return await runs.aresume(run_id, store=store, plan=me.plan, options=me._options(options))
 
     def __call__(self, **inputs: Any) -> Prediction:
         """One item, no store: its outputs, or its error raised."""
@@ -85,8 +89,14 @@ class DurableProgram:
 
 def durable_run_program(run_id: str, store: Any) -> DurableProgram | None:
     """The program of ``run_id`` if it is a durable run (rebuilt from its class path and state), else None."""
-    with using_store(store, create=False) as opened:
-        meta = json.loads(opened.load_plan(opened.get_run(run_id).plan_hash)).get("meta") or {}
+    name, meta = stored_plan(run_id, store)
     if "durable" not in meta:
         return None
-    return DurableProgram(load_program(meta["durable"], run_id))
+    return DurableProgram(load_program(meta["durable"], run_id), name)
+
+
+def stored_plan(run_id: str, store: Any) -> tuple[str, dict[str, Any]]:
+    """The name and meta of the plan ``run_id`` runs (RunNotFound for an unknown run)."""
+    with using_store(store, create=False) as opened:
+        plan = json.loads(opened.load_plan(opened.get_run(run_id).plan_hash))
+    return plan.get("name") or "", plan.get("meta") or {}

@@ -28,9 +28,10 @@ from plait.ir.source import SourceLoc
 INPUT_ID, OUTPUT_ID = "inputs", "outputs"
 
 
-def durable_plan(program: dspy.Module) -> Plan:
-    """The run plan of ``program`` (see the module docstring); not fingerprinted yet."""
-    name = plan_name(program)
+def durable_plan(program: dspy.Module, name: str | None = None) -> Plan:
+    """The run plan of ``program`` (see the module docstring), named ``name`` (default: from its
+    class); not fingerprinted yet."""
+    name = name or plan_name(program)
     params = forward_parameters(program)
     where = _source(program)
     nodes = [Node(INPUT_ID, Op.INPUT, outputs=tuple(Field(p, Any) for p in params), source=where)]
