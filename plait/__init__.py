@@ -20,6 +20,7 @@ from plait._version import __version__
 from plait.api.answers import answer, pending
 from plait.api.compiled import CompiledPipeline, compile
 from plait.api.durable import DurableProgram, durable
+from plait.api.durable_lm import DurableLM, durable_lm
 from plait.api.results import ItemResult, Run, RunStats
 from plait.api.resume import arerun, aresume, rerun, resume
 from plait.checkpoints.asks import Question
@@ -62,7 +63,7 @@ __all__ = [
     "Signature", "InputField", "OutputField", "Module", "Predict", "ChainOfThought", "step", "Prediction",
     "Retrieve", "ReAct", "loop",
     # compiling and optimizing
-    "compile", "CompiledPipeline", "durable", "DurableProgram", "evaluate", "Evaluation", "LabeledFewShot", "BootstrapFewShot",
+    "compile", "CompiledPipeline", "durable", "DurableProgram", "durable_lm", "DurableLM", "evaluate", "Evaluation", "LabeledFewShot", "BootstrapFewShot",
     "Score", "RandomSearch", "ProposeInstructions", "MIPRO", "GEPA",
     # running
     "Run", "RunStats", "ItemResult", "resume", "aresume", "rerun", "arerun", "events", "SQLiteStore", "RayExecutor",
