@@ -20,7 +20,6 @@ from plait._version import __version__
 from plait.api.answers import answer, pending
 from plait.api.compiled import CompiledPipeline, compile
 from plait.api.durable import DurableProgram, durable
-from plait.api.durable_lm import DurableLM, durable_lm
 from plait.api.results import ItemResult, Run, RunStats
 from plait.api.resume import arerun, aresume, rerun, resume
 from plait.checkpoints.asks import Question
@@ -34,6 +33,7 @@ from plait.lm.faulty import Faulty
 from plait.lm.local import LocalLM
 from plait.lm.protocol import LM, LMError, LMRequest, LMResponse, Usage
 from plait.lm.scripted import ScriptedLM
+from plait.optimizers.durable_lm import DurableLM, durable_lm
 from plait.optimizers.evaluate import Evaluation, Score, evaluate
 from plait.optimizers.fewshot import BootstrapFewShot, LabeledFewShot
 from plait.optimizers.gepa import GEPA
@@ -63,8 +63,10 @@ __all__ = [
     "Signature", "InputField", "OutputField", "Module", "Predict", "ChainOfThought", "step", "Prediction",
     "Retrieve", "ReAct", "loop",
     # compiling and optimizing
-    "compile", "CompiledPipeline", "durable", "DurableProgram", "durable_lm", "DurableLM", "evaluate", "Evaluation", "LabeledFewShot", "BootstrapFewShot",
+    "compile", "CompiledPipeline", "evaluate", "Evaluation", "LabeledFewShot", "BootstrapFewShot",
     "Score", "RandomSearch", "ProposeInstructions", "MIPRO", "GEPA",
+    # existing DSPy programs and optimizers, journaled
+    "durable", "DurableProgram", "durable_lm", "DurableLM",
     # running
     "Run", "RunStats", "ItemResult", "resume", "aresume", "rerun", "arerun", "events", "SQLiteStore", "RayExecutor",
     # people in the loop

@@ -21,7 +21,9 @@ from pathlib import Path
 # merged with it, not for a second copy of anything. Lower it when the core shrinks. +100 for the
 # PostgreSQL store (issue 13): a second backend (its connection, schema, faults: ~180 lines) and `plait
 # copy`, net of the SQLite store's SQL it now shares (sql_store.py); the lead may ask for cuts instead.
-CORE_BUDGET = 7500
+# +200 for running DSPy programs journaled (issue 14, plait.durable: its plan, call interception,
+# replay check and executor, ~270 lines; DSPy's optimizers made durable live in optimizers/).
+CORE_BUDGET = 7700
 FILE_FLAG = 400
 OUTSIDE_CORE = {"cli", "demo", "display", "optimizers"}
 PACKAGE = Path(__file__).resolve().parent.parent / "plait"
