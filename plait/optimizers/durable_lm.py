@@ -121,6 +121,14 @@ class DurableLM(dspy.BaseLM):
         settings = {k: v for k, v in {**self.kwargs, **kwargs}.items() if k not in ("api_key", "api_base", "base_url")}
         return self.book.keys({"model": self.model, "settings": settings, "prompt": prompt, "messages": messages})
 
+    # What DSPy's adapters ask an LM before formatting (JSONAdapter sends a schema only to an LM that
+    # takes one): the wrapped LM's answers, so that the prompts are the ones it would get unwrapped.
+    supported_params = property(lambda self: self.inner.supported_params)
+    supports_response_schema = property(lambda self: self.inner.supports_response_schema)
+    supports_function_calling = property(lambda self: self.inner.supports_function_calling)
+    supports_reasoning = property(lambda self: self.inner.supports_reasoning)
+    supports_decision_requests = property(lambda self: self.inner.supports_decision_requests)
+
     def __enter__(self) -> DurableLM:
         return self
 
