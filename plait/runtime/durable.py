@@ -68,6 +68,7 @@ class DurableJob:
         self.calls = recorded_calls(self.steps.rows, {k[1] for k in self.steps.rows} - {INPUT_ID, OUTPUT_ID})
         self.stopped: BudgetReached | None = None
         self.pending: set[concurrent.futures.Future] = set()
+        self.replay_only: set[str] = set()  # finished items, whose forward may make no new call
 
     async def run(self, states: list[ItemState]) -> None:
         if not states:
@@ -84,34 +85,49 @@ class DurableJob:
     # --- one item ---------------------------------------------------------------------------------
     async def _item(self, state: ItemState, loop: asyncio.AbstractEventLoop,
                     pool: concurrent.futures.Executor, gate: asyncio.Semaphore) -> None:
-        if state.status != "running" or self._replay_finished(state):
+        if state.status != "running":  # its input did not validate
             self.emit(ev.ItemFinished(self.run_id, state.item_id, state.status))
             return
         async with gate:
-            if self.stopped is not None:
-                return  # the budget is spent: the item stays unfinished, resume goes on with it
-            program = self.program.deepcopy()
-            install(program, ItemCalls(self, state.item_id, loop, self.pending), self.nodes, self.job.plan.name)
-            try:
-                result = await loop.run_in_executor(pool, functools.partial(program, **state.inputs))
-            except BudgetReached as stop:
-                self._stop(stop)
-                return
-            except PlaitError as exc:
-                self._fail(state, exc)
-                return
-            except Exception as exc:  # the user's forward raised: this item fails, alone
-                self._fail(state, forward_failed(self.output, state.item_id, exc))
-                return
-        self._finish(state, result)
+            row = self.steps.rows.get((state.item_id, OUTPUT_ID, 0))
+            if row is not None and row.status == Status.OK:
+                await self._replay_finished(state, row.value_hash, loop, pool)
+            elif self.stopped is None:  # else the budget is spent: the item stays unfinished
+                await self._run(state, loop, pool)
 
-    def _replay_finished(self, state: ItemState) -> bool:
-        """A finished item comes back with its recorded outputs; its forward does not run again."""
-        row = self.steps.rows.get((state.item_id, OUTPUT_ID, 0))
-        if row is None or row.status != Status.OK:
-            return False
-        state.status, state.outputs = "done", json.loads(self.steps.read(row.value_hash))
-        return True
+    async def _run(self, state: ItemState, loop: asyncio.AbstractEventLoop, pool: concurrent.futures.Executor) -> None:
+        try:
+            result = await self._forward(state, loop, pool)
+        except BudgetReached as stop:
+            self._stop(stop)
+        except PlaitError as exc:
+            self._fail(state, exc)
+        except Exception as exc:  # the user's forward raised: this item fails, alone
+            self._fail(state, forward_failed(self.output, state.item_id, exc))
+        else:
+            self._finish(state, result)
+
+    async def _replay_finished(self, state: ItemState, value_hash: str, loop: asyncio.AbstractEventLoop,
+                               pool: concurrent.futures.Executor) -> None:
+        """A finished item stays finished. Its forward runs again with every call replayed (and no
+        other call allowed), so that its outputs come back as the types forward returned; should
+        that not give the recorded outputs, they come back as recorded, as JSON values."""
+        recorded = json.loads(self.steps.read(value_hash))
+        self.replay_only.add(state.item_id)
+        try:
+            outputs = output_fields(await self._forward(state, loop, pool))
+        except Exception:  # noqa: BLE001 - any failure of the replay falls back to the record
+            outputs = recorded
+        if json.loads(json_utf8(to_jsonable_python(outputs, fallback=repr))) != recorded:
+            outputs = recorded
+        state.status, state.outputs = "done", outputs
+        self.emit(ev.ItemFinished(self.run_id, state.item_id, "done"))
+
+    async def _forward(self, state: ItemState, loop: asyncio.AbstractEventLoop, pool: concurrent.futures.Executor) -> Any:
+        """The item's forward, on its own copy of the program, in a worker thread."""
+        program = self.program.deepcopy()
+        install(program, ItemCalls(self, state.item_id, loop, self.pending), self.nodes, self.job.plan.name)
+        return await loop.run_in_executor(pool, functools.partial(program, **state.inputs))
 
     def _finish(self, state: ItemState, result: Any) -> None:
         outputs = output_fields(result)
@@ -140,6 +156,8 @@ class DurableJob:
             check_same_call(row, item_id, node.id, ordinal, keys.replay, inputs, node.source)
             self.emit(ev.NodeFinished(self.run_id, item_id, node.id, Source.REPLAY))
             return self._decode(node, row.value_hash)
+        if item_id in self.replay_only:
+            raise NotRecorded(node.id, ordinal)
         if self.stopped is not None:
             raise self.stopped  # no new LM call after the budget is spent
         if (value_hash := self.steps.cached(node, keys.content)) is not None:
@@ -183,6 +201,8 @@ class DurableJob:
     async def recorded_tool(self, item_id: str, node: Node, ordinal: int, args: dict[str, Any]) -> tuple[Any] | None:
         """(the recorded result,) of this tool call, or None: it has not run yet."""
         if (row := self.calls.get(item_id, {}).get(ordinal)) is None:
+            if item_id in self.replay_only:
+                raise NotRecorded(node.id, ordinal)
             return None
         check_same_call(row, item_id, node.id, ordinal, replay_key("tool", args), args, node.source)
         self.emit(ev.NodeFinished(self.run_id, item_id, node.id, Source.REPLAY))
@@ -193,6 +213,10 @@ class DurableJob:
         keys = Keys(replay_key("tool", {"tool": node.id, "args": args}), replay_key("tool", args))
         self.steps.record_ok(item_id, node, ordinal, keys, data, source=Source.STEP)
         self.emit(ev.NodeFinished(self.run_id, item_id, node.id, Source.STEP))
+
+
+class NotRecorded(Exception):
+    """A finished item's replay reached a call its journal lacks: its recorded outputs stand."""
 
 
 def output_fields(result: Any) -> dict[str, Any]:

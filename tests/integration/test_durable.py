@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 import plait
 from plait.cli import cli
@@ -143,3 +144,29 @@ def test_unkind_strings_round_trip_and_match_plain_dspy(question, tmp_path_facto
     assert outputs(run) == expected
     again = plait.durable(programs.Chain()).run([{"question": question}], store=store, lm=lm, progress=False)
     assert outputs(again) == expected and again.stats.lm_calls == 0  # both calls reused from the cache
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+
+
+class Extract(dspy.Module):
+    def __init__(self):
+        super().__init__()
+        self.extract = dspy.Predict(dspy.Signature({"text": (str, dspy.InputField()), "person": (Person, dspy.OutputField())}))
+
+    def forward(self, text):
+        return self.extract(text=text)
+
+
+def test_finished_items_come_back_as_the_types_forward_returned(tmp_path):
+    store = str(tmp_path / "runs.db")
+    lm = plait.ScriptedLM(lambda task: {"person": {"name": task.inputs["text"].split()[0], "age": 36}})
+    program = plait.durable(Extract())
+    items = [{"text": "Ada wrote programs"}, {"text": "Alan broke codes"}]
+    first = program.run(items, store=store, lm=lm, budget=plait.Budget(lm_calls=1), concurrency=1, progress=False)
+    assert first.status == "stopped" and first.items[0].outputs.person == Person(name="Ada", age=36)
+    again = program.resume(first.id, store=store, lm=lm, progress=False)
+    assert again.status == "done" and lm.calls == 2
+    assert [r.outputs.person for r in again.items] == [Person(name="Ada", age=36), Person(name="Alan", age=36)]
