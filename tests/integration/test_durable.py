@@ -2,7 +2,8 @@
 
 Differential: plain DSPy's outputs equal plait.durable's, item for item, on five programs of
 different shapes (a chain, parallel branches, ChainOfThought with typed outputs, a multi-hop loop
-with an early exit, ReAct with a tool), for the same ChatAdapter prompts and deterministic LM.
+with an early exit, ReAct with a tool), for the same ChatAdapter prompts and deterministic LM; and
+on the shared programs of tests/dspy_programs.py, their dspy.BaseLM given to plait as is.
 Then: a stopped run resumes without repeating recorded calls, a replay that diverges is named,
 one item's failure stays its own, and the runs are ordinary runs (plait show, plait.evaluate).
 """
@@ -21,6 +22,7 @@ from pydantic import BaseModel
 import plait
 from plait.cli import cli
 from plait.runtime.durable_replay import ReplayDiverged
+from tests import dspy_programs as shared
 from tests.crash import durable_programs as programs
 
 # The test LM for plain DSPy is a BaseLM subclass, which DSPy 3.4 still runs but calls deprecated.
@@ -43,6 +45,20 @@ def test_durable_outputs_equal_plain_dspy_item_for_item(make, tmp_path):
     run = plait.durable(program).run(items, store=str(tmp_path / "runs.db"), lm=programs.EchoLM(), progress=False)
     assert run.status == "done"
     assert outputs(run) == plain_dspy(program, items)
+
+
+SHARED = {**shared.COMPILABLE, "multihop_early_exit": shared.MultiHopEarlyExit, "react": shared.CityAgent}
+
+
+@pytest.mark.parametrize("name", sorted(SHARED))
+def test_durable_equals_plain_dspy_on_the_shared_programs_through_a_dspy_lm(name, tmp_path):
+    """The programs the compiled way is tested on too, with their DSPy LM given to plait as is."""
+    items = [{shared.INPUT_NAME[name]: q} for q in programs.QUESTIONS]
+    with dspy.context(lm=shared.DeterministicLM(), adapter=dspy.ChatAdapter()):
+        expected = [dict(SHARED[name]()(**item).items()) for item in items]
+    run = plait.durable(SHARED[name]()).run(items, store=str(tmp_path / "runs.db"), lm=shared.DeterministicLM(),
+                                            progress=False)
+    assert run.status == "done" and outputs(run) == expected
 
 
 def test_a_stopped_run_resumes_replaying_every_recorded_call(tmp_path):
