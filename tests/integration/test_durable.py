@@ -186,3 +186,22 @@ def test_finished_items_come_back_as_the_types_forward_returned(tmp_path):
     again = program.resume(first.id, store=store, lm=lm, progress=False)
     assert again.status == "done" and lm.calls == 2
     assert [r.outputs.person for r in again.items] == [Person(name="Ada", age=36), Person(name="Alan", age=36)]
+
+
+def test_faults_are_survived_with_plaits_retries_fallbacks_and_reasks(tmp_path):
+    """Transient errors are retried (the outputs are the fault-free ones, item for item), a malformed
+    reply is re-asked, and an LM that fails falls back to another."""
+    program, items = programs.MultiHop(), programs.items_for(programs.MultiHop())
+    expected, retry = plain_dspy(program, items), plait.RetryPolicy(initial=0.0, maximum=0.0, max_attempts=8)
+    flaky = plait.Faulty(programs.EchoLM(), error_rate=0.3, seed=3)
+    run = plait.durable(program).run(items, store=str(tmp_path / "a.db"), lm=flaky, retry=retry, progress=False)
+    assert run.status == "done" and outputs(run) == expected
+    assert run.stats.retries == flaky.injected["error"] > 0 and run.stats.lm_requests > run.stats.lm_answered
+    garbled = plait.Faulty(programs.EchoLM(), malformed_rate=0.3, seed=3)
+    run = plait.durable(program).run(items, store=str(tmp_path / "b.db"), lm=garbled, parse_retries=5, progress=False)
+    assert run.status == "done" and garbled.injected["malformed"] > 0  # re-asked until it parsed
+    down = plait.Faulty(programs.EchoLM(name="primary"), outages=[(0, 1e9)])  # every call fails, transiently
+    backup = programs.EchoLM(name="backup")
+    run = plait.durable(program).run(items, store=str(tmp_path / "c.db"), lm=down, fallbacks=[backup],
+                                     breakers={"primary": plait.CircuitBreaker(failures=1)}, progress=False)
+    assert run.status == "done" and backup.calls > 0 and outputs(run) == expected
