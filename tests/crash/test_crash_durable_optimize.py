@@ -1,6 +1,7 @@
-"""Kill test for DSPy's own optimizer made durable: dspy.BootstrapFewShot under plait.durable_lm,
-SIGKILLed in a real process and started again in another: the second process replays every call the
-first recorded, makes only the rest, and ends with the same demos as an uninterrupted optimization."""
+"""Kill tests for DSPy's own optimizers made durable: dspy.BootstrapFewShot and dspy.MIPROv2 under
+plait.durable_lm, SIGKILLed in a real process and started again in another: the second process
+replays every call the first recorded, makes only the rest, and ends with the same instructions and
+demos as an uninterrupted optimization."""
 
 from __future__ import annotations
 
@@ -24,21 +25,23 @@ def recorded_calls(store: Path, run_id: str) -> int:
     return count
 
 
-def test_a_killed_dspy_optimization_resumes_at_the_cost_of_the_call_in_flight(tmp_path, children):
-    lm = programs.EchoDSPyLM()
-    expected = job.optimize(lm)  # plain DSPy, uninterrupted, in this process
-    total = lm.calls
+@pytest.mark.parametrize("optimizer, in_flight", [("bootstrap", 1), ("mipro", 2)])  # mipro: two threads
+def test_a_killed_dspy_optimization_resumes_at_the_cost_of_the_calls_in_flight(optimizer, in_flight, tmp_path,
+                                                                              children):
+    reference = tmp_path / "reference-calls.txt"  # a file: DSPy's copies of the LM count there too
+    expected = job.optimize(programs.EchoDSPyLM(calls_file=str(reference)), optimizer)  # plain DSPy, uninterrupted
+    total = count_calls(reference)
     store, calls = tmp_path / "opt.db", tmp_path / "calls.txt"
-    args = (str(store), str(calls), "bootstrap-1")
+    args = (str(store), str(calls), "opt-1", optimizer)
     first = Child(JOB, tmp_path, "first", *args)
     children.append(first)
     made = first.kill_at(calls, total // 3)
-    recorded = recorded_calls(store, "bootstrap-1")
-    assert 0 < recorded and made - recorded <= 1  # BootstrapFewShot calls one at a time
+    recorded = recorded_calls(store, "opt-1")
+    assert 0 < recorded and made - recorded <= in_flight
 
     second = Child(JOB, tmp_path, "second", *args)
     children.append(second)
     result = second.finish()
     assert result["replayed"] == recorded and result["made"] == total - recorded
     assert count_calls(calls) - made == total - recorded  # only what the journal lacked
-    assert result["demos"] == expected  # the same optimized program as without the kill
+    assert result["state"] == expected  # the same optimized program as without the kill
