@@ -27,6 +27,7 @@ from plait._version import __version__
 _HOME = {
     "answer": "plait.api.answers", "pending": "plait.api.answers",
     "CompiledPipeline": "plait.api.compiled", "compile": "plait.api.compiled",
+    "DurableProgram": "plait.api.durable", "durable": "plait.api.durable",
     "ItemResult": "plait.api.results", "Run": "plait.api.results", "RunStats": "plait.api.results",
     "arerun": "plait.api.resume", "aresume": "plait.api.resume", "rerun": "plait.api.resume", "resume": "plait.api.resume",
     "Question": "plait.checkpoints.asks",
@@ -39,6 +40,7 @@ _HOME = {
     "LocalLM": "plait.lm.local",
     "LM": "plait.lm.protocol", "LMBase": "plait.lm.protocol", "LMError": "plait.lm.protocol", "LMRequest": "plait.lm.protocol", "LMResponse": "plait.lm.protocol", "Usage": "plait.lm.protocol",
     "ScriptedLM": "plait.lm.scripted",
+    "DurableLM": "plait.optimizers.durable_lm", "durable_lm": "plait.optimizers.durable_lm",
     "Evaluation": "plait.optimizers.evaluate", "Score": "plait.optimizers.evaluate", "evaluate": "plait.optimizers.evaluate",
     "BootstrapFewShot": "plait.optimizers.fewshot", "LabeledFewShot": "plait.optimizers.fewshot",
     "GEPA": "plait.optimizers.gepa",
@@ -86,6 +88,7 @@ if _typing.TYPE_CHECKING:  # type checkers and IDEs see ordinary imports
     from plait._version import __version__
     from plait.api.answers import answer, pending
     from plait.api.compiled import CompiledPipeline, compile
+    from plait.api.durable import DurableProgram, durable
     from plait.api.results import ItemResult, Run, RunStats
     from plait.api.resume import arerun, aresume, rerun, resume
     from plait.checkpoints.asks import Question
@@ -99,6 +102,7 @@ if _typing.TYPE_CHECKING:  # type checkers and IDEs see ordinary imports
     from plait.lm.local import LocalLM
     from plait.lm.protocol import LM, LMBase, LMError, LMRequest, LMResponse, Usage
     from plait.lm.scripted import ScriptedLM
+    from plait.optimizers.durable_lm import DurableLM, durable_lm
     from plait.optimizers.evaluate import Evaluation, Score, evaluate
     from plait.optimizers.fewshot import BootstrapFewShot, LabeledFewShot
     from plait.optimizers.gepa import GEPA
@@ -131,6 +135,8 @@ __all__ = [
     # compiling and optimizing
     "compile", "CompiledPipeline", "evaluate", "Evaluation", "LabeledFewShot", "BootstrapFewShot",
     "Score", "RandomSearch", "ProposeInstructions", "MIPRO", "GEPA",
+    # existing DSPy programs and optimizers, journaled
+    "durable", "DurableProgram", "durable_lm", "DurableLM",
     # running
     "Run", "RunStats", "ItemResult", "resume", "aresume", "rerun", "arerun", "events", "SQLiteStore", "RayExecutor",
     # people in the loop

@@ -5,13 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from plait.api import runs
+from plait.api.durable import DurableProgram, durable_run_program
 from plait.api.results import Run
+from plait.errors import PlaitError
 from plait.runtime.executors import run_options
 from plait.runtime.sync import run_sync
 
 
 async def aresume(run_id: str, *, store: Any = None, pipeline: Any = None, **options: Any) -> Run:
     """Async :func:`resume`, for code already inside an event loop."""
+    if pipeline is None:
+        pipeline = durable_run_program(run_id, store)  # a run of plait.durable: its program, reloaded
+    if isinstance(pipeline, DurableProgram):
+        return await pipeline.aresume(run_id, store=store, **options)
     plan, lms = _plan_of(pipeline)
     return await runs.aresume(run_id, store=store, plan=plan, own_lms=lms, options=run_options(**options))
 
@@ -34,6 +40,12 @@ def resume(run_id: str, *, store: Any = None, pipeline: Any = None, **options: A
 
 async def arerun(run_id: str, *, from_node: str, store: Any = None, pipeline: Any = None, **options: Any) -> Run:
     """Async :func:`rerun`, for code already inside an event loop."""
+    if isinstance(pipeline, DurableProgram) or (pipeline is None and durable_run_program(run_id, store)):
+        raise PlaitError(f"run {run_id} ran a DSPy program journaled (plait.durable): it cannot be forked from a "
+                         "node", node=from_node, expected="a run of a compiled pipeline",
+                         found="a journaled run, whose calls are recorded in the order forward made them",
+                         fix="start a new run of the edited program (plait.durable(program).run(...)); calls whose "
+                             "prompt and inputs are unchanged are reused from the cache")
     plan, lms = _plan_of(pipeline)
     return await runs.arerun(run_id, from_node, store=store, plan=plan, own_lms=lms, options=run_options(**options))
 
