@@ -171,9 +171,12 @@ def emit_result(result: dict[str, Any]) -> None:
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
-def run_case(script: str | Path, args: Sequence[str], timeout: float = 1800) -> dict[str, Any]:
-    """Run ``script args`` in a fresh interpreter and return the result it emitted."""
-    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=timeout)
+def run_case(script: str | Path, args: Sequence[str], timeout: float = 1800,
+             python: str | Path | None = None) -> dict[str, Any]:
+    """Run ``script args`` in a fresh interpreter (this one, or ``python``: a peer's venv) and
+    return the result it emitted."""
+    command = [str(python or sys.executable), str(script), *args]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_PREFIX):
             return json.loads(line[len(RESULT_PREFIX):])
@@ -183,12 +186,15 @@ def run_case(script: str | Path, args: Sequence[str], timeout: float = 1800) -> 
 
 @dataclass
 class Case:
-    """One row of a table: a label, how it runs, the child's arguments for repeat i, the results."""
+    """One row of a table: a label, how it runs, the child's arguments for repeat i, the results;
+    ``script`` and ``python`` when the row runs another script or interpreter than the table's."""
 
     label: str
     how: str
     args: Callable[[int], Sequence[str]]
     results: list[dict[str, Any]] = field(default_factory=list)
+    script: Path | None = None
+    python: Path | None = None
 
 
 def run_interleaved(script: str | Path, cases: Sequence[Case], repeats: int, long_run: float | None = None) -> None:
@@ -199,7 +205,7 @@ def run_interleaved(script: str | Path, cases: Sequence[Case], repeats: int, lon
         for case in cases:
             if i and long_run is not None and case.results[0]["wall"] > long_run:
                 continue
-            case.results.append(run_case(script, case.args(i)))
+            case.results.append(run_case(case.script or script, case.args(i), python=case.python))
 
 
 def median_of(results: list[dict], key: str) -> float | None:

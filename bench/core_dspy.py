@@ -14,9 +14,10 @@ def tag(text: str) -> str:
     return f"{zlib.crc32(text.encode()):08x}"
 
 
-def dspy_program(signatures: dict[str, str], latency: float = 0.0, flavour: str = "forward"):
+def dspy_program(signatures: dict[str, str], latency: float = 0.0, flavour: str = "forward", replies=None):
     """The same five nodes as a dspy.Module; each Predict has its own fake LM that knows the
-    signature it answers, as plait's scripted LM gets the node's task."""
+    signature it answers, as plait's scripted LM gets the node's task. ``replies`` makes a
+    Predict's reply function from (signature, latency); FakeReplies by default."""
     import dspy
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # BaseLM.forward is 3.4's legacy path
@@ -28,7 +29,7 @@ def dspy_program(signatures: dict[str, str], latency: float = 0.0, flavour: str 
             super().__init__()
             for name, signature in signatures.items():
                 predict = dspy.Predict(signature)
-                predict.lm = make_lm(FakeReplies(predict.signature, latency))
+                predict.lm = make_lm((replies or FakeReplies)(predict.signature, latency))
                 setattr(self, name, predict)
 
         def forward(self, question: str):

@@ -16,6 +16,7 @@ import dspy
 
 from plait.errors import PlanError, SettingError
 from plait.ir.nodes import Node
+from plait.lm import chat_text
 from plait.lm.compact import CompactAdapter
 from plait.lm.protocol import LMRequest, LMTask
 
@@ -42,13 +43,20 @@ class ChatAdapter:
     def __init__(self) -> None:
         self._dspy = dspy.ChatAdapter()
         self._prefix = lru_cache(maxsize=512)(self._build_prefix)
+        self._requirements = lru_cache(maxsize=512)(lambda signature: self._dspy.user_message_output_requirements(signature))
 
     def format(self, signature, demos, inputs) -> LMRequest:
         prefix = self._prefix(signature, _freeze(demos))
-        user = self._dspy.format_user_message_content(signature, inputs, main_request=True)
+        user = None
+        if type(self._dspy) is dspy.ChatAdapter:  # the fast path copies ChatAdapter, not its subclasses
+            user = chat_text.user_message(signature, inputs, self._requirements(signature))
+        if user is None:
+            user = self._dspy.format_user_message_content(signature, inputs, main_request=True)
         return LMRequest(messages=[*prefix, {"role": "user", "content": user}], adapter=self.name)
 
     def parse(self, signature, text: str) -> dict[str, Any]:
+        if type(self._dspy) is dspy.ChatAdapter and (fields := chat_text.parse_reply(signature, text)) is not None:
+            return fields
         return self._dspy.parse(signature, text)
 
     def format_reply(self, signature, outputs: dict[str, Any]) -> str:
