@@ -34,9 +34,10 @@ def test_the_core_stays_within_its_line_budget():
 
 
 def test_an_eager_call_with_no_runner_installed_says_what_to_do(monkeypatch):
+    predict = plait.Predict("question -> answer")  # loads the facade, which installs the runner
     monkeypatch.setattr(eager, "_runner", None)  # as if plait.api.compiled had never been imported
     with pytest.raises(plait.PlaitError) as raised:
-        plait.Predict("question -> answer")(question="2 + 2?")
+        predict(question="2 + 2?")
     message = str(raised.value)
     assert "Predict is called outside a traced pipeline" in message
     assert "test_layers.py" in message  # the user's line
