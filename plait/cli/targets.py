@@ -93,17 +93,25 @@ def as_pipeline(obj: Any, ref: str) -> Any:
     (built with no arguments), or a function of no arguments returning one of those."""
     if isinstance(obj, plait.CompiledPipeline):
         return obj
-    if isinstance(obj, plait.Module):
+    modules = _module_classes()
+    if isinstance(obj, modules):
         return plait.compile(obj)
-    if inspect.isclass(obj) and issubclass(obj, plait.Module):
+    if inspect.isclass(obj) and issubclass(obj, modules):
         return plait.compile(_construct(obj, ref))
     if callable(obj) and not inspect.isclass(obj) and _takes_no_arguments(obj):
         made = obj()
-        if isinstance(made, (plait.CompiledPipeline, plait.Module)):
+        if isinstance(made, (plait.CompiledPipeline, *modules)):
             return as_pipeline(made, ref)
     raise usage(f"'{ref}' is not a pipeline", found=f"{repr(obj)[:100]} ({type(obj).__name__})",
-                fix="name a plait.Module instance or class, a CompiledPipeline, or a function of no "
-                    "arguments returning one")
+                fix="name a plait.Module or dspy.Module instance or class, a CompiledPipeline, or a "
+                    "function of no arguments returning one")
+
+
+def _module_classes() -> tuple[type, ...]:
+    """plait.Module, and dspy.Module when DSPy is loaded: a DSPy program's module imported it, and
+    the command line does not import DSPy itself only to ask (it starts faster without)."""
+    dspy = sys.modules.get("dspy")
+    return (plait.Module, dspy.Module) if dspy is not None else (plait.Module,)
 
 
 def _construct(cls: type, ref: str) -> Any:

@@ -187,7 +187,7 @@ def test_a_target_that_is_not_a_pipeline_exits_2_with_the_fix(tmp_path):
     result = plait_cmd("run", "tests.cli.fixtures:not_a_pipeline", str(data), "--store", str(tmp_path / "s.db"))
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith("plait: error: 'tests.cli.fixtures:not_a_pipeline' is not a pipeline")
-    assert "fix: name a plait.Module instance or class" in result.stderr
+    assert "fix: name a plait.Module or dspy.Module instance or class" in result.stderr
     assert not (tmp_path / "s.db").exists()
 
 
@@ -239,3 +239,10 @@ def test_a_search_optimizer_without_a_metric_exits_2(tmp_path):
     result = plait_cmd("optimize", "tests.cli.fixtures:QA", "--trainset", str(train), "--optimizer", "mipro",
                        "--out", str(tmp_path / "o.json"))
     assert result.returncode == 2 and "--optimizer mipro needs --metric MODULE:FUNC" in result.stderr
+
+
+def test_a_dspy_program_is_a_target_as_it_is(tmp_path):
+    result = plait_cmd("plan", "tests.dspy_programs:DraftThenPolish")
+    assert result.returncode == 0, result.stderr
+    assert "draft_then_polish.draft = predict[question -> draft]" in result.stdout
+    assert "draft_then_polish.polish = predict[question, draft -> answer]" in result.stdout
