@@ -205,3 +205,23 @@ def test_faults_are_survived_with_plaits_retries_fallbacks_and_reasks(tmp_path):
     run = plait.durable(program).run(items, store=str(tmp_path / "c.db"), lm=down, fallbacks=[backup],
                                      breakers={"primary": plait.CircuitBreaker(failures=1)}, progress=False)
     assert run.status == "done" and backup.calls > 0 and outputs(run) == expected
+
+
+class ThreeVotes(dspy.Module):
+    """Self-consistency: one predictor asked the same question three times."""
+
+    def __init__(self):
+        super().__init__()
+        self.vote = dspy.Predict("question -> answer")
+
+    def forward(self, question: str):
+        return dspy.Prediction(votes=[self.vote(question=question).answer for _ in range(3)])
+
+
+@pytest.mark.parametrize("temperature, calls", [(0.0, 1), (0.8, 3)])
+def test_sampled_calls_of_one_predictor_are_separate_samples(tmp_path, temperature, calls):
+    lm = programs.EchoLM()
+    own = lm.identity()
+    lm.identity = lambda: {**own, "temperature": temperature}
+    run = plait.durable(ThreeVotes()).run([{"question": "q"}], store=str(tmp_path / "runs.db"), lm=lm, progress=False)
+    assert run.status == "done" and lm.calls == calls  # deterministic: one shared answer; sampled: one each
