@@ -57,6 +57,9 @@ class NullStore:
     def copy_journal(self, source_run: str, target_run: str, node_ids: set[str]) -> int:
         return 0
 
+    def writer(self) -> None:
+        return None  # records keep nothing: made in place, no thread
+
     def acquire_lease(self, run_id: str, owner: str, ttl: float) -> None:
         pass  # nothing is stored, so nothing can be resumed twice
 

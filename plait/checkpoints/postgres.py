@@ -187,6 +187,7 @@ class PostgresStore(SQLStore):
         return int(rows[0][0])
 
     def close(self) -> None:
+        self._close_writer()
         self._close_pool()
 
 

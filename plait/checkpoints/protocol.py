@@ -144,6 +144,9 @@ class Store(Protocol):
     def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None,
                owner: str | None = None) -> None: ...
     def copy_journal(self, source_run: str, target_run: str, node_ids: set[str]) -> int: ...
+    # The store's writer thread (group.py), which commits many records per transaction off the event
+    # loop; None: a store that keeps nothing, whose records the executor makes in place.
+    def writer(self) -> Any: ...
 
     # At most one process runs a run at a time: acquire raises LeaseHeld while another owner's lease
     # is live (an expired one is taken over); renew extends ours, or raises if it was taken over;

@@ -108,6 +108,7 @@ class SQLiteStore(SQLStore):
         return pages * size
 
     def close(self) -> None:
+        self._close_writer()
         with self._lock:
             self._conn.close()
 

@@ -79,7 +79,8 @@ class Executor:
         self.concurrency, self.emit, self.clock = max(1, concurrency), emit, clock
         # owner: the run's lease holder; the store records only while it holds the lease
         self.steps = StepJournal(store, run_id, owner=owner, rows=journal, force=force,
-                                 reset_attempts=reset_attempts, parse_retries=runner.parse_retries)
+                                 reset_attempts=reset_attempts, parse_retries=runner.parse_retries,
+                                 writer=store.writer())
         self.guards = runner.guards
         self.stopped: BudgetReached | None = None  # set when the budget stopped the run
         self.window = self.concurrency
@@ -184,7 +185,7 @@ class Executor:
         try:
             value = self._replayed(item, node, keys, inputs)
         except StoreError as exc:  # a recorded value that does not read back: this item fails, alone
-            self._fail(item, node, keys, exc)
+            await self._fail(item, node, keys, exc)
             return
         if value is None:
             if self.stopped is not None:  # the budget is spent: nothing new starts
@@ -223,10 +224,11 @@ class Executor:
         if (cached := self._cached(node, keys.content)) is not None:
             value, value_hash = cached
             self.steps.record_ok(item.item_id, node, 0, keys, None, source=Source.CACHE, value_hash=value_hash)
+            await self.steps.committed()
             self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, Source.CACHE))
             return value
         if (failure := self.steps.cached_failure(node, keys.content)) is not None:  # it never parsed: don't ask again
-            self._fail(item, node, keys, failure)
+            await self._fail(item, node, keys, failure)
             return None
         started, call = time.perf_counter(), None
         if node.op is Op.PREDICT:
@@ -239,12 +241,13 @@ class Executor:
                 else:
                     outcome = await self._run(node, inputs, call)
         except PlaitError as exc:
-            self._fail(item, node, keys, exc, call)
+            await self._fail(item, node, keys, exc, call)
             return None
         except HumanWait as wait:
             self._wait(item, node, wait.question)
             return None
         self._record(item, node, keys, outcome, call, asked=asking.asked > 0, inputs=inputs)
+        await self.steps.committed()  # successors and events only once it is recorded
         if node.op is not Op.OUTPUT:
             usage = outcome.usage.to_json() if outcome.usage else None
             self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, outcome.source,
@@ -295,8 +298,9 @@ class Executor:
                              usage=outcome.usage, attempts=call.unrecorded if call is not None else outcome.attempts,
                              cacheable=outcome.cacheable and not asked)
 
-    def _fail(self, item: ItemState, node: Node, keys: Keys, exc: PlaitError, call: NodeCall | None = None) -> None:
+    async def _fail(self, item: ItemState, node: Node, keys: Keys, exc: PlaitError, call: NodeCall | None = None) -> None:
         self.steps.record_failed(item.item_id, node, keys, exc, call.unrecorded if call is not None else 1)
+        await self.steps.committed()
         open_before = item.status == "running"  # a parallel branch may have failed or waited already
         item.status, item.error = "failed", exc
         self.emit(ev.NodeFailed(self.run_id, item.item_id, node.id, str(exc)))
