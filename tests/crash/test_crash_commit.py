@@ -13,7 +13,6 @@ from pathlib import Path
 
 from plait.checkpoints.location import open_location
 from tests.crash import commit_job
-from tests.crash import pipeline_job as job
 from tests.crash.child import TIMEOUT, Child, count_calls
 
 JOB = Path(commit_job.__file__)
