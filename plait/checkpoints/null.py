@@ -50,6 +50,9 @@ class NullStore:
                          expected="a value a run recorded", found="no store",
                          fix="run with a store (store='runs.db') to read its values back")
 
+    def read_values(self, value_hashes: Sequence[str]) -> dict[str, bytes]:
+        return {}
+
     def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None,
                owner: str | None = None) -> None:
         pass

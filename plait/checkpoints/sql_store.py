@@ -155,6 +155,17 @@ class SQLStore(StoredAsks, RunTransfer, ABC):
                              expected=value_hash, found=sha256_hex(data), fix="the store is damaged; rerun into a new store")
         return data
 
+    def read_values(self, value_hashes: Sequence[str]) -> dict[str, bytes]:
+        """The values of ``value_hashes`` in one query per 500 (replay reads an item's at once). One
+        missing or not matching its hash is left out: ``read_value`` then says what is wrong."""
+        found: dict[str, bytes] = {}
+        wanted = sorted(set(value_hashes))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            rows = self._query(f"SELECT hash, data FROM blobs WHERE hash IN ({','.join('?' * len(chunk))})", chunk)
+            found.update((h, bytes(d)) for h, d in rows if sha256_hex(bytes(d)) == h)
+        return found
+
     def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None,
                owner: str | None = None) -> None:
         """The node's value, journal row, cache entry and item status, in one transaction.

@@ -66,6 +66,9 @@ class ItemState:
     active: int = 0  # its nodes queued or running
 
 
+REPLAY_SLICE = 0.01  # seconds a replay runs before the event loop's timers get a turn
+
+
 class Executor:
     """Runs one plan's items against a store. ``force``: node ids that must recompute.
     ``reset_attempts``: ignore the attempts the journal records for unfinished nodes."""
@@ -91,6 +94,7 @@ class Executor:
         self.successors = {n.id: plan.successors(n.id) for n in plan.nodes}
         self.value_fields = {n.id: value_fields(n) for n in plan.nodes}
         self._seq = itertools.count()
+        self._slice_start, self._slice_over = time.perf_counter(), False  # see _yield_now_and_then
         self.asks = AskBook(store, run_id, owner)
         self.loops = LoopRunner(self)
 
@@ -193,13 +197,30 @@ class Executor:
             value = await self._reused_or_run(item, node, keys, inputs)
             if value is None:
                 return  # failed; the item is finished
-        elif node.op is not Op.OUTPUT:
-            self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, Source.REPLAY))
+        else:
+            await self._yield_now_and_then()
+            if node.op is not Op.OUTPUT:
+                self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, Source.REPLAY))
         if node.op is Op.OUTPUT:
             item.status, item.outputs = "done", value
             self._item_done(item)
         else:
             self._complete(item, node.id, value)
+
+    async def _yield_now_and_then(self) -> None:
+        """A replayed node awaits nothing, so a long replay would hold the loop from its timers (lease
+        heartbeats, progress, the user's tasks). Once a slice of REPLAY_SLICE seconds is over, every
+        worker yields at its next replayed node, so that the loop's iteration ends and a new slice
+        starts after the timers that came due."""
+        if not self._slice_over and time.perf_counter() - self._slice_start < REPLAY_SLICE:
+            return
+        if not self._slice_over:
+            self._slice_over = True
+            asyncio.get_running_loop().call_soon(self._new_slice)
+        await asyncio.sleep(0)
+
+    def _new_slice(self) -> None:
+        self._slice_over, self._slice_start = False, time.perf_counter()
 
     def _read(self, item: ItemState, port: Port) -> Any:
         if port.ref is None:

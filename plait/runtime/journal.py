@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -67,6 +68,9 @@ class StepJournal:
         self.reset_attempts, self.parse_retries = reset_attempts, parse_retries
         self.writer = writer
         self._queued: list[asyncio.Future] = []  # records queued since the last committed()
+        self._unread: dict[str, list[str]] | None = None  # item -> its recorded values' hashes, not yet read
+        self._values: dict[str, bytes] = {}  # values read ahead, until replay has taken them
+        self._takers: Counter[str] = Counter()  # how many rows read ahead still have to take each
 
     # --- check ------------------------------------------------------------------------------------
     def recorded(self, item_id: str, node: Node, iteration: int, keys: Keys, status: Status = Status.OK,
@@ -77,6 +81,7 @@ class StepJournal:
         row = self.rows.get((item_id, node.id, iteration))
         if row is None or row.status != status or node.id in self.force:
             return None
+        self._read_ahead(item_id)
         if row.replay_key is not None:
             return row if row.replay_key == keys.replay else None
         made_here = row.content_key == keys.content or (made_by is not None and made_by(row.content_key))
@@ -109,7 +114,26 @@ class StepJournal:
         return OutputParseError(failure["summary"], **{k: failure.get(k) for k in FAILURE_FIELDS}, from_cache=True)
 
     def read(self, value_hash: str) -> bytes:
-        return self.store.read_value(value_hash)
+        data = self._values.get(value_hash)
+        if data is None:
+            return self.store.read_value(value_hash)
+        self._takers[value_hash] -= 1
+        if self._takers[value_hash] <= 0:
+            del self._values[value_hash], self._takers[value_hash]
+        return data
+
+    def _read_ahead(self, item_id: str) -> None:
+        """On an item's first replayed step, read the values of all its recorded steps in one query
+        (not one per step); only the items in flight are held, each value until it is read."""
+        if self._unread is None:
+            self._unread = {}
+            for (item, _, _), row in self.rows.items():
+                if row.value_hash is not None and row.status in (Status.OK, Status.PROPOSED):
+                    self._unread.setdefault(item, []).append(row.value_hash)
+        hashes = self._unread.pop(item_id, None)
+        if hashes:
+            self._values.update(self.store.read_values(hashes))
+            self._takers.update(h for h in hashes if h in self._values)
 
     # --- run --------------------------------------------------------------------------------------
     def call(self, item_id: str, node: Node, key: str,
