@@ -85,18 +85,13 @@ class GroupWriter:
 
     def _serve(self) -> None:
         while True:
-            batch = self._queue.get()
-            if batch is _STOP:
-                return
-            stop = False
+            handed = [self._queue.get()]
             while not self._queue.empty():  # everything handed over while the last commit ran
-                more = self._queue.get()
-                if more is _STOP:
-                    stop = True
-                    break
-                batch.extend(more)
-            self._commit(batch)
-            if stop:
+                handed.append(self._queue.get())
+            batch = [pending for part in handed if part is not _STOP for pending in part]
+            if batch:
+                self._commit(batch)
+            if _STOP in handed:
                 return
 
     def _commit(self, batch: list[Pending]) -> None:
