@@ -167,9 +167,11 @@ def _fanout(stats: RunStats, options: RunOptions, items: int, *more: Callable) -
 
 def _stored_items(store: Store, run_id: str, plan: Plan) -> list[ItemState]:
     codec = codec_for(plan.of_op(Op.INPUT)[0].outputs)
-    states = []
-    for i in store.run_items(run_id):
-        data = store.read_value(i.input_hash)
+    states, items = [], store.run_items(run_id)
+    inputs = store.read_values([i.input_hash for i in items])  # one query, not one per item
+    for i in items:
+        data = inputs.get(i.input_hash)
+        data = store.read_value(i.input_hash) if data is None else data  # read_value says what is wrong
         if data == b"{}" and i.status == "failed":  # it never passed input validation
             states.append(ItemState(i.item_id, i.position, {}, "failed", error=InputError(i.error or "invalid input")))
         else:

@@ -50,12 +50,18 @@ class NullStore:
                          expected="a value a run recorded", found="no store",
                          fix="run with a store (store='runs.db') to read its values back")
 
+    def read_values(self, value_hashes: Sequence[str]) -> dict[str, bytes]:
+        return {}
+
     def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None,
                owner: str | None = None) -> None:
         pass
 
     def copy_journal(self, source_run: str, target_run: str, node_ids: set[str]) -> int:
         return 0
+
+    def writer(self) -> None:
+        return None  # records keep nothing: made in place, no thread
 
     def acquire_lease(self, run_id: str, owner: str, ttl: float) -> None:
         pass  # nothing is stored, so nothing can be resumed twice

@@ -1,8 +1,8 @@
 """The PostgreSQL checkpoint store: one database shared by every process and machine of a run.
 
 Same tables, meaning and SQL as the SQLite store (sql_store.py): content-addressed values stored
-once, the journal, the cache, runs, items, plans, leases and questions; one transaction per
-recorded node. The schema is versioned and migrated in place (postgres_schema.py).
+once, the journal, the cache, runs, items, plans, leases and questions; a node's records in one
+transaction (with the other nodes' that finished with it: group.py). The schema is versioned and migrated in place (postgres_schema.py).
 
 Connections come from a psycopg 3 pool. A connection lost mid-transaction (the server restarted,
 the backend was terminated, the network dropped) rolls the transaction back on the server, so a node
@@ -187,6 +187,7 @@ class PostgresStore(SQLStore):
         return int(rows[0][0])
 
     def close(self) -> None:
+        self._close_writer()
         self._close_pool()
 
 

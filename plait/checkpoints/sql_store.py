@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Callable, Sequence, TypeVar
 
 from plait.checkpoints.asks import StoredAsks
+from plait.checkpoints.group import GroupWriter, Record
 from plait.checkpoints.keys import failure_key
 from plait.checkpoints.lease import is_active, lease_held, this_host
 from plait.checkpoints.protocol import Garbage, ItemRecord, JournalRow, Lease, RunRecord, Source, Status, as_word
@@ -50,6 +51,7 @@ class SQLStore(StoredAsks, RunTransfer, ABC):
     """The Store protocol over SQL tables; SQLiteStore and PostgresStore supply the connection."""
 
     path: str
+    _writer: GroupWriter | None = None  # made by writer(), on first use
 
     @abstractmethod
     def _transact(self, work: Callable[[Any], T], *, commit: bool = True) -> T:
@@ -153,11 +155,45 @@ class SQLStore(StoredAsks, RunTransfer, ABC):
                              expected=value_hash, found=sha256_hex(data), fix="the store is damaged; rerun into a new store")
         return data
 
+    def read_values(self, value_hashes: Sequence[str]) -> dict[str, bytes]:
+        """The values of ``value_hashes`` in one query per 500 (replay reads an item's at once). One
+        missing or not matching its hash is left out: ``read_value`` then says what is wrong."""
+        found: dict[str, bytes] = {}
+        wanted = sorted(set(value_hashes))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            rows = self._query(f"SELECT hash, data FROM blobs WHERE hash IN ({','.join('?' * len(chunk))})", chunk)
+            found.update((h, bytes(d)) for h, d in rows if sha256_hex(bytes(d)) == h)
+        return found
+
     def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None,
                owner: str | None = None) -> None:
         """The node's value, journal row, cache entry and item status, in one transaction.
         With ``owner``, only while that owner holds the run's lease (else LeaseHeld, nothing written)."""
         self._transact(lambda tx: self._record(tx, row, value, cache, item_status, owner))
+
+    def record_batch(self, records: Sequence[Record]) -> None:
+        """Several ``record`` calls in one transaction: all of them are written, or none."""
+        def work(tx: Any) -> None:
+            for r in records:
+                self._record(tx, r.row, r.value, r.cache, r.item_status, r.owner)
+
+        self._transact(work)
+
+    def writer(self) -> GroupWriter:
+        """The store's writer thread (group.py), started by its first record: the executor's records
+        go through it, many nodes per transaction, off the event loop."""
+        if self._writer is None:
+            self._writer = GroupWriter(self.record_batch, self._record_one)
+        return self._writer
+
+    def _record_one(self, r: Record) -> None:
+        self.record(r.row, r.value, cache=r.cache, item_status=r.item_status, owner=r.owner)
+
+    def _close_writer(self) -> None:
+        """Commit what the writer holds and end its thread: before the connection closes."""
+        if self._writer is not None:
+            self._writer.close()
 
     def _record(self, tx: Any, row: JournalRow, value: bytes | None, cache: bool, item_status: str | None,
                 owner: str | None) -> None:

@@ -1,9 +1,10 @@
-"""The SQLite checkpoint store: one file, WAL mode, one transaction per recorded node.
+"""The SQLite checkpoint store: one file, WAL mode; a node's records in one transaction, which the
+executor's writer thread (group.py) shares with the other nodes that finished with it.
 
 Durability: by default a committed node survives the process being killed (WAL with
-``synchronous=NORMAL``: the commit is in the OS's hands before ``record`` returns). With
-``durability="power"`` every commit is also fsynced (``synchronous=FULL``), surviving power loss
-at the cost of a disk flush per node.
+``synchronous=NORMAL``: the commit is in the OS's hands before ``record`` returns), not a power
+cut. With ``durability="power"`` every commit is also fsynced (``synchronous=FULL``), surviving
+power loss at the cost of a disk flush per transaction.
 
 Concurrency: any number of processes may write different runs to one file. Writes take SQLite's
 write lock up front (``BEGIN IMMEDIATE``) and wait for it up to ``timeout`` seconds; a lease
@@ -108,6 +109,7 @@ class SQLiteStore(SQLStore):
         return pages * size
 
     def close(self) -> None:
+        self._close_writer()
         with self._lock:
             self._conn.close()
 

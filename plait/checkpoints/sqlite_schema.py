@@ -6,6 +6,8 @@ Version history (``meta.schema_version``):
   2  + leases (one process runs a run at a time); plans.saved_at (gc spares plans just saved)
   3  + asks (questions to people, their deadlines and answers; see asks.py)
   4  + journal.replay_key (a recorded output replays whichever LM produced it; NULL in older rows)
+  5  journal and cache rebuilt WITHOUT ROWID: each row lives in its primary key's b-tree,
+     not in a table plus an index holding the key a second time (a third smaller store)
 
 A store is migrated in place, in one transaction, the first time a newer plait opens it; an older
 plait then refuses it with "written by a newer plait". A file that is not a plait store, from a
@@ -27,7 +29,8 @@ from plait.checkpoints import versions
 from plait.checkpoints.versions import APP_ID, statements
 from plait.errors import StoreError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+WITHOUT_ROWID = ("journal", "cache")  # small rows every recorded node writes (blobs: values can be large)
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,8 +50,21 @@ CREATE TABLE IF NOT EXISTS journal (
 CREATE TABLE IF NOT EXISTS cache (content_key TEXT PRIMARY KEY, value_hash TEXT NOT NULL);
 """
 
-# MIGRATIONS[v]: the statements that take a version-v store to version v + 1.
-MIGRATIONS: dict[int, str] = {
+def without_rowid(tx: sqlite3.Connection) -> None:
+    """Rebuild WITHOUT_ROWID's tables in that layout, with the columns and rows they have now (so
+    that a column another migration adds, before or after this one, is carried over unchanged)."""
+    for table in WITHOUT_ROWID:
+        (sql,) = tx.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()
+        if "WITHOUT ROWID" in sql.upper():
+            continue
+        tx.execute(f"ALTER TABLE {table} RENAME TO {table}_v4")
+        tx.execute(sql.rstrip().rstrip(";") + " WITHOUT ROWID")
+        tx.execute(f"INSERT INTO {table} SELECT * FROM {table}_v4")
+        tx.execute(f"DROP TABLE {table}_v4")
+
+
+# MIGRATIONS[v]: what takes a version-v store to version v + 1 (versions.py: SQL, or a function).
+MIGRATIONS: dict[int, versions.Migration] = {
     1: """
     CREATE TABLE leases (
         run_id TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
@@ -66,6 +82,7 @@ MIGRATIONS: dict[int, str] = {
     3: """
     ALTER TABLE journal ADD COLUMN replay_key TEXT;
     """,
+    4: without_rowid,
 }
 
 _FIX_NEW_FILE = "point store= (or --store, or $PLAIT_STORE) at a new file or a plait store"
@@ -91,8 +108,10 @@ def expected_columns(version: int = SCHEMA_VERSION) -> dict[str, list[str]]:
     statements above (so this never disagrees with what ``create`` and ``migrate`` make)."""
     conn = sqlite3.connect(":memory:")
     try:
-        for stmt in statements(_V1) + [s for v in range(1, version) for s in statements(MIGRATIONS[v])]:
+        for stmt in statements(_V1):
             conn.execute(stmt)
+        for v in range(1, version):
+            versions.apply(conn, MIGRATIONS[v])
         return columns(conn)
     finally:
         conn.close()

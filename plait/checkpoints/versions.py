@@ -6,7 +6,7 @@ take version v to v + 1; a store from a newer plait is refused, never read as so
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Union
 
 from plait.errors import StoreError
 
@@ -32,13 +32,26 @@ def checked_version(meta: dict[str, str], where: str, current: int, fix: str) ->
     return version
 
 
+# A migration is SQL statements, or a function of the transaction for what SQL alone cannot say
+# (SQLite rebuilding a table under another layout).
+Migration = Union[str, Callable[[Any], None]]
+
+
 def statements(script: str) -> list[str]:
     return [s for s in script.split(";") if s.strip()]
 
 
-def migrate(tx: Any, migrations: dict[int, str], version: int, current: int) -> None:
+def apply(tx: Any, migration: Migration) -> None:
+    """One migration step, inside the caller's transaction."""
+    if callable(migration):
+        migration(tx)
+        return
+    for stmt in statements(migration):
+        tx.execute(stmt)
+
+
+def migrate(tx: Any, migrations: dict[int, Migration], version: int, current: int) -> None:
     """Bring a store from ``version`` to ``current`` (inside the caller's transaction)."""
     for v in range(version, current):
-        for stmt in statements(migrations[v]):
-            tx.execute(stmt)
+        apply(tx, migrations[v])
     tx.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(current),))

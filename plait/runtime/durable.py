@@ -102,11 +102,11 @@ class DurableJob:
         except BudgetReached as stop:
             self._stop(stop)
         except PlaitError as exc:
-            self._fail(state, exc)
+            await self._fail(state, exc)
         except Exception as exc:  # the user's forward raised: this item fails, alone
-            self._fail(state, forward_failed(self.output, state.item_id, exc))
+            await self._fail(state, forward_failed(self.output, state.item_id, exc))
         else:
-            self._finish(state, result)
+            await self._finish(state, result)
 
     async def _replay_finished(self, state: ItemState, value_hash: str, loop: asyncio.AbstractEventLoop,
                                pool: concurrent.futures.Executor) -> None:
@@ -130,15 +130,19 @@ class DurableJob:
         install(program, ItemCalls(self, state.item_id, loop, self.pending), self.nodes, self.job.plan.name)
         return await loop.run_in_executor(pool, functools.partial(program, **state.inputs))
 
-    def _finish(self, state: ItemState, result: Any) -> None:
+    # Each record is queued for the store's writer thread and awaited (committed()) at once, before
+    # any other await: what follows (the item's status, events, the call's value) waits for its commit.
+    async def _finish(self, state: ItemState, result: Any) -> None:
         outputs = output_fields(result)
         data = json_utf8(to_jsonable_python(outputs, fallback=repr))
         self.steps.record_ok(state.item_id, self.output, 0, NO_KEYS, data, source=Source.OUTPUT)
+        await self.steps.committed()
         state.status, state.outputs = "done", outputs
         self.emit(ev.ItemFinished(self.run_id, state.item_id, "done"))
 
-    def _fail(self, state: ItemState, exc: PlaitError) -> None:
+    async def _fail(self, state: ItemState, exc: PlaitError) -> None:
         self.steps.record_failed(state.item_id, self.output, NO_KEYS, exc, 0)
+        await self.steps.committed()
         state.status, state.error = "failed", exc
         self.emit(ev.NodeFailed(self.run_id, state.item_id, exc.node or OUTPUT_ID, str(exc)))
         self.emit(ev.ItemFinished(self.run_id, state.item_id, "failed"))
@@ -163,6 +167,7 @@ class DurableJob:
             raise self.stopped  # no new LM call after the budget is spent
         if (value_hash := self.steps.cached(node, keys.content)) is not None:
             self.steps.record_ok(item_id, node, ordinal, keys, None, source=Source.CACHE, value_hash=value_hash)
+            await self.steps.committed()
             self.emit(ev.NodeFinished(self.run_id, item_id, node.id, Source.CACHE))
             return self._decode(node, value_hash)
         return await self._call(item_id, node, ordinal, keys, inputs, adapter)
@@ -184,6 +189,7 @@ class DurableJob:
         except PlaitError as exc:
             self.steps.record_failed_iteration(item_id, node, ordinal, exc, source=Source.LM, lm=None,
                                                attempts=call.unrecorded)
+            await self.steps.committed()
             self.emit(ev.NodeFailed(self.run_id, item_id, node.id, str(exc)))
             raise
         if outcome.fallback_hash is not None:  # a fallback's answer is cached under its own key
@@ -191,6 +197,7 @@ class DurableJob:
         data = outcome.data if outcome.data is not None else codec_for(node.outputs).encode(outcome.value)
         self.steps.record_ok(item_id, node, ordinal, keys, data, source=outcome.source, lm=outcome.lm,
                              usage=outcome.usage, attempts=call.unrecorded, cacheable=outcome.cacheable)
+        await self.steps.committed()
         usage = outcome.usage.to_json() if outcome.usage else None
         self.emit(ev.NodeFinished(self.run_id, item_id, node.id, outcome.source, time.perf_counter() - started, usage))
         return outcome.value
@@ -217,6 +224,7 @@ class DurableJob:
         data = json_utf8({"result": to_jsonable_python(result, fallback=repr)})
         keys = Keys(replay_key("tool", {"tool": node.id, "args": args}), replay_key("tool", args))
         self.steps.record_ok(item_id, node, ordinal, keys, data, source=Source.STEP)
+        await self.steps.committed()
         self.emit(ev.NodeFinished(self.run_id, item_id, node.id, Source.STEP))
 
 

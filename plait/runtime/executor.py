@@ -66,6 +66,9 @@ class ItemState:
     active: int = 0  # its nodes queued or running
 
 
+REPLAY_SLICE = 0.01  # seconds a replay runs before the event loop's timers get a turn
+
+
 class Executor:
     """Runs one plan's items against a store. ``force``: node ids that must recompute.
     ``reset_attempts``: ignore the attempts the journal records for unfinished nodes."""
@@ -79,9 +82,11 @@ class Executor:
         self.concurrency, self.emit, self.clock = max(1, concurrency), emit, clock
         # owner: the run's lease holder; the store records only while it holds the lease
         self.steps = StepJournal(store, run_id, owner=owner, rows=journal, force=force,
-                                 reset_attempts=reset_attempts, parse_retries=runner.parse_retries)
+                                 reset_attempts=reset_attempts, parse_retries=runner.parse_retries,
+                                 writer=store.writer())
         self.guards = runner.guards
         self.sampled = sampled_nodes(plan, self.guards)  # their content keys name their call site
+        self._computing: dict[str, asyncio.Event] = {}  # content keys being computed, set when recorded
         self.stopped: BudgetReached | None = None  # set when the budget stopped the run
         self.window = self.concurrency
         self.width = plan_width(plan)
@@ -91,6 +96,7 @@ class Executor:
         self.successors = {n.id: plan.successors(n.id) for n in plan.nodes}
         self.value_fields = {n.id: value_fields(n) for n in plan.nodes}
         self._seq = itertools.count()
+        self._slice_start, self._slice_over = time.perf_counter(), False  # see _yield_now_and_then
         self.asks = AskBook(store, run_id, owner)
         self.loops = LoopRunner(self)
 
@@ -188,7 +194,7 @@ class Executor:
         try:
             value = self._replayed(item, node, keys, inputs)
         except StoreError as exc:  # a recorded value that does not read back: this item fails, alone
-            self._fail(item, node, keys, exc)
+            await self._fail(item, node, keys, exc)
             return
         if value is None:
             if self.stopped is not None:  # the budget is spent: nothing new starts
@@ -196,8 +202,10 @@ class Executor:
             value = await self._reused_or_run(item, node, keys, inputs)
             if value is None:
                 return  # failed; the item is finished
-        elif node.op is not Op.OUTPUT:
-            self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, Source.REPLAY))
+        else:
+            await self._yield_now_and_then()
+            if node.op is not Op.OUTPUT:
+                self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, Source.REPLAY))
         if node.op is Op.OUTPUT:
             item.status, item.outputs = "done", value
             self._item_done(item)
@@ -212,10 +220,25 @@ class Executor:
             outcome = await self.runner.run(node, inputs)
         except PlaitError as exc:
             keys = Keys(self._key(node, "", inputs), replay_key(node.fingerprint or "", inputs))
-            self._fail(item, node, keys, exc)
+            await self._fail(item, node, keys, exc)
             return
         self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, Source.STEP, time.perf_counter() - started))
         self._complete(item, node.id, outcome.value)
+
+    async def _yield_now_and_then(self) -> None:
+        """A replayed node awaits nothing, so a long replay would hold the loop from its timers (lease
+        heartbeats, progress, the user's tasks). Once a slice of REPLAY_SLICE seconds is over, every
+        worker yields at its next replayed node, so that the loop's iteration ends and a new slice
+        starts after the timers that came due."""
+        if not self._slice_over and time.perf_counter() - self._slice_start < REPLAY_SLICE:
+            return
+        if not self._slice_over:
+            self._slice_over = True
+            asyncio.get_running_loop().call_soon(self._new_slice)
+        await asyncio.sleep(0)
+
+    def _new_slice(self) -> None:
+        self._slice_over, self._slice_start = False, time.perf_counter()
 
     def _read(self, item: ItemState, port: Port) -> Any:
         if port.ref is None:
@@ -238,13 +261,28 @@ class Executor:
         return guard is not None and any(self._key(node, r.lm_hash, inputs) == recorded for r in guard.routes[1:])
 
     async def _reused_or_run(self, item: ItemState, node: Node, keys: Keys, inputs: dict) -> dict | None:
+        """A reusable node whose content key another item is computing right now waits for it, then
+        finds its answer in the cache: the same question asked at once costs one call, as in turn."""
+        if not self.steps.reusable(node):
+            return await self._cached_or_run(item, node, keys, inputs)
+        while (computing := self._computing.get(keys.content)) is not None:
+            await computing.wait()
+        done = self._computing[keys.content] = asyncio.Event()
+        try:
+            return await self._cached_or_run(item, node, keys, inputs)
+        finally:
+            del self._computing[keys.content]
+            done.set()
+
+    async def _cached_or_run(self, item: ItemState, node: Node, keys: Keys, inputs: dict) -> dict | None:
         if (cached := self._cached(node, keys.content)) is not None:
             value, value_hash = cached
             self.steps.record_ok(item.item_id, node, 0, keys, None, source=Source.CACHE, value_hash=value_hash)
+            await self.steps.committed()
             self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, Source.CACHE))
             return value
         if (failure := self.steps.cached_failure(node, keys.content)) is not None:  # it never parsed: don't ask again
-            self._fail(item, node, keys, failure)
+            await self._fail(item, node, keys, failure)
             return None
         started, call = time.perf_counter(), None
         if node.op is Op.PREDICT:
@@ -257,12 +295,13 @@ class Executor:
                 else:
                     outcome = await self._run(node, inputs, call)
         except PlaitError as exc:
-            self._fail(item, node, keys, exc, call)
+            await self._fail(item, node, keys, exc, call)
             return None
         except HumanWait as wait:
             self._wait(item, node, wait.question)
             return None
         self._record(item, node, keys, outcome, call, asked=asking.asked > 0, inputs=inputs)
+        await self.steps.committed()  # successors and events only once it is recorded
         if node.op is not Op.OUTPUT:
             usage = outcome.usage.to_json() if outcome.usage else None
             self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, outcome.source,
@@ -313,8 +352,9 @@ class Executor:
                              usage=outcome.usage, attempts=call.unrecorded if call is not None else outcome.attempts,
                              cacheable=outcome.cacheable and not asked)
 
-    def _fail(self, item: ItemState, node: Node, keys: Keys, exc: PlaitError, call: NodeCall | None = None) -> None:
+    async def _fail(self, item: ItemState, node: Node, keys: Keys, exc: PlaitError, call: NodeCall | None = None) -> None:
         self.steps.record_failed(item.item_id, node, keys, exc, call.unrecorded if call is not None else 1)
+        await self.steps.committed()
         open_before = item.status == "running"  # a parallel branch may have failed or waited already
         item.status, item.error = "failed", exc
         self.emit(ev.NodeFailed(self.run_id, item.item_id, node.id, str(exc)))

@@ -20,10 +20,13 @@ shaped, or a parse failure that was given fewer re-asks than the current run all
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from plait.checkpoints.group import GroupWriter, Record
 from plait.checkpoints.keys import failure_key
 from plait.checkpoints.protocol import JournalRow, Source, Status, Store
 from plait.errors import NodeError, OutputParseError, PlaitError
@@ -51,13 +54,23 @@ class Keys:
 class StepJournal:
     """One run's steps, looked up and recorded. ``rows``: the run's journal as read at the start
     (this process's or shard's items); ``force``: node ids that must recompute; ``reset_attempts``:
-    forget the attempts unfinished steps made; ``parse_retries``: the re-asks this run allows."""
+    forget the attempts unfinished steps made; ``parse_retries``: the re-asks this run allows.
+
+    ``writer``: the store's writer thread (group.py). With it, a ``record_*`` call queues its
+    record and the caller awaits ``committed()`` right after it (before any other await) to hold
+    the step's successors until the record is committed; without it, records commit in place."""
 
     def __init__(self, store: Store, run_id: str, *, owner: str | None = None, rows: Rows | None = None,
-                 force: frozenset[str] = frozenset(), reset_attempts: bool = False, parse_retries: int = 2) -> None:
+                 force: frozenset[str] = frozenset(), reset_attempts: bool = False, parse_retries: int = 2,
+                 writer: GroupWriter | None = None) -> None:
         self.store, self.run_id, self.owner = store, run_id, owner  # owner: record only while it holds the lease
         self.rows, self.force = rows or {}, force
         self.reset_attempts, self.parse_retries = reset_attempts, parse_retries
+        self.writer = writer
+        self._queued: list[asyncio.Future] = []  # records queued since the last committed()
+        self._unread: dict[str, list[str]] | None = None  # item -> its recorded values' hashes, not yet read
+        self._values: dict[str, bytes] = {}  # values read ahead, until replay has taken them
+        self._takers: Counter[str] = Counter()  # how many rows read ahead still have to take each
 
     # --- check ------------------------------------------------------------------------------------
     def recorded(self, item_id: str, node: Node, iteration: int, keys: Keys, status: Status = Status.OK,
@@ -68,6 +81,7 @@ class StepJournal:
         row = self.rows.get((item_id, node.id, iteration))
         if row is None or row.status != status or node.id in self.force:
             return None
+        self._read_ahead(item_id)
         if row.replay_key is not None:
             return row if row.replay_key == keys.replay else None
         made_here = row.content_key == keys.content or (made_by is not None and made_by(row.content_key))
@@ -100,7 +114,26 @@ class StepJournal:
         return OutputParseError(failure["summary"], **{k: failure.get(k) for k in FAILURE_FIELDS}, from_cache=True)
 
     def read(self, value_hash: str) -> bytes:
-        return self.store.read_value(value_hash)
+        data = self._values.get(value_hash)
+        if data is None:
+            return self.store.read_value(value_hash)
+        self._takers[value_hash] -= 1
+        if self._takers[value_hash] <= 0:
+            del self._values[value_hash], self._takers[value_hash]
+        return data
+
+    def _read_ahead(self, item_id: str) -> None:
+        """On an item's first replayed step, read the values of all its recorded steps in one query
+        (not one per step); only the items in flight are held, each value until it is read."""
+        if self._unread is None:
+            self._unread = {}
+            for (item, _, _), row in self.rows.items():
+                if row.value_hash is not None and row.status in (Status.OK, Status.PROPOSED):
+                    self._unread.setdefault(item, []).append(row.value_hash)
+        hashes = self._unread.pop(item_id, None)
+        if hashes:
+            self._values.update(self.store.read_values(hashes))
+            self._takers.update(h for h in hashes if h in self._values)
 
     # --- run --------------------------------------------------------------------------------------
     def call(self, item_id: str, node: Node, key: str,
@@ -133,7 +166,7 @@ class StepJournal:
                          usage=usage.to_json() if usage else None, attempts=attempts, replay_key=keys.replay)
         cache = cacheable and source is not Source.CACHE and self.reusable(node)
         done = "done" if node.op is Op.OUTPUT else None
-        self.store.record(row, data, cache=cache, item_status=done, owner=self.owner)
+        self._write(Record(row, data, cache, done, self.owner))
         return value_hash
 
     def record_proposed(self, item_id: str, node: Node, iteration: int, keys: Keys, data: bytes, *,
@@ -142,7 +175,7 @@ class StepJournal:
         row = JournalRow(run_id=self.run_id, item_id=item_id, node_id=node.id, iteration=iteration,
                          content_key=keys.content, value_hash=sha256_hex(data), status=Status.PROPOSED,
                          source=source, lm=lm, usage=usage.to_json(), attempts=attempts, replay_key=keys.replay)
-        self.store.record(row, data, cache=False, item_status=None, owner=self.owner)
+        self._write(Record(row, data, False, None, self.owner))
         return row.value_hash
 
     def record_failed(self, item_id: str, node: Node, keys: Keys, exc: PlaitError, attempts: int) -> None:
@@ -158,7 +191,7 @@ class StepJournal:
         row = JournalRow(run_id=self.run_id, item_id=item_id, node_id=node.id, content_key=keys.content,
                          value_hash=sha256_hex(data) if data else None, status=Status.FAILED, source=source,
                          error=str(exc), attempts=0 if cached else attempts, replay_key=keys.replay)
-        self.store.record(row, data, cache=remember and data is not None, item_status="failed", owner=self.owner)
+        self._write(Record(row, data, remember and data is not None, "failed", self.owner))
 
     def record_failed_iteration(self, item_id: str, node: Node, iteration: int, exc: PlaitError, *,
                                 source: Source, lm: str | None, attempts: int) -> None:
@@ -166,13 +199,27 @@ class StepJournal:
         keeps the iteration's LM attempts, which budgets count across resumes."""
         row = JournalRow(run_id=self.run_id, item_id=item_id, node_id=node.id, iteration=iteration,
                          status=Status.FAILED, source=source, error=str(exc), lm=lm, attempts=attempts)
-        self.store.record(row, None, cache=False, item_status=None, owner=self.owner)
+        self._write(Record(row, None, False, None, self.owner))
 
     def record_input_failure(self, item_id: str, input_id: str, error: str) -> None:
         """An item whose input does not validate: failed at its INPUT node, before anything runs."""
         row = JournalRow(run_id=self.run_id, item_id=item_id, node_id=input_id, status=Status.FAILED,
                          source=Source.INPUT, error=error)
-        self.store.record(row, None, cache=False, item_status="failed", owner=self.owner)
+        self._write(Record(row, None, False, "failed", self.owner))
+
+    async def committed(self) -> None:
+        """Wait until the record just queued (and every one before it) is committed; raises what
+        writing it raised (LeaseHeld, StoreError). Nothing to wait for without a writer."""
+        queued, self._queued = self._queued, []
+        if queued:  # shielded: a cancelled waiter does not cancel the write
+            await asyncio.shield(asyncio.gather(*queued))
+
+    def _write(self, record: Record) -> None:
+        if self.writer is None:
+            self.store.record(record.row, record.value, cache=record.cache, item_status=record.item_status,
+                              owner=record.owner)
+        else:
+            self._queued.append(self.writer.submit(record))
 
     def _rememberable(self, node: Node, exc: PlaitError) -> bool:
         return (node.op is Op.PREDICT and isinstance(exc, OutputParseError) and exc.fallback_hash is None

@@ -85,6 +85,7 @@ class LoopRunner:
         link = first_keys(node, self.ex.lm_hashes.get(node.id, ""), inputs)
         for i in range(1, params.max_iters + 1):
             found = self._recorded(item, node, i, link)
+            await self.steps.committed()  # a cache hit's record
             if found is None:
                 found = await self._iterate(item, node, i, link, inputs, entries, total)
             entry, value_hash = found
@@ -121,9 +122,11 @@ class LoopRunner:
             cost.asked = asking.asked
             if node.params.tools and UNPARSED not in entry:  # the decision is durable before the tool runs
                 entry, counted = self._record(item, node, i, link, entry, cost, Status.PROPOSED)[0], True
+                await self.steps.committed()
         if node.params.tools and UNPARSED not in entry:
             entry["observation"] = await self._call_tool(item, node, i, entry)
         entry, value_hash = self._record(item, node, i, link, entry, cost, Status.OK, counted)
+        await self.steps.committed()
         self.ex.emit(ev.LoopIteration(self.ex.run_id, item.item_id, node.id, i, _source(cost)))
         total.usage, total.attempts = total.usage + cost.usage, total.attempts + cost.attempts
         total.lm, total.asked = cost.lm or total.lm, total.asked + cost.asked

@@ -1,0 +1,57 @@
+"""Replay of a finished run: no LM call, each item's recorded values read in one query (not one per
+node), and the event loop keeps running other tasks (timers, lease heartbeats) during a long replay."""
+
+from __future__ import annotations
+
+import asyncio
+
+import plait
+from tests.programs import Chain4
+
+ITEMS = 300
+
+
+def answer(task):
+    return {f: f"{f}:{task.inputs}" for f in task.output_fields}
+
+
+def finished_run(store):
+    run = plait.compile(Chain4()).run([{"question": f"q{i}"} for i in range(ITEMS)], store=store,
+                                      lm=plait.ScriptedLM(answer), concurrency=32, progress=False)
+    assert run.status == "done"
+    return run
+
+
+def test_a_long_replay_makes_no_call_reads_per_item_and_lets_timers_fire(store):
+    first = finished_run(store)
+    reads: list[int] = []  # how many values each query of the replay read
+    read_values, read_value = store.read_values, store.read_value
+    store.read_values = lambda hashes: reads.append(len(hashes)) or read_values(hashes)
+    store.read_value = lambda value_hash: reads.append(1) or read_value(value_hash)
+    replayed, seen_by_timer = [0], []
+
+    def on_event(event):
+        if isinstance(event, plait.events.NodeFinished) and event.source == "replay":
+            replayed[0] += 1
+
+    async def timer():
+        while True:
+            await asyncio.sleep(0.0005)
+            seen_by_timer.append(replayed[0])
+
+    async def resume():
+        ticking = asyncio.create_task(timer())
+        lm = plait.ScriptedLM(answer)
+        try:
+            return await plait.aresume(first.id, store=store, lm=lm, progress=False, on_event=on_event), lm
+        finally:
+            ticking.cancel()
+
+    run, lm = asyncio.run(resume())
+    reads_in_replay = list(reads)
+    assert run.status == "done" and lm.calls == 0 and replayed[0] == ITEMS * 4
+    assert [r.outputs for r in run.items] == [r.outputs for r in first.items]
+    # one query for the items' inputs, then one per item: its four nodes' values and its outputs
+    assert reads_in_replay == [ITEMS] + [5] * ITEMS
+    during = [n for n in seen_by_timer if 0 < n < ITEMS * 4]
+    assert during, f"the timer fired only before or after the replay: {seen_by_timer}"
