@@ -1,7 +1,8 @@
 """MIPRO: a joint search over (instruction, demo set) per node, in the manner of DSPy's MIPROv2.
 
-1. Bootstrap: the program runs the trainset once; ``num_demo_sets`` demo sets per node are drawn
-   from the passing traces (index 0 is no demos).
+1. Demo sets: index 0 is no demos, then the first ``num_demo_sets`` of DSPy's demo candidates
+   (``plait.optimizers.demo_sets``: labeled only, bootstrapped, bootstrapped by a shuffled seeded
+   teacher pass with a labeled fill-up), each a teacher pass that stops once it has its demos.
 2. Propose: ``ProposeInstructions`` writes ``num_instructions`` instructions per node (index 0 is
    the current one).
 3. Search: an optuna study (TPE, seeded) picks one instruction and one demo set per node per
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from plait.ir.nodes import Op
-from plait.optimizers.fewshot import BootstrapFewShot
+from plait.optimizers.demo_sets import DemoSpace
 from plait.optimizers.proposer import ProposeInstructions, proposer_node_ids, with_instructions
 from plait.optimizers.random_search import lm_node_ids, search_identity
 from plait.optimizers.trials import Search, Trial, check_setup
@@ -48,6 +49,8 @@ class MIPRO:
     num_instructions: int = 3
     num_demo_sets: int = 3
     max_bootstrapped_demos: int = 4
+    max_labeled_demos: int = 4  # the total labeled demos fill up to, after the bootstrapped ones (DSPy's)
+    teacher_demos: int = 0
     num_trials: int = 12
     minibatch_size: int = 8
     full_eval_every: int = 4
@@ -76,16 +79,15 @@ class MIPRO:
                                    full_evaluations=sum(t.label.startswith("full:") for t in search.trials))
 
     def _space(self, compiled: Any, trainset: list[Any], metric: Callable, search: Search) -> _Space:
-        boot = BootstrapFewShot(self.max_bootstrapped_demos, 0, self.metric_threshold, 0, self.seed)
-        run = search.run(compiled, trainset)
-        passed, traces = boot.passing_traces(compiled, trainset, metric, run, search.store)
+        demos = DemoSpace(self.max_bootstrapped_demos, self.max_labeled_demos, self.teacher_demos,
+                          self.metric_threshold, self.seed)
+        drawn = list(demos.candidates(compiled, trainset, metric, search, self.num_demo_sets))[1:]  # 0: none
         demo_sets = {n.id: [[]] for n in compiled.plan.of_op(Op.PREDICT)}
-        for k in range(self.num_demo_sets):
-            size = random.Random(f"{self.seed}/size/{k}").randint(1, max(1, self.max_bootstrapped_demos))
-            drawn = BootstrapFewShot(size, 0, seed=self.seed + k).write_demos(compiled, trainset, passed, traces)
-            for node in drawn.plan.of_op(Op.PREDICT):
+        for _, build in drawn[: self.num_demo_sets]:
+            for node in build().plan.of_op(Op.PREDICT):
                 demo_sets[node.id].append([dict(d) for d in node.params.demos])
         proposer = ProposeInstructions(self.prompt_lm, self.num_instructions, seed=self.seed)
+        run = search.run(compiled, trainset[: proposer.max_examples])  # the traces the proposer shows
         instructions = proposer.propose(compiled, trainset, search, item_traces(run.id, compiled.plan, search.store))
         return _Space(compiled, instructions, demo_sets)
 
