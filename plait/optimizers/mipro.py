@@ -22,7 +22,9 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from plait.errors import OptimizerError
 from plait.ir.nodes import Op
+from plait.ir.source import user_source
 from plait.optimizers.demo_sets import DemoSpace
 from plait.optimizers.proposer import ProposeInstructions, proposer_node_ids, with_instructions
 from plait.optimizers.random_search import lm_node_ids, search_identity
@@ -64,7 +66,7 @@ class MIPRO:
         check_setup("MIPRO", trainset=trainset, valset=valset, metric=metric, budgets={
             "max_lm_calls": self.max_lm_calls, "num_trials": self.num_trials, "minibatch_size": self.minibatch_size,
             "full_eval_every": self.full_eval_every})
-        trainset, valset = list(trainset), list(valset if valset is not None else trainset)
+        trainset, valset = split_valset(list(trainset), valset, self.minibatch_size)
         with Search("MIPRO", metric=metric, store=store, run_options=run_options,
                     identity=search_identity(self, compiled, trainset, valset),
                     lm_nodes=lm_node_ids(compiled) | proposer_node_ids(), max_lm_calls=self.max_lm_calls,
@@ -90,6 +92,22 @@ class MIPRO:
         run = search.run(compiled, trainset[: proposer.max_examples])  # the traces the proposer shows
         instructions = proposer.propose(compiled, trainset, search, item_traces(run.id, compiled.plan, search.store))
         return _Space(compiled, instructions, demo_sets)
+
+
+def split_valset(trainset: list[Any], valset: list[Any] | None, minibatch: int) -> tuple[list[Any], list[Any]]:
+    """(trainset, valset). Without a valset, DSPy's split: the last 80% of the trainset scores
+    candidates, the rest bootstraps. A valset no larger than a minibatch makes every trial a full
+    evaluation of too few items to tell candidates apart: an error that says so."""
+    if valset is None:
+        cut = len(trainset) - max(1, int(len(trainset) * 0.8))
+        trainset, valset = (trainset[:cut], trainset[cut:]) if cut else (trainset, trainset)
+    if len(valset) < minibatch:
+        raise OptimizerError(f"MIPRO's valset has {len(valset)} items, fewer than a minibatch ({minibatch})",
+                             field="valset", field_kind="argument", source=user_source(),
+                             expected=f"a valset of at least minibatch_size={minibatch} items (20 or more to tell "
+                                      "candidates apart)", found=f"{len(valset)} items",
+                             fix=f"pass a larger valset=, or minibatch_size={max(1, len(valset) // 2)}")
+    return trainset, list(valset)
 
 
 @dataclass
