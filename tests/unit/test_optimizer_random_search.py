@@ -5,7 +5,7 @@ candidates pays only for the new ones."""
 import plait
 from plait.optimizers.trials import Search
 from plait.runtime import events as ev
-from tests.unit.test_optimizer_bootstrap import TRAIN, WORDS, Reverse, exact
+from tests.unit.test_optimizer_bootstrap import TRAIN, Reverse, exact
 
 VAL = [{"word": w, "reversed": w[::-1]} for w in ["grass", "chair", "bird", "sand", "light", "wolf"]]
 
