@@ -1,12 +1,13 @@
 """The demo-set candidates that RandomSearch and MIPRO search over, as DSPy builds them.
 
 In order: zero-shot, labeled only, bootstrapped from the trainset in order, then one candidate per
-seed, bootstrapped from the trainset shuffled by that seed, with a teacher whose demos that seed
-draws, a random number of bootstrapped demos (1 to the maximum) and a labeled fill-up drawn by that
-seed. Candidates differ in seed, order, fill-up and size; each teacher pass stops as soon as it has
-its demos. Every teacher wave is an ordinary run charged to the search, so two candidates whose
-teachers ask the same question share the LM call (the cache), and candidate ``i`` depends only on
-``(seed, i)``: a search extended by more candidates replays the first ones at no LM cost.
+seed, bootstrapped by its own teacher pass over the trainset shuffled by that seed, with a random
+number of bootstrapped demos (1 to the maximum) and a labeled fill-up drawn by that seed.
+Candidates differ in seed, order, fill-up and size; each teacher pass stops as soon as it has its
+demos. All passes share one teacher (its labeled demos drawn by the search's seed, never the item
+it answers), and every teacher wave is an ordinary run charged to the search: a pass that asks a
+question an earlier pass asked gets the answer from the store at no LM cost. Candidate ``i``
+depends only on ``(seed, i)``: a search extended by more candidates replays the first ones free.
 """
 
 from __future__ import annotations
@@ -49,7 +50,10 @@ class DemoSpace:
 
     def bootstrapped(self, compiled: Any, trainset: list[Any], metric: Callable, search: Any, size: int,
                      seed: int) -> Any:
-        boot = BootstrapFewShot(size, self.max_labeled_demos, self.metric_threshold, self.teacher_demos, seed)
+        # one teacher for every candidate (its demos drawn by the search's seed): a candidate's pass differs
+        # by its order, size and fill-up, and asks the teacher what an earlier pass asked at no LM cost
+        boot = BootstrapFewShot(size, self.max_labeled_demos, self.metric_threshold, self.teacher_demos, seed,
+                                teacher_seed=self.seed)
         found = boot.bootstrap(compiled, trainset, metric, lambda p, items, ids: search.run(p, items, ids=ids),
                                search.store)
         return boot.write_demos(compiled, trainset, found)

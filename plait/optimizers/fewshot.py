@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from plait.errors import OptimizerError
+from plait.hashing import stable_hash
 from plait.ir.nodes import Op, PredictParams
 from plait.optimizers.evaluate import _caller, _item_score
 from plait.runtime.items import item_fields
@@ -89,6 +90,7 @@ class BootstrapFewShot:
     metric_threshold: float | None = None
     teacher_demos: int = 0  # labeled demos given to the teacher, to bootstrap from a better start
     seed: int = 0
+    teacher_seed: int | None = None  # which labeled demos the teacher gets (None: ``seed``'s)
 
     def compile(self, compiled: Any, *, trainset: list[Any], metric: Callable[..., Any], store: Any = None,
                 valset: Any = None, **run_options: Any) -> Any:
@@ -121,10 +123,13 @@ class BootstrapFewShot:
 
     def teacher(self, compiled: Any, trainset: list[Any], exclude: Sequence[int] = ()) -> Any:
         """The program that answers the items at positions ``exclude``: the student with
-        ``teacher_demos`` labeled demos, none of which is one of those items (nor any demo it had)."""
-        rng = random.Random(self.seed)
-        pool = [trainset[i] for i in rng.sample(range(len(trainset)), len(trainset)) if i not in exclude]
+        ``teacher_demos`` labeled demos, none of which is one of those items (nor any demo it had).
+        The demos depend on the trainset's items, not their order, so teachers of candidates that
+        shuffle the trainset differently ask the same questions the same way (the cache answers)."""
         hidden = [item_fields(trainset[i]) for i in exclude]
+        seed = self.seed if self.teacher_seed is None else self.teacher_seed
+        ranked = sorted(trainset, key=lambda x: stable_hash(item_fields(x)))
+        pool = [x for x in random.Random(seed).sample(ranked, len(ranked)) if item_fields(x) not in hidden]
         for node in compiled.plan.of_op(Op.PREDICT):
             demos = labeled_demos(node.params, pool, self.teacher_demos) if self.teacher_demos else node.params.demos
             outputs = node.params.signature.output_fields

@@ -64,3 +64,19 @@ def test_extending_a_finished_search_pays_only_for_the_new_candidates(tmp_path):
     assert 0 < extension == fresh.calls - first  # the first 5 trials replayed from the store
     assert [(t.candidate, t.score) for t in trials[:5]] == [(t.candidate, t.score) for t in before]
     assert len(trials) == 8 and extended.plan.node("reverse.rev").params.provenance["trials"] == 8
+
+
+def test_the_candidates_teacher_passes_share_one_teacher_and_its_answers(store_path):
+    asked = []
+    lm = plait.ScriptedLM(lambda t: asked.append((t.inputs["word"], tuple(d["word"] for d in t.demos)))
+                          or rare_passes(t))
+    optimizer = plait.RandomSearch(num_candidates=4, max_bootstrapped_demos=3, max_labeled_demos=0, teacher_demos=2,
+                                   seed=0)
+    with Search("RandomSearch", metric=exact, store=store_path, run_options={"lm": lm, "progress": False},
+                identity={}, lm_nodes={"reverse.rev"}) as ledger:
+        built = [make() for _, make in optimizer.candidates(plait.compile(Reverse()), TRAIN, exact, ledger)][1:]
+    visits = sum(c.plan.node("reverse.rev").params.provenance["tried"] for c in built)
+    assert lm.calls == len(set(asked)) < visits  # a question asked again came from the store
+    for word in {w for w, _ in asked}:  # one teacher: its demos change only where they held an item of the wave
+        prompts = {demos for w, demos in asked if w == word}
+        assert len(prompts) <= 2 and all(word not in demos for demos in prompts)
