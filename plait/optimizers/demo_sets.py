@@ -45,8 +45,8 @@ class DemoSpace:
             size = random.Random(f"{self.seed}/size/{i}").randint(1, max(1, most))
             seed = self.seed + i + 1
             order = random.Random(seed).sample(trainset, len(trainset))
-            yield (f"shuffled #{i + 1} ({size})",
-                   lambda size=size, seed=seed, order=order: self.bootstrapped(compiled, order, metric, search, size, seed))
+            yield (f"shuffled #{i + 1} ({size})", lambda size=size, seed=seed, order=order:
+                   self.bootstrapped(compiled, order, metric, search, size, seed))
 
     def bootstrapped(self, compiled: Any, trainset: list[Any], metric: Callable, search: Any, size: int,
                      seed: int) -> Any:

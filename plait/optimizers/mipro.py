@@ -1,8 +1,9 @@
 """MIPRO: a joint search over (instruction, demo set) per node, in the manner of DSPy's MIPROv2.
 
 1. Demo sets: index 0 is no demos, then the first ``num_demo_sets`` of DSPy's demo candidates
-   (``plait.optimizers.demo_sets``: labeled only, bootstrapped, bootstrapped by a shuffled seeded
-   teacher pass with a labeled fill-up), each a teacher pass that stops once it has its demos.
+   (``plait.optimizers.demo_sets``), the bootstrapped one first: bootstrapped, labeled only,
+   bootstrapped by a shuffled seeded teacher pass with a labeled fill-up, ...; each teacher pass
+   stops once it has its demos.
 2. Propose: ``ProposeInstructions`` writes ``num_instructions`` instructions per node (index 0 is
    the current one).
 3. Search: an optuna study (TPE, seeded) picks one instruction and one demo set per node per
@@ -84,6 +85,7 @@ class MIPRO:
         demos = DemoSpace(self.max_bootstrapped_demos, self.max_labeled_demos, self.teacher_demos,
                           self.metric_threshold, self.seed)
         drawn = list(demos.candidates(compiled, trainset, metric, search, self.num_demo_sets))[1:]  # 0: none
+        drawn.sort(key=lambda pair: not pair[0].startswith("bootstrapped"))  # even 1 demo set is a bootstrapped one
         demo_sets = {n.id: [[]] for n in compiled.plan.of_op(Op.PREDICT)}
         for _, build in drawn[: self.num_demo_sets]:
             for node in build().plan.of_op(Op.PREDICT):
