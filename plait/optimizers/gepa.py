@@ -4,11 +4,12 @@ Each step picks a parent from the Pareto set (the candidates that are best on at
 valset item, drawn in proportion to how many items they lead), picks the parent's next node (a
 candidate's nodes are rewritten in turn), runs the parent on a minibatch of the trainset, and
 shows a ``prompt_lm`` the node's inputs, outputs and the metric's feedback on each item
-(``plait.Score(0.0, feedback=...)``, or the error of a failed item). The LM rewrites that node's instruction. The child is kept, and scored on the whole
-valset, only if it beats its parent on the same minibatch. After a step that kept a child (up to
-``max_merges`` times), the next step tries a merge of two Pareto candidates from different lines
-(``plait.optimizers.gepa_merge``): scored on the valset items where they differ, which the full
-evaluation that follows reuses from the store.
+(``plait.Score(0.0, feedback=...)``, or the error of a failed item). The LM rewrites that node's
+instruction. The child is kept, and scored on the whole valset, only if it beats its parent on
+the same minibatch. After a step that kept a child (up to ``max_merges`` times), the next step
+tries a merge of two Pareto candidates from different lines (``plait.optimizers.gepa_merge``):
+scored on the valset items where they differ, which the full evaluation that follows reuses
+from the store.
 
 Durable by replay: every evaluation and every reflection is a checkpointed run, and each step's
 choices come from a generator seeded by the step's number, so a rerun after a kill (or a repeat)
