@@ -50,8 +50,8 @@ class LoggingLM:
 
 def make_optimizer(name: str, args: argparse.Namespace):
     if name == "MIPRO":
-        return plait.MIPRO(num_candidates=args.candidates, num_trials=args.trials, minibatch_size=args.minibatch,
-                           max_bootstrapped_demos=4, seed=0)
+        return plait.MIPRO(num_instructions=args.candidates, num_demo_sets=args.candidates, num_trials=args.trials,
+                           minibatch_size=args.minibatch, max_bootstrapped_demos=4, seed=0)
     if name == "RandomSearch":
         return plait.RandomSearch(max_bootstrapped_demos=4, teacher_demos=4, num_candidates=args.candidates, seed=0)
     return plait.BootstrapFewShot(max_bootstrapped_demos=4, teacher_demos=4)
@@ -115,7 +115,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--optimizer", choices=["MIPRO", "RandomSearch", "BootstrapFewShot"], default=default)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--train", type=int, default=20)
-    parser.add_argument("--val", type=int, default=10)
+    parser.add_argument("--val", type=int, default=20, help="validation items (MIPRO needs at least a minibatch)")
     parser.add_argument("--candidates", type=int, default=3)
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--minibatch", type=int, default=6)

@@ -1,5 +1,6 @@
-"""The two sides of ``bench_optimizers.py``: plait's demo pipeline and its DSPy twin, each with a
-way to optimize it and to score it, on the one embedded model, with LM calls counted at the engine.
+"""The two sides of ``bench_optimizers.py``: a task's plait program and its DSPy twin
+(``optimizer_tasks.py``), each with a way to optimize it and to score it, on the one embedded model
+(or the fakes of ``--smoke``), with LM calls counted at the engine.
 
 DSPy drives SmolLM2-135M through :class:`plait.lm.dspy_local.DSPyLocalLM` with its JSONAdapter
 (constrained to the signature's JSON schema, as plait's compact adapter is); plait drives it through
@@ -20,7 +21,8 @@ import dspy
 import numpy as np
 
 import plait
-from plait.demo.pipeline import Answer, FindFact, FindPerson, PeopleQA, exact_match
+from optimizer_tasks import Task
+from plait.ir.nodes import Op
 from plait.lm.dspy_local import DSPyLocalLM
 from plait.optimizers.evaluate import bootstrap_interval
 
@@ -43,6 +45,7 @@ class Row:
     eval_seconds: float
     failed: int = 0
     note: str = ""
+    task: str = "people"
 
 
 class CountingLM:
@@ -61,38 +64,15 @@ class CountingLM:
         return await self.inner.acall(request)
 
 
-# --- DSPy -----------------------------------------------------------------------------------------
-class DSPyPeopleQA(dspy.Module):
-    """PeopleQA written for DSPy: the same three signatures (plait's are DSPy signatures), the same
-    instructions and the same token limits per node."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.find_person = dspy.Predict(FindPerson, max_tokens=16)
-        self.find_fact = dspy.Predict(FindFact, max_tokens=40)
-        self.answer = dspy.Predict(Answer, max_tokens=16)
-
-    def forward(self, context: str, question: str) -> dspy.Prediction:
-        person = self.find_person(question=question).person
-        fact = self.find_fact(context=context, person=person).fact
-        return self.answer(question=question, fact=fact)
-
-
-def dspy_metric(example: dspy.Example, prediction: Any, trace: Any = None) -> bool:
-    return exact_match(example, prediction)
-
-
-def dspy_examples(items: list[dict]) -> list[dspy.Example]:
-    return [dspy.Example(**item).with_inputs("context", "question") for item in items]
-
-
+# --- DSPy ---------------------------------------------------------------------------------------
 class DSPySide:
-    """Compile and score DSPy programs on the embedded model; ``lm.counter`` counts the calls."""
+    """Compile and score DSPy programs on one LM; ``lm.counter`` counts the calls."""
 
     framework = "DSPy"
 
-    def __init__(self, threads: int, lm_threads: int | None = None) -> None:
-        self.lm, self.threads = DSPyLocalLM(plait.LocalLM(n_threads=lm_threads)), threads
+    def __init__(self, task: Task, threads: int, lm_threads: int | None = None, local: Any = None) -> None:
+        self.task, self.threads = task, threads
+        self.lm = DSPyLocalLM(local or plait.LocalLM(n_threads=lm_threads))
         dspy.configure(lm=self.lm, adapter=dspy.JSONAdapter())
         dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
 
@@ -101,14 +81,15 @@ class DSPySide:
         (scores, failed), eval_calls, eval_seconds = self._counted(lambda: self.score(program, testset))
         low, high = bootstrap_interval(np.array(scores, dtype=float))
         return Row(self.framework, name, float(np.mean(scores)), low, high, compile_calls, eval_calls,
-                   compile_seconds, eval_seconds, failed)
+                   compile_seconds, eval_seconds, failed, task=self.task.name)
 
     def score(self, program: Any, items: list[dict]) -> tuple[list[float], int]:
         """Per-item scores (a failed item scores 0, as in plait.evaluate) and the failure count."""
-        evaluate = dspy.Evaluate(devset=dspy_examples(items), metric=dspy_metric, num_threads=self.threads,
-                                 display_progress=False, max_errors=len(items) + 1, provide_traceback=False)
+        evaluate = dspy.Evaluate(devset=self.task.dspy_examples(items), metric=self.task.metric,
+                                 num_threads=self.threads, display_progress=False, max_errors=len(items) + 1,
+                                 provide_traceback=False)
         results = evaluate(program).results
-        failed = sum(1 for _, prediction, _ in results if not getattr(prediction, "answer", None))
+        failed = sum(1 for _, prediction, _ in results if not getattr(prediction, self.task.label, None))
         return [float(score) for _, _, score in results], failed
 
     def _counted(self, work: Callable[[], Any]) -> tuple[Any, int, float]:
@@ -119,34 +100,39 @@ class DSPySide:
 
 # --- plait ----------------------------------------------------------------------------------------
 class PlaitSide:
-    """Compile and score plait pipelines on the embedded model, each optimizer in a fresh store."""
+    """Compile and score plait pipelines on one LM, each optimizer in a fresh store (unless told to
+    reuse one: ``store=`` names an earlier row's, to extend its search)."""
 
     framework = "plait"
 
-    def __init__(self, folder: Path, concurrency: int, lm_threads: int | None = None) -> None:
-        self.lm, self.folder = CountingLM(plait.LocalLM(n_threads=lm_threads)), folder
+    def __init__(self, task: Task, folder: Path, concurrency: int, lm_threads: int | None = None,
+                 lm: Any = None) -> None:
+        self.task, self.folder = task, folder
+        self.lm = CountingLM(lm or plait.LocalLM(n_threads=lm_threads))
         self.concurrency = concurrency
         plait.configure(lm=self.lm)
 
     def options(self, store: Path) -> dict[str, Any]:
         return {"store": str(store), "progress": False, "concurrency": self.concurrency, "parse_retries": 1}
 
-    def measure(self, name: str, optimizer: Any, split: dict[str, list[dict]]) -> Row:
-        store = self.folder / f"{name}.db"
-        compiled, compile_calls, compile_seconds = self._counted(lambda: self._compile(optimizer, split, store))
+    def measure(self, name: str, optimizer: Any, split: dict[str, list[dict]], store: str | None = None) -> Row:
+        path = self.folder / f"{self.task.name}-{store or name}.db"
+        compiled, compile_calls, compile_seconds = self._counted(lambda: self._compile(optimizer, split, path))
         evaluation, eval_calls, eval_seconds = self._counted(
-            lambda: plait.evaluate(compiled, split["test"], exact_match, **self.options(store)))
+            lambda: plait.evaluate(compiled, split["test"], self.task.metric, **self.options(path)))
+        trials = next((n.params.provenance.get("trials") for n in compiled.plan.of_op(Op.PREDICT)), None)
         return Row(self.framework, name, evaluation.score, evaluation.low, evaluation.high, compile_calls,
-                   eval_calls, compile_seconds, eval_seconds, len(evaluation.failed))
+                   eval_calls, compile_seconds, eval_seconds, len(evaluation.failed),
+                   note=f"{trials} trials" if trials else "", task=self.task.name)
 
     def _compile(self, optimizer: Any, split: dict[str, list[dict]], store: Path) -> Any:
         if optimizer is None:
-            return plait.compile(PeopleQA())
+            return plait.compile(self.task.plait_program())
         # BootstrapFewShot has no validation set; the searching optimizers score candidates on one.
         wants_valset = "valset" in inspect.signature(optimizer.compile).parameters
         valset = {"valset": split["val"]} if wants_valset else {}
-        return plait.compile(PeopleQA(), optimizer=optimizer, trainset=split["train"], metric=exact_match,
-                             **valset, **self.options(store))
+        return plait.compile(self.task.plait_program(), optimizer=optimizer, trainset=split["train"],
+                             metric=self.task.metric, **valset, **self.options(store))
 
     def _counted(self, work: Callable[[], Any]) -> tuple[Any, int, float]:
         before, started = self.lm.calls, time.perf_counter()

@@ -125,7 +125,7 @@ def optimize(target: str, trainset: str, optimizer: str, valset: str | None, tri
         options: dict[str, Any] = {"concurrency": concurrency}
         if (lm := load_lm(lm_spec)) is not None:
             options["lm"] = lm
-        optimized = plait.BootstrapFewShot(max_bootstrapped_demos=k).compile(
+        optimized = plait.BootstrapFewShot(max_bootstrapped_demos=k, max_labeled_demos=k).compile(
             pipeline, trainset=examples, metric=import_object(metric, "metric function"), store=store, **options)
     optimized.save(out)
     changes = pipeline.diff(optimized)

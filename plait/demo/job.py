@@ -51,7 +51,9 @@ def run_job(store: str | Path, *, train: int = 40, dev: int = 60, demos: int = 4
     say(f"      {before}")
 
     say(f"[2/3] compile with BootstrapFewShot on {len(trainset)} training items")
-    optimizer = plait.BootstrapFewShot(max_bootstrapped_demos=demos, teacher_demos=teacher_demos)
+    # DSPy's semantics: labeled demos fill each node up to `demos` in all, after the bootstrapped ones
+    optimizer = plait.BootstrapFewShot(max_bootstrapped_demos=demos, max_labeled_demos=demos,
+                                       teacher_demos=teacher_demos)
     compiled = _timed(phases, "compile", lambda: plait.compile(
         PeopleQA(), optimizer=optimizer, trainset=trainset, metric=exact_match, **options))
     say("      " + ", ".join(f"{n.id}: {len(n.params.demos)} demos" for n in compiled.plan.nodes if n.params

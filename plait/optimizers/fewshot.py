@@ -1,4 +1,4 @@
-"""Few-shot optimizers as compile passes: LabeledFewShot and BootstrapFewShot.
+"""Few-shot optimizers as compile passes: LabeledFewShot and BootstrapFewShot, with DSPy's semantics.
 
 Both write each PREDICT node's demos into the plan and record, in the node's provenance, which
 optimizer chose them and the numbers that justified it, so ``print`` and ``diff`` show them.
@@ -9,27 +9,30 @@ checkpointed runs, so an interrupted compile resumes and a repeated one costs no
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
 from plait.errors import OptimizerError
+from plait.hashing import stable_hash
 from plait.ir.nodes import Op, PredictParams
 from plait.optimizers.evaluate import _caller, _item_score
 from plait.runtime.items import item_fields
-from plait.runtime.traces import item_traces
+from plait.runtime.traces import NodeTrace, item_traces
+
+RunWave = Callable[[Any, list[Any], list[str]], Any]  # (program, items, ids) -> Run
 
 
-def labeled_demos(params: PredictParams, trainset: list[Any], k: int, rng: random.Random) -> list[dict]:
-    """Up to ``k`` trainset examples restricted to the node's fields; each needs all its inputs
-    and at least one output (intermediate nodes rarely have labels: they get none)."""
+def labeled_demos(params: PredictParams, examples: Sequence[Any], k: int) -> list[dict]:
+    """The first ``k`` of ``examples`` (in the order given) restricted to the node's fields; each needs
+    all its inputs and at least one output (intermediate nodes rarely have labels: they get none)."""
     sig = params.signature
     demos = []
-    for ex in rng.sample(list(trainset), len(trainset)):
+    for ex in examples:
+        if len(demos) >= k:
+            break
         data = item_fields(ex)
         if all(n in data for n in sig.input_fields) and any(n in data for n in sig.output_fields):
             demos.append({n: data[n] for n in (*sig.input_fields, *sig.output_fields) if n in data})
-        if len(demos) == k:
-            break
     return demos
 
 
@@ -48,7 +51,7 @@ class LabeledFewShot:
     def compile(self, compiled: Any, *, trainset: list[Any], metric: Any = None, valset: Any = None, **_: Any) -> Any:
         rng = random.Random(self.seed)
         for node in compiled.plan.of_op(Op.PREDICT):
-            demos = labeled_demos(node.params, trainset, self.k, rng)
+            demos = labeled_demos(node.params, rng.sample(list(trainset), len(trainset)), self.k)
             if demos:
                 compiled = compiled.update(node.id, demos=demos, provenance={
                     "optimizer": "LabeledFewShot", "k": self.k, "seed": self.seed, "trainset": len(trainset)})
@@ -56,13 +59,25 @@ class LabeledFewShot:
 
 
 @dataclass
-class BootstrapFewShot:
-    """Demos from the program's own successful runs on the trainset.
+class Bootstrapped:
+    """What a teacher pass found: trainset positions that passed (in order), their traces, items tried."""
 
-    Runs the (teacher) program on the trainset through the executor, keeps the items whose final
-    output passes ``metric``, and turns each node's recorded inputs and outputs in those traces
-    into that node's demos: up to ``max_bootstrapped_demos`` per node, topped up with up to
-    ``max_labeled_demos`` labeled examples where the node's fields are labeled.
+    passed: list[int] = field(default_factory=list)
+    traces: dict[int, dict[str, NodeTrace]] = field(default_factory=dict)
+    tried: int = 0
+
+
+@dataclass
+class BootstrapFewShot:
+    """Demos from the program's own successful runs on the trainset, as DSPy's BootstrapFewShot.
+
+    The teacher (the program, with ``teacher_demos`` labeled demos) runs the trainset *in order*,
+    in small waves, and stops as soon as ``max_bootstrapped_demos`` items pass ``metric``: a wave
+    holds only as many items as traces are still missing, so no item runs after the last one
+    needed. The teacher never sees the item it is answering among its demos. Each node gets the
+    passing traces' inputs and outputs as demos, then labeled examples (from the items not
+    bootstrapped) fill its demos up to ``max_labeled_demos`` in total, where the node's fields are
+    labeled: ``max_labeled_demos`` is a total, as in DSPy (default 16), not an extra count.
 
     Example::
 
@@ -71,10 +86,11 @@ class BootstrapFewShot:
     """
 
     max_bootstrapped_demos: int = 4
-    max_labeled_demos: int = 0
+    max_labeled_demos: int = 16
     metric_threshold: float | None = None
-    teacher_demos: int = 0  # labeled demos given to the teacher run, to bootstrap from a better start
+    teacher_demos: int = 0  # labeled demos given to the teacher, to bootstrap from a better start
     seed: int = 0
+    teacher_seed: int | None = None  # which labeled demos the teacher gets (None: ``seed``'s)
 
     def compile(self, compiled: Any, *, trainset: list[Any], metric: Callable[..., Any], store: Any = None,
                 valset: Any = None, **run_options: Any) -> Any:
@@ -82,40 +98,70 @@ class BootstrapFewShot:
             raise OptimizerError("BootstrapFewShot needs a metric to keep only the traces that pass",
                                  expected="metric=a function (example, prediction) -> bool or float",
                                  found="metric=None", fix="compile(..., metric=lambda ex, pred: ...)")
-        run_options = {"label": "BootstrapFewShot", **run_options}
-        run = self.teacher(compiled, trainset).run(trainset, store=store, **run_options)
-        passed, traces = self.passing_traces(compiled, trainset, metric, run, store)
-        return self.write_demos(compiled, trainset, passed, traces)
+        options = {"label": "BootstrapFewShot", **run_options}
 
-    def teacher(self, compiled: Any, trainset: list[Any]) -> Any:
-        """The program that runs the trainset: the student, with ``teacher_demos`` labeled demos."""
-        if not self.teacher_demos:
-            return compiled
-        return LabeledFewShot(self.teacher_demos, self.seed).compile(compiled, trainset=trainset)
+        def run(program: Any, items: list[Any], ids: list[str]) -> Any:
+            return program.run(items, store=store, ids=ids, **options)
 
-    def passing_traces(self, compiled: Any, trainset: list[Any], metric: Callable, run: Any,
-                       store: Any) -> tuple[list[str], dict]:
-        """(ids of the items of ``run`` that pass ``metric``, their per-node traces)."""
-        passed = self._passing_items(metric, trainset, run)
-        return passed, (item_traces(run.id, self.teacher(compiled, trainset).plan, store) if passed else {})
+        trainset = list(trainset)
+        return self.write_demos(compiled, trainset, self.bootstrap(compiled, trainset, metric, run, store))
 
-    def _passing_items(self, metric: Callable, trainset: list[Any], run: Any) -> list[str]:
-        score_of = _caller(metric)
-        scores = [_item_score(score_of, example, result) for example, result in zip(trainset, run.items)]
-        threshold = self.metric_threshold
-        return [s.item_id for s in scores if s.error is None
-                and (s.score >= threshold if threshold is not None else bool(s.score))]
+    def bootstrap(self, compiled: Any, trainset: list[Any], metric: Callable, run: RunWave, store: Any) -> Bootstrapped:
+        """Run the teacher over ``trainset`` in order, wave by wave, until enough items pass."""
+        score_of, found, start = _caller(metric), Bootstrapped(), 0
+        while len(found.passed) < self.max_bootstrapped_demos and start < len(trainset):
+            wave = range(start, min(len(trainset), start + self.max_bootstrapped_demos - len(found.passed)))
+            start, teacher = wave.stop, self.teacher(compiled, trainset, exclude=wave)
+            result = run(teacher, [trainset[i] for i in wave], [str(i) for i in wave])
+            found.tried += len(wave)
+            passing = [i for i, item in zip(wave, result.items) if self._passes(score_of, trainset[i], item)]
+            if passing:
+                traces = item_traces(result.id, teacher.plan, store)
+                found.passed += passing
+                found.traces.update({i: traces.get(str(i), {}) for i in passing})
+        return found
 
-    def write_demos(self, compiled: Any, trainset: list[Any], passed: list[str], traces: dict) -> Any:
-        """Each node's demos from the passing traces, in an order shuffled by ``seed``."""
-        rng = random.Random(self.seed)
-        order = rng.sample(passed, len(passed))
+    def teacher(self, compiled: Any, trainset: list[Any], exclude: Sequence[int] = ()) -> Any:
+        """The program that answers the items at positions ``exclude``: the student with
+        ``teacher_demos`` labeled demos, none of which is one of those items (nor any demo it had).
+        The demos depend on the trainset's items, not their order, so teachers of candidates that
+        shuffle the trainset differently ask the same questions the same way (the cache answers)."""
+        hidden = [item_fields(trainset[i]) for i in exclude]
+        seed = self.seed if self.teacher_seed is None else self.teacher_seed
+        ranked = sorted(trainset, key=lambda x: stable_hash(item_fields(x)))
+        pool = [x for x in random.Random(seed).sample(ranked, len(ranked)) if item_fields(x) not in hidden]
         for node in compiled.plan.of_op(Op.PREDICT):
-            demos = [{**traces[i][node.id].inputs, **traces[i][node.id].outputs}
-                     for i in order if node.id in traces.get(i, {})][: self.max_bootstrapped_demos]
-            if self.max_labeled_demos:
-                demos += labeled_demos(node.params, trainset, self.max_labeled_demos, rng)
-            compiled = compiled.update(node.id, demos=demos, provenance={
-                "optimizer": "BootstrapFewShot", "trainset": len(trainset), "passed": len(passed),
-                "bootstrapped": min(len(order), self.max_bootstrapped_demos), "seed": self.seed})
+            demos = labeled_demos(node.params, pool, self.teacher_demos) if self.teacher_demos else node.params.demos
+            outputs = node.params.signature.output_fields
+            kept = [d for d in demos if not any(_same_example(d, item, outputs) for item in hidden)]
+            if kept != list(node.params.demos):
+                compiled = compiled.update(node.id, demos=kept)
         return compiled
+
+    def _passes(self, score_of: Callable, example: Any, result: Any) -> bool:
+        scored = _item_score(score_of, example, result)
+        if scored.error is not None:
+            return False
+        return scored.score >= self.metric_threshold if self.metric_threshold is not None else bool(scored.score)
+
+    def write_demos(self, compiled: Any, trainset: list[Any], found: Bootstrapped) -> Any:
+        """Each node's demos: its passing traces in the order they passed, then labeled examples
+        (from the items not bootstrapped, shuffled by ``seed``) up to ``max_labeled_demos`` in all."""
+        rng = random.Random(self.seed)
+        rest = [x for i, x in enumerate(trainset) if i not in set(found.passed)]
+        for node in compiled.plan.of_op(Op.PREDICT):
+            boot = [{**found.traces[i][node.id].inputs, **found.traces[i][node.id].outputs}
+                    for i in found.passed if node.id in found.traces.get(i, {})][: self.max_bootstrapped_demos]
+            room = max(0, self.max_labeled_demos - len(boot))
+            labeled = labeled_demos(node.params, rng.sample(rest, len(rest)), room) if room else []
+            compiled = compiled.update(node.id, demos=boot + labeled, provenance={
+                "optimizer": "BootstrapFewShot", "trainset": len(trainset), "tried": found.tried,
+                "passed": len(found.passed), "bootstrapped": len(boot), "labeled": len(labeled), "seed": self.seed})
+        return compiled
+
+
+def _same_example(demo: dict[str, Any], item: dict[str, Any], outputs: Sequence[str]) -> bool:
+    """Whether ``demo`` shows ``item``'s answer: they agree on every field they share, and these
+    include an output of the node (a shared context alone does not make two items the same)."""
+    shared = [k for k in demo if k in item]
+    return any(k in outputs for k in shared) and all(demo[k] == item[k] for k in shared)

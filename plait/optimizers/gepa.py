@@ -1,11 +1,15 @@
 """GEPA: reflective instruction evolution with a Pareto set of candidates, in the manner of GEPA.
 
 Each step picks a parent from the Pareto set (the candidates that are best on at least one
-valset item, drawn in proportion to how many items they lead), picks a node (in turn), runs the
-parent on a minibatch of the trainset, and shows a ``prompt_lm`` the node's inputs, outputs and
-the metric's feedback on each item (``plait.Score(0.0, feedback=...)``, or the error of a failed
-item). The LM rewrites that node's instruction. The child is kept, and scored on the whole
-valset, only if it beats its parent on the same minibatch.
+valset item, drawn in proportion to how many items they lead), picks the parent's next node (a
+candidate's nodes are rewritten in turn), runs the parent on a minibatch of the trainset, and
+shows a ``prompt_lm`` the node's inputs, outputs and the metric's feedback on each item
+(``plait.Score(0.0, feedback=...)``, or the error of a failed item). The LM rewrites that node's
+instruction. The child is kept, and scored on the whole valset, only if it beats its parent on
+the same minibatch. After a step that kept a child (up to ``max_merges`` times), the next step
+tries a merge of two Pareto candidates from different lines (``plait.optimizers.gepa_merge``):
+scored on the valset items where they differ, which the full evaluation that follows reuses
+from the store.
 
 Durable by replay: every evaluation and every reflection is a checkpointed run, and each step's
 choices come from a generator seeded by the step's number, so a rerun after a kill (or a repeat)
@@ -22,6 +26,7 @@ from typing import Any, Callable
 from plait.api.compiled import compile as compile_program
 from plait.ir.nodes import Op
 from plait.optimizers.evaluate import Evaluation
+from plait.optimizers.gepa_merge import instructions_of, pick_merge
 from plait.optimizers.proposer import describe_step, with_instructions
 from plait.optimizers.random_search import lm_node_ids, search_identity
 from plait.optimizers.trials import Search, Trial, check_setup
@@ -61,6 +66,8 @@ class Candidate:
     compiled: Any
     scores: list[float]  # per valset item
     trial: Trial
+    parents: tuple[int, ...] = ()  # pool indices it was made from (a rewrite: one; a merge: two)
+    turns: int = 0  # reflection steps taken from it: its nodes are rewritten in turn (GEPA's round robin)
 
     @property
     def mean(self) -> float:
@@ -98,6 +105,7 @@ class GEPA:
     max_trials: int = 12
     minibatch_size: int = 4
     max_lm_calls: int | None = None
+    max_merges: int = 5  # merge steps (GEPA's max_merge_invocations); 0: rewrites only
     seed: int = 0
 
     def compile(self, compiled: Any, *, trainset: list[Any], metric: Callable[..., Any] | None = None,
@@ -111,10 +119,17 @@ class GEPA:
                     planned=self.max_trials + 1) as search:
             pool = [self._full(search, compiled, valset, "seed (the program as written)")]
             reflector = compile_program(Reflector(self.prompt_lm))
+            merges_due, tried = 0, set()
             for step in range(self.max_trials):
                 if search.exhausted():
                     break
-                child = self._step(step, pool, compiled, trainset, valset, search, reflector)
+                proposed, child = self._merge(step, pool, valset, search, tried) if merges_due else (False, None)
+                if proposed:  # the merge was this step
+                    merges_due -= 1
+                else:
+                    child = self._step(step, pool, compiled, trainset, valset, search, reflector)
+                    if child is not None and len(tried) + merges_due < self.max_merges:
+                        merges_due += 1  # a new line in the pool: worth a merge with another
                 if child is not None:
                     pool.append(child)
             chosen = max(pool, key=lambda c: (c.mean, -c.trial.number))
@@ -122,10 +137,11 @@ class GEPA:
             return search.annotate(chosen.compiled, chosen.trial, valset=len(valset), seed=self.seed,
                                    pool=len(pool), pareto=len(pareto_front([c.scores for c in pool])))
 
-    def _full(self, search: Search, compiled: Any, valset: list[Any], label: str) -> Candidate:
+    def _full(self, search: Search, compiled: Any, valset: list[Any], label: str,
+              parents: tuple[int, ...] = ()) -> Candidate:
         result = search.evaluate(compiled, valset)
         trial = search.record(label, result.score, len(valset), result.run.id, compiled)
-        return Candidate(compiled, [i.score for i in result.items], trial)
+        return Candidate(compiled, [i.score for i in result.items], trial, parents)
 
     def _step(self, step: int, pool: list[Candidate], base: Any, trainset: list[Any], valset: list[Any],
               search: Search, reflector: Any) -> Candidate | None:
@@ -133,7 +149,7 @@ class GEPA:
         leads = pareto_front([c.scores for c in pool])
         parent = pool[rng.choices(sorted(leads), weights=[leads[i] for i in sorted(leads)])[0]]
         nodes = [n.id for n in base.plan.of_op(Op.PREDICT)]
-        node_id = nodes[step % len(nodes)]
+        node_id, parent.turns = nodes[parent.turns % len(nodes)], parent.turns + 1
         batch = rng.sample(trainset, min(self.minibatch_size, len(trainset)))
         before = search.evaluate(parent.compiled, batch)
         if all(i.score >= 1.0 and i.error is None for i in before.items):
@@ -142,12 +158,34 @@ class GEPA:
         if instruction is None:
             return None
         child = with_instructions(parent.compiled, {node_id: instruction})
+        if any(instructions_of(c.compiled) == instructions_of(child) for c in pool):
+            return None  # a candidate the pool already holds: no need to score it again
         after = search.evaluate(child, batch)
         label = f"step {step + 1}: {node_id.rsplit('.', 1)[-1]} rewritten from #{parent.trial.number}"
         if sum(i.score for i in after.items) <= sum(i.score for i in before.items):
             search.record(f"{label} (rejected on the minibatch)", after.score, len(batch), after.run.id, eligible=False)
             return None
-        return self._full(search, child, valset, label)
+        return self._full(search, child, valset, label, (pool.index(parent),))
+
+    def _merge(self, step: int, pool: list[Candidate], valset: list[Any], search: Search,
+               tried: set[tuple[int, int]]) -> tuple[bool, Candidate | None]:
+        """(whether a merge was proposed, the kept merge): two Pareto candidates' merge, scored on
+        valset items where they differ and kept if it matches the better of them there."""
+        rng = random.Random(f"{self.seed}/gepa-merge/{step}")
+        picked = pick_merge(pool, sorted(pareto_front([c.scores for c in pool])), rng, tried)
+        if picked is None:
+            return False, None
+        i, j, instructions = picked
+        tried.add((i, j))
+        child = with_instructions(pool[i].compiled, instructions)
+        differ = [k for k in range(len(valset)) if pool[i].scores[k] != pool[j].scores[k]] or list(range(len(valset)))
+        items = sorted(rng.sample(differ, min(self.minibatch_size, len(differ))))
+        result = search.evaluate(child, [valset[k] for k in items])
+        label = f"step {step + 1}: merge of #{pool[i].trial.number} and #{pool[j].trial.number}"
+        if sum(s.score for s in result.items) < max(sum(pool[x].scores[k] for k in items) for x in (i, j)):
+            search.record(f"{label} (rejected on its items)", result.score, len(items), result.run.id, eligible=False)
+            return True, None
+        return True, self._full(search, child, valset, label, (i, j))
 
     def _reflect(self, step: int, node_id: str, parent: Any, batch: list[Any], result: Evaluation,
                  search: Search, reflector: Any) -> str | None:

@@ -1,7 +1,9 @@
 """MIPRO: a joint search over (instruction, demo set) per node, in the manner of DSPy's MIPROv2.
 
-1. Bootstrap: the program runs the trainset once; ``num_demo_sets`` demo sets per node are drawn
-   from the passing traces (index 0 is no demos).
+1. Demo sets: index 0 is no demos, then the first ``num_demo_sets`` of DSPy's demo candidates
+   (``plait.optimizers.demo_sets``), the bootstrapped one first: bootstrapped, labeled only,
+   bootstrapped by a shuffled seeded teacher pass with a labeled fill-up, ...; each teacher pass
+   stops once it has its demos.
 2. Propose: ``ProposeInstructions`` writes ``num_instructions`` instructions per node (index 0 is
    the current one).
 3. Search: an optuna study (TPE, seeded) picks one instruction and one demo set per node per
@@ -21,8 +23,10 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from plait.errors import OptimizerError
 from plait.ir.nodes import Op
-from plait.optimizers.fewshot import BootstrapFewShot
+from plait.ir.source import user_source
+from plait.optimizers.demo_sets import DemoSpace
 from plait.optimizers.proposer import ProposeInstructions, proposer_node_ids, with_instructions
 from plait.optimizers.random_search import lm_node_ids, search_identity
 from plait.optimizers.trials import Search, Trial, check_setup
@@ -48,6 +52,8 @@ class MIPRO:
     num_instructions: int = 3
     num_demo_sets: int = 3
     max_bootstrapped_demos: int = 4
+    max_labeled_demos: int = 4  # the total labeled demos fill up to, after the bootstrapped ones (DSPy's)
+    teacher_demos: int = 0
     num_trials: int = 12
     minibatch_size: int = 8
     full_eval_every: int = 4
@@ -61,7 +67,7 @@ class MIPRO:
         check_setup("MIPRO", trainset=trainset, valset=valset, metric=metric, budgets={
             "max_lm_calls": self.max_lm_calls, "num_trials": self.num_trials, "minibatch_size": self.minibatch_size,
             "full_eval_every": self.full_eval_every})
-        trainset, valset = list(trainset), list(valset if valset is not None else trainset)
+        trainset, valset = split_valset(list(trainset), valset, self.minibatch_size)
         with Search("MIPRO", metric=metric, store=store, run_options=run_options,
                     identity=search_identity(self, compiled, trainset, valset),
                     lm_nodes=lm_node_ids(compiled) | proposer_node_ids(), max_lm_calls=self.max_lm_calls,
@@ -76,18 +82,34 @@ class MIPRO:
                                    full_evaluations=sum(t.label.startswith("full:") for t in search.trials))
 
     def _space(self, compiled: Any, trainset: list[Any], metric: Callable, search: Search) -> _Space:
-        boot = BootstrapFewShot(self.max_bootstrapped_demos, 0, self.metric_threshold, 0, self.seed)
-        run = search.run(compiled, trainset)
-        passed, traces = boot.passing_traces(compiled, trainset, metric, run, search.store)
+        demos = DemoSpace(self.max_bootstrapped_demos, self.max_labeled_demos, self.teacher_demos,
+                          self.metric_threshold, self.seed)
+        drawn = list(demos.candidates(compiled, trainset, metric, search, self.num_demo_sets))[1:]  # 0: none
+        drawn.sort(key=lambda pair: not pair[0].startswith("bootstrapped"))  # even 1 demo set is a bootstrapped one
         demo_sets = {n.id: [[]] for n in compiled.plan.of_op(Op.PREDICT)}
-        for k in range(self.num_demo_sets):
-            size = random.Random(f"{self.seed}/size/{k}").randint(1, max(1, self.max_bootstrapped_demos))
-            drawn = BootstrapFewShot(size, 0, seed=self.seed + k).write_demos(compiled, trainset, passed, traces)
-            for node in drawn.plan.of_op(Op.PREDICT):
+        for _, build in drawn[: self.num_demo_sets]:
+            for node in build().plan.of_op(Op.PREDICT):
                 demo_sets[node.id].append([dict(d) for d in node.params.demos])
         proposer = ProposeInstructions(self.prompt_lm, self.num_instructions, seed=self.seed)
+        run = search.run(compiled, trainset[: proposer.max_examples])  # the traces the proposer shows
         instructions = proposer.propose(compiled, trainset, search, item_traces(run.id, compiled.plan, search.store))
         return _Space(compiled, instructions, demo_sets)
+
+
+def split_valset(trainset: list[Any], valset: list[Any] | None, minibatch: int) -> tuple[list[Any], list[Any]]:
+    """(trainset, valset). Without a valset, DSPy's split: the last 80% of the trainset scores
+    candidates, the rest bootstraps. A valset no larger than a minibatch makes every trial a full
+    evaluation of too few items to tell candidates apart: an error that says so."""
+    if valset is None:
+        cut = len(trainset) - max(1, int(len(trainset) * 0.8))
+        trainset, valset = (trainset[:cut], trainset[cut:]) if cut else (trainset, trainset)
+    if len(valset) < minibatch:
+        raise OptimizerError(f"MIPRO's valset has {len(valset)} items, fewer than a minibatch ({minibatch})",
+                             field="valset", field_kind="argument", source=user_source(),
+                             expected=f"a valset of at least minibatch_size={minibatch} items (20 or more to tell "
+                                      "candidates apart)", found=f"{len(valset)} items",
+                             fix=f"pass a larger valset=, or minibatch_size={max(1, len(valset) // 2)}")
+    return trainset, list(valset)
 
 
 @dataclass

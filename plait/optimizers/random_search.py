@@ -1,29 +1,28 @@
 """RandomSearch: DSPy's BootstrapFewShotWithRandomSearch as a compile pass.
 
 Candidates, in a fixed order: zero-shot, labeled-only, bootstrapped, then ``num_candidates``
-bootstrapped sets shuffled and sized at random (seeded). Each is scored on the valset by an
-ordinary checkpointed evaluation; the best is kept (ties go to the earlier, simpler candidate).
-The teacher runs the trainset once; every bootstrapped candidate is drawn from its traces.
+bootstrapped sets, each from its own seeded teacher pass over the trainset shuffled by its seed,
+sized at random and filled up with labeled demos (``plait.optimizers.demo_sets``). Each is scored
+on the valset by an ordinary checkpointed evaluation; the best is kept (ties go to the earlier,
+simpler candidate). Candidate ``i`` depends only on the seed and ``i``: rerun with more
+``num_candidates`` on the same store, a finished search is extended paying only for the new ones.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import random
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from plait.ir.nodes import Op
-from plait.optimizers.fewshot import BootstrapFewShot, LabeledFewShot
+from plait.optimizers.demo_sets import Candidate, DemoSpace
 from plait.optimizers.trials import Search, check_setup
 from plait.runtime.items import item_fields
-
-Candidate = tuple[str, Callable[[], Any]]
 
 
 @dataclass
 class RandomSearch:
-    """Search over demo sets, scored on a validation set.
+    """Search over demo sets, scored on a validation set (DSPy's BootstrapFewShotWithRandomSearch).
 
     ``max_lm_calls`` (LM calls, counted by content key) and ``max_trials`` bound the search; the
     search stops before the candidate that would exceed them (a started trial always finishes).
@@ -37,7 +36,7 @@ class RandomSearch:
 
     num_candidates: int = 8
     max_bootstrapped_demos: int = 4
-    max_labeled_demos: int = 4
+    max_labeled_demos: int = 16  # the total labeled demos fill up to, after the bootstrapped ones (DSPy's)
     teacher_demos: int = 0
     metric_threshold: float | None = None
     max_lm_calls: int | None = None
@@ -62,39 +61,10 @@ class RandomSearch:
             return search.annotate(chosen.candidate, chosen, valset=len(valset), seed=self.seed)
 
     def candidates(self, compiled: Any, trainset: list[Any], metric: Callable, search: Search) -> Iterator[Candidate]:
-        """(label, build) pairs; ``build`` runs the teacher only when a bootstrapped one is first needed."""
-        yield "zero-shot", lambda: without_demos(compiled)
-        if self.max_labeled_demos:
-            yield (f"labeled ({self.max_labeled_demos})",
-                   lambda: LabeledFewShot(self.max_labeled_demos, self.seed).compile(compiled, trainset=trainset))
-        traces: list = []
-
-        def bootstrapped(size: int, seed: int) -> Any:
-            if not traces:
-                traces.append(self._bootstrap(compiled, trainset, metric, search))
-            boot = dataclasses.replace(self._booter(), max_bootstrapped_demos=size, seed=seed)
-            return boot.write_demos(compiled, trainset, *traces[0])
-
-        most = self.max_bootstrapped_demos
-        yield f"bootstrapped ({most})", lambda: bootstrapped(most, self.seed)
-        for i in range(self.num_candidates):
-            size = random.Random(f"{self.seed}/size/{i}").randint(1, max(1, self.max_bootstrapped_demos))
-            yield f"shuffled #{i + 1} ({size})", lambda size=size, i=i: bootstrapped(size, self.seed + i + 1)
-
-    def _booter(self) -> BootstrapFewShot:
-        return BootstrapFewShot(self.max_bootstrapped_demos, 0, self.metric_threshold, self.teacher_demos, self.seed)
-
-    def _bootstrap(self, compiled: Any, trainset: list[Any], metric: Callable, search: Search) -> tuple[list, dict]:
-        boot = self._booter()
-        run = search.run(boot.teacher(compiled, trainset), trainset)
-        return boot.passing_traces(compiled, trainset, metric, run, search.store)
-
-
-def without_demos(compiled: Any) -> Any:
-    for node in compiled.plan.of_op(Op.PREDICT):
-        if node.params.demos:
-            compiled = compiled.update(node.id, demos=[])
-    return compiled
+        """(label, build) pairs, DSPy's space (see ``plait.optimizers.demo_sets``)."""
+        space = DemoSpace(self.max_bootstrapped_demos, self.max_labeled_demos, self.teacher_demos,
+                          self.metric_threshold, self.seed)
+        return space.candidates(compiled, trainset, metric, search, self.num_candidates)
 
 
 def lm_node_ids(compiled: Any) -> set[str]:

@@ -73,7 +73,7 @@ def test_bootstrap_few_shot_improves_the_held_out_score(store_path):
     plait.configure(lm=lm)
     base = plait.compile(Reverse())
     before = plait.evaluate(base, DEV, exact, store=store_path)
-    compiled = plait.compile(Reverse(), optimizer=plait.BootstrapFewShot(max_bootstrapped_demos=2),
+    compiled = plait.compile(Reverse(), optimizer=plait.BootstrapFewShot(max_bootstrapped_demos=2, max_labeled_demos=2),
                              trainset=TRAIN, metric=exact, store=store_path)
     after = plait.evaluate(compiled, DEV, exact, store=store_path)
     assert before.score < 0.8 and after.score == 1.0
