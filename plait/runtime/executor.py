@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 from plait.checkpoints.asking import AskBook, HumanWait
 from plait.checkpoints.codec import codec_for
-from plait.checkpoints.keys import content_key, is_sampled, replay_key
+from plait.checkpoints.keys import content_key, replay_key
 from plait.checkpoints.protocol import Source, Store
 from plait.clock import REAL_CLOCK, Clock
 from plait.errors import NodeError, PlaitError, StoreError
@@ -48,6 +48,7 @@ from plait.runtime.calls import NodeCall, reason
 from plait.runtime.journal import Keys, StepJournal
 from plait.runtime.loops import LoopRunner
 from plait.runtime.nodes import NodeRunner, Outcome
+from plait.runtime.policies import sampled_nodes
 
 log = logging.getLogger("plait")
 
@@ -371,18 +372,6 @@ class Executor:
         if item.status == "running" and item.question is not None and item.active == 0:
             item.status = "waiting"
             self._item_done(item)
-
-
-def sampled_nodes(plan: Plan, guards: dict[str, Any]) -> frozenset[str]:
-    """The PREDICT nodes whose calls draw samples, by their settings and their primary LM's."""
-    identities: dict[int, dict[str, Any]] = {}
-    sampled = set()
-    for node in plan.of_op(Op.PREDICT):
-        if (guard := guards.get(node.id)) is not None:
-            lm = guard.primary.lm
-            if is_sampled(dict(node.params.settings), identities.setdefault(id(lm), lm.identity())):
-                sampled.add(node.id)
-    return frozenset(sampled)
 
 
 def value_fields(node: Node) -> tuple[Field, ...]:

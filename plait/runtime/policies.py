@@ -17,9 +17,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from plait.checkpoints.keys import lm_identity_hash
+from plait.checkpoints.keys import is_sampled, lm_identity_hash
 from plait.errors import PlaitError
-from plait.ir.nodes import Node
+from plait.ir.nodes import Node, Op
+from plait.ir.plan import Plan
 from plait.lm.dspy_lm import as_lm
 from plait.runtime.breaker import CircuitBreaker, default_breaker
 from plait.runtime.ratelimit import RateLimit
@@ -166,3 +167,15 @@ def _fallback_lm(lm: Any, primary: str, named: Mapping[str, Any]) -> Any:
                          expected="an object with name, identity() and acall() (a plait LM)",
                          found=repr(lm)[:100], fix="wrap a dspy.LM in plait.DSPyLM(...)")
     return lm
+
+
+def sampled_nodes(plan: Plan, guards: dict[str, Any]) -> frozenset[str]:
+    """The PREDICT nodes whose calls draw samples, by their settings and their primary LM's."""
+    identities: dict[int, dict[str, Any]] = {}
+    sampled = set()
+    for node in plan.of_op(Op.PREDICT):
+        if (guard := guards.get(node.id)) is not None:
+            lm = guard.primary.lm
+            if is_sampled(dict(node.params.settings), identities.setdefault(id(lm), lm.identity())):
+                sampled.add(node.id)
+    return frozenset(sampled)
