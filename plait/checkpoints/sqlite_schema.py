@@ -6,6 +6,10 @@ Version history (``meta.schema_version``):
   2  + leases (one process runs a run at a time); plans.saved_at (gc spares plans just saved)
   3  + asks (questions to people, their deadlines and answers; see asks.py)
   4  + journal.replay_key (a recorded output replays whichever LM produced it; NULL in older rows)
+  5  + journal.requests, answered, prompt_tokens, completion_tokens, cost: every LM request a row
+     adds, answered or not, with the tokens and cost of every reply (checkpoints/spend.py). Older
+     rows are filled from what they kept: requests = attempts of LM rows, answered = requests of
+     those with a value, tokens and cost from ``usage`` (the replies of a failed node were not kept)
 
 A store is migrated in place, in one transaction, the first time a newer plait opens it; an older
 plait then refuses it with "written by a newer plait". A file that is not a plait store, from a
@@ -27,7 +31,7 @@ from plait.checkpoints import versions
 from plait.checkpoints.versions import APP_ID, statements
 from plait.errors import StoreError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,6 +69,19 @@ MIGRATIONS: dict[int, str] = {
     """,
     3: """
     ALTER TABLE journal ADD COLUMN replay_key TEXT;
+    """,
+    4: """
+    ALTER TABLE journal ADD COLUMN requests INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE journal ADD COLUMN answered INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE journal ADD COLUMN prompt_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE journal ADD COLUMN completion_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE journal ADD COLUMN cost REAL;
+    UPDATE journal SET requests = attempts,
+        answered = CASE WHEN value_hash IS NOT NULL AND status IN ('ok', 'proposed') THEN attempts ELSE 0 END,
+        prompt_tokens = COALESCE(json_extract(usage, '$.prompt_tokens'), 0),
+        completion_tokens = COALESCE(json_extract(usage, '$.completion_tokens'), 0),
+        cost = json_extract(usage, '$.cost')
+    WHERE source = 'lm';
     """,
 }
 
