@@ -57,6 +57,11 @@ def _plus(a: float | None, b: float | None) -> float | None:
     return None if a is None and b is None else (a or 0.0) + (b or 0.0)
 
 
+def cost_text(cost: float | None) -> str:
+    """A cost as displays and the CLI print it: '-' when no provider reported one (unknown is not 0)."""
+    return "-" if cost is None else f"{cost:.4f}"
+
+
 def total_spend(rows: Iterable[Any]) -> Spend:
     """The sum of the journal rows' spend: a run's totals over all its invocations."""
     total = Spend()
