@@ -2,9 +2,10 @@
 
 Every evaluation is an ordinary checkpointed run (``plait.evaluate``), so a repeated or resumed
 optimization replays finished evaluations from the store at no LM cost. The LM calls an
-optimization *needs* are counted by content key (each distinct LM node execution once): that
-number is the same for an uninterrupted run, a resumed one and a repeated one, so a budget in LM
-calls stops every one of them at the same trial, and the recorded numbers agree.
+optimization *needs* are counted by content key: each distinct LM node execution once, at the
+requests its journal row records (re-asks and failed attempts included; at least 1). That number
+is the same for an uninterrupted run and a repeated one, so a budget in LM calls stops both at the
+same trial, caps what is really spent, and the recorded numbers agree.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class Search:
         self._owns_store = self.store is not store
         self.max_lm_calls, self.max_trials = max_lm_calls, max_trials
         self.lm_nodes = set(lm_nodes)
-        self.keys: set[str] = set()  # content keys of LM node executions this optimization needed
+        self.keys: dict[str, int] = {}  # content key of each LM node execution needed -> the requests it took
         self.trials: list[Trial] = []
         self.best: Trial | None = None
         self.spent = 0  # LM calls made in this process (replays and cache hits cost none)
@@ -113,13 +114,13 @@ class Search:
     def charge(self, run_ids: list[str]) -> None:
         for run_id in run_ids:
             for row in self.store.journal(run_id).values():
-                if row.node_id in self.lm_nodes and row.content_key:
-                    self.keys.add(row.content_key)
+                if row.node_id in self.lm_nodes and row.content_key:  # a cache hit's row spent 0: the key counts 1
+                    self.keys[row.content_key] = max(self.keys.get(row.content_key, 1), row.spent.requests)
 
     @property
     def lm_calls(self) -> int:
         # without a store (store=False) nothing is journaled: count the calls made instead
-        return len(self.keys) if not isinstance(self.store, NullStore) else self.spent
+        return sum(self.keys.values()) if not isinstance(self.store, NullStore) else self.spent
 
     def exhausted(self) -> bool:
         if self.max_trials is not None and len(self.trials) >= self.max_trials:
