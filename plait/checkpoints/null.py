@@ -76,6 +76,9 @@ class NullStore:
     def spending(self) -> dict[str, Spend]:
         return {}
 
+    def key_requests(self, content_keys: Sequence[str]) -> dict[str, int]:
+        return {}
+
     def collect_garbage(self, run_ids: Sequence[str] = (), *, dry_run: bool = False) -> Garbage:
         return Garbage()
 

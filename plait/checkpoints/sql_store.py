@@ -250,6 +250,18 @@ class SQLStore(StoredAsks, RunTransfer, ABC):
                            " SUM(cost) FROM journal GROUP BY run_id")
         return {r[0]: Spend(*(int(n) for n in r[1:5]), None if r[5] is None else float(r[5])) for r in rows}
 
+    def key_requests(self, content_keys: Sequence[str]) -> dict[str, int]:
+        """content key -> the most LM requests one journal row of any run recorded under it: what
+        computing it took, for keys a run only reused (its own row spent nothing)."""
+        found: dict[str, int] = {}
+        keys = sorted(set(content_keys))
+        for start in range(0, len(keys), 500):  # well under any database's limit on parameters
+            chunk = keys[start:start + 500]
+            found.update((k, int(n)) for k, n in self._query(
+                f"SELECT content_key, MAX(requests) FROM journal WHERE content_key IN ({','.join('?' * len(chunk))})"
+                " GROUP BY content_key", chunk))
+        return found
+
     def collect_garbage(self, run_ids: Sequence[str] = (), *, dry_run: bool = False) -> Garbage:
         """Delete ``run_ids`` (their items, journal and leases), then every value, cache entry and plan
         no remaining run references, in one transaction. ``dry_run`` counts and rolls back.

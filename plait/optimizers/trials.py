@@ -3,9 +3,10 @@
 Every evaluation is an ordinary checkpointed run (``plait.evaluate``), so a repeated or resumed
 optimization replays finished evaluations from the store at no LM cost. The LM calls an
 optimization *needs* are counted by content key: each distinct LM node execution once, at the
-requests its journal row records (re-asks and failed attempts included; at least 1). That number
-is the same for an uninterrupted run and a repeated one, so a budget in LM calls stops both at the
-same trial, caps what is really spent, and the recorded numbers agree.
+requests the journal row that computed it records (re-asks and failed attempts included; at
+least 1), in whichever run it was computed. That number is the same for an uninterrupted run, a
+resumed one and a repeated one, so a budget in LM calls stops every one of them at the same trial,
+caps what is really spent, and the recorded numbers agree.
 """
 
 from __future__ import annotations
@@ -114,8 +115,14 @@ class Search:
     def charge(self, run_ids: list[str]) -> None:
         for run_id in run_ids:
             for row in self.store.journal(run_id).values():
-                if row.node_id in self.lm_nodes and row.content_key:  # a cache hit's row spent 0: the key counts 1
-                    self.keys[row.content_key] = max(self.keys.get(row.content_key, 1), row.spent.requests)
+                if row.node_id in self.lm_nodes and row.content_key:
+                    self.keys[row.content_key] = max(self.keys.get(row.content_key, 0), row.spent.requests)
+        # a key only reused here (a cache hit, a remembered failure) costs what computing it took,
+        # in whichever run did (a killed process's): so a resumed search counts as an uninterrupted one
+        reused = [k for k, n in self.keys.items() if n == 0]
+        if reused:
+            computed = self.store.key_requests(reused)
+            self.keys.update({k: max(1, computed.get(k, 0)) for k in reused})
 
     @property
     def lm_calls(self) -> int:
