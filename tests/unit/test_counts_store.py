@@ -96,3 +96,14 @@ def test_a_version_1_postgres_store_gets_the_spend_of_its_old_rows(pg_url, monke
     assert execute(store, "SELECT value FROM meta WHERE key='schema_version'") == [("2",)]
     assert store.journal("r1")[("0", "a", 0)].spent == Spend(2, 2, 30, 6, 0.5)
     store.close()
+
+
+def test_a_key_costs_what_the_row_that_computed_it_spent(store):
+    _run(store)
+    store.record(_row(Status.FAILED, Spend(3, 3, 9, 3, None)), None, cache=False, item_status=None)
+    _run(store, "r2")
+    reused = JournalRow(run_id="r2", item_id="0", node_id="n", content_key="k", status=Status.FAILED,
+                        source=Source.CACHE, attempts=0)
+    store.record(reused, None, cache=False, item_status=None)
+    assert store.journal("r2")[("0", "n", 0)].spent == Spend()
+    assert store.key_requests(["k", "unknown"]) == {"k": 3}
