@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from plait.api import answers
+from plait.checkpoints.protocol import JournalRow, Source, Status
+from plait.checkpoints.spend import Spend
 from plait.display.html import run_graph, run_html
 from plait.display.tables import items_frame, nodes_frame
 from plait.pipeline.prediction import Prediction
@@ -14,15 +16,20 @@ from plait.runtime import events as ev
 
 @dataclass
 class RunStats:
-    """Counts from the event stream of this invocation: where each node's value came from, and
-    what the LM cost. ``lm_requests``: requests sent to an LM, answered or not (failed attempts and
-    re-asks included; what ``Budget(lm_calls=...)`` limits); ``lm_answered``: those that got a
-    reply; ``lm_calls``: node executions an LM computed (one per node, however many requests it
-    took). ``retries``: failed attempts that were retried; ``fallbacks``: calls sent to a fallback LM."""
+    """A run's counts. ``lm_calls``: LM calls, that is requests sent to a provider, answered or
+    not (failed attempts and re-asks included: what ``Budget(lm_calls=...)`` limits and
+    ``plait show`` prints); ``lm_answered``: those that got a reply; ``lm_nodes``: node executions
+    an LM computed (one per node, however many calls it took). Tokens and cost are those of every
+    reply, replies that never parsed included; ``cost`` is None when no provider reported one.
+    ``retries``: failed attempts that were retried; ``fallbacks``: calls sent to a fallback LM.
+
+    ``run.stats`` counts this invocation, from its events; ``run.totals`` the whole run over every
+    invocation (its first run and each resume), from the journal in the store (:meth:`from_journal`).
+    """
 
     lm_calls: int = 0
-    lm_requests: int = 0
     lm_answered: int = 0
+    lm_nodes: int = 0
     steps: int = 0
     cache_hits: int = 0
     replayed: int = 0
@@ -39,8 +46,7 @@ class RunStats:
         if isinstance(event, ev.NodeFinished):
             self._finished(event)
         elif isinstance(event, ev.LMCalled):
-            self.lm_requests += 1
-            self.lm_answered += event.answered
+            self._spent(Spend(1, int(event.answered), event.prompt_tokens, event.completion_tokens, event.cost))
         elif isinstance(event, ev.NodeFailed):
             self.failed_nodes += 1
         elif isinstance(event, ev.NodeRetried):
@@ -48,22 +54,41 @@ class RunStats:
         elif isinstance(event, ev.FellBack):
             self.fallbacks += 1
 
+    def _spent(self, spent: Spend) -> None:
+        self.lm_calls += spent.requests
+        self.lm_answered += spent.answered
+        self.prompt_tokens += spent.prompt_tokens
+        self.completion_tokens += spent.completion_tokens
+        if spent.cost is not None:
+            self.cost = (self.cost or 0.0) + spent.cost
+
     def _finished(self, event: ev.NodeFinished) -> None:
-        if event.source == "lm":
-            self.lm_calls += 1
-            usage = event.usage or {}
-            self.prompt_tokens += usage.get("prompt_tokens", 0)
-            self.completion_tokens += usage.get("completion_tokens", 0)
-            if usage.get("cost") is not None:
-                self.cost = (self.cost or 0.0) + usage["cost"]
-        elif event.source == "step":
-            self.steps += 1
-        elif event.source == "cache":
-            self.cache_hits += 1
-        elif event.source == "replay":
-            self.replayed += 1
-        elif event.source == "human":
-            self.answers += 1
+        name = _SOURCE_FIELD.get(event.source)
+        if name is not None:
+            setattr(self, name, getattr(self, name) + 1)
+
+    @classmethod
+    def from_journal(cls, rows: Iterable[JournalRow]) -> RunStats:
+        """The run's totals over every invocation, from its journal rows: LM calls, tokens and cost
+        as the rows record them (checkpoints/spend.py), and the steps recorded, by source. What only
+        an invocation sees (``replayed``, ``retries``, ``fallbacks``, ``seconds``) stays 0."""
+        stats = cls()
+        for row in rows:
+            stats._spent(row.spent)
+            name = _SOURCE_FIELD.get(str(row.source)) if row.status == Status.OK else None
+            if name is not None:
+                setattr(stats, name, getattr(stats, name) + 1)
+            stats.failed_nodes += row.status == Status.FAILED and row.iteration == 0 and row.source != Source.INPUT
+        return stats
+
+    @property
+    def lm_requests(self) -> int:
+        """The former name of ``lm_calls``: requests sent, answered or not."""
+        return self.lm_calls
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
 
     @property
     def reused(self) -> int:
@@ -71,7 +96,13 @@ class RunStats:
         return self.cache_hits + self.replayed
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__} | {"reused": self.reused}
+        return ({k: getattr(self, k) for k in self.__dataclass_fields__}
+                | {"reused": self.reused, "lm_requests": self.lm_requests})
+
+
+# Which count a node (or journal row) of each source adds to; a LOOP's row holds nothing of its own
+# (its iterations' rows do).
+_SOURCE_FIELD = {"lm": "lm_nodes", "step": "steps", "cache": "cache_hits", "replay": "replayed", "human": "answers"}
 
 
 @dataclass
@@ -97,7 +128,8 @@ class Run:
     Example::
 
         run = compiled.run(dataset, store="runs.db")
-        run.outputs[0].answer, run.failed, run.stats.lm_calls
+        run.outputs[0].answer, run.failed, run.totals.lm_calls, run.totals.cost   # the whole run
+        run.stats.lm_calls                                # this invocation (0 for a resume that replayed all)
         plait.resume(run.id, store="runs.db")
         run.to_pandas(); run.node_table(); run.graph().save("run.svg")   # in Jupyter, `run` displays itself
     """
@@ -108,6 +140,7 @@ class Run:
     items: list[ItemResult]
     stats: RunStats
     stop_reason: str | None = None
+    totals: RunStats = field(default_factory=RunStats, compare=False)  # over every invocation, from the store
     plan: Any = field(default=None, repr=False, compare=False)  # the Plan it ran: what displays draw
     tally: Any = field(default=None, repr=False, compare=False)  # a NodeTally: per node counts from events
 

@@ -133,7 +133,15 @@ async def _execute(plan: Plan, store: Store, run_id: str, states: list[ItemState
         emit(ev.RunFinished(run_id, status, stats.as_dict()))
     reason = str(executor.stopped) if status == "stopped" else None
     return Run(run_id, getattr(store, "path", None), status, [_result(s) for s in states], stats, reason,
-               plan=plan, tally=tally)
+               totals=run_totals(store, run_id, stats), plan=plan, tally=tally)
+
+
+def run_totals(store: Store, run_id: str, stats: RunStats) -> RunStats:
+    """The run's counts over every invocation, from its journal (so they hold after a crash); a run
+    without a store has only this invocation."""
+    if getattr(store, "path", None) == ":none:":
+        return stats
+    return RunStats.from_journal(store.journal(run_id).values())
 
 
 def _executor(plan: Plan, store: Store, run_id: str, own: dict, options: RunOptions, journal: dict | None,

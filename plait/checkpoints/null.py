@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Sequence
 
 from plait.checkpoints.protocol import Garbage, ItemRecord, JournalRow, Lease, RunRecord
+from plait.checkpoints.spend import Spend
 from plait.errors import RunNotFound, StoreError
 
 if TYPE_CHECKING:
@@ -76,6 +77,12 @@ class NullStore:
         return None
 
     def item_counts(self) -> dict[str, dict[str, int]]:
+        return {}
+
+    def spending(self) -> dict[str, Spend]:
+        return {}
+
+    def key_requests(self, content_keys: Sequence[str]) -> dict[str, int]:
         return {}
 
     def collect_garbage(self, run_ids: Sequence[str] = (), *, dry_run: bool = False) -> Garbage:

@@ -8,6 +8,8 @@ sets ``search_path`` to it, so the SQL the two stores share names the tables unq
 Version history (``plait.meta.schema_version``):
   1  meta, plans, blobs, runs, items, journal, cache, leases, asks (SQLite's schema 4, with
      journal.replay_key: no PostgreSQL store was released before it, so it needs no migration)
+  2  + journal.requests, answered, prompt_tokens, completion_tokens, cost (SQLite's schema 5, filled
+     in older rows the same way)
 
 A store is created, or migrated in place, in one transaction under an advisory lock, so that
 processes opening a new store at once create it once (versions.py has the rules they share).
@@ -22,7 +24,7 @@ from plait.checkpoints.versions import APP_ID, statements
 from plait.errors import StoreError
 
 SCHEMA = "plait"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 LOCKS = 0x706C6169  # the first key of plait's advisory locks ('plai'); the second is a run's hash, or 0
 
 _V1 = f"""
@@ -54,8 +56,22 @@ CREATE TABLE {SCHEMA}.asks (
     PRIMARY KEY (run_id, item_id, node_id, iteration, ask_index));
 """
 
-# MIGRATIONS[v]: the statements that take a version-v store to version v + 1 (none yet).
-MIGRATIONS: dict[int, str] = {}
+# MIGRATIONS[v]: the statements that take a version-v store to version v + 1.
+MIGRATIONS: dict[int, str] = {
+    1: """
+    ALTER TABLE journal ADD COLUMN requests INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE journal ADD COLUMN answered INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE journal ADD COLUMN prompt_tokens BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE journal ADD COLUMN completion_tokens BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE journal ADD COLUMN cost DOUBLE PRECISION;
+    UPDATE journal SET requests = attempts,
+        answered = CASE WHEN value_hash IS NOT NULL AND status IN ('ok', 'proposed') THEN attempts ELSE 0 END,
+        prompt_tokens = COALESCE((usage::jsonb ->> 'prompt_tokens')::bigint, 0),
+        completion_tokens = COALESCE((usage::jsonb ->> 'completion_tokens')::bigint, 0),
+        cost = (usage::jsonb ->> 'cost')::double precision
+    WHERE source = 'lm';
+    """,
+}
 
 FIX = "point store= (or --store, or $PLAIT_STORE) at a database for plait, or at an SQLite file"
 
@@ -72,9 +88,9 @@ def prepare(tx: Any, where: str, *, create: bool) -> None:
     if version is None:
         for stmt in statements(_V1):
             tx.execute(stmt)
-        tx.execute(f"INSERT INTO {SCHEMA}.meta VALUES (?, ?), (?, ?)",
-                   ("app", APP_ID, "schema_version", str(SCHEMA_VERSION)))
-    elif version < SCHEMA_VERSION:
+        tx.execute(f"INSERT INTO {SCHEMA}.meta VALUES (?, ?), (?, ?)", ("app", APP_ID, "schema_version", "1"))
+        version = 1  # a new store is made as version 1, then migrated: one path to the current schema
+    if version < SCHEMA_VERSION:
         versions.migrate(tx, MIGRATIONS, version, SCHEMA_VERSION)
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol, Sequence
 
+from plait.checkpoints.spend import Spend
+
 
 class _Word(str, Enum):
     """A word stored in the journal as its plain string, so that stores written by any plait read
@@ -58,7 +60,9 @@ class JournalRow:
     Built only by plait.runtime.journal (the one check-else-run-and-record primitive) and by a store
     reading its rows back. ``content_key`` finds the value in the cache; ``replay_key`` what the row
     replays for within its run (keys.replay_key; None in rows written before store schema 4, which
-    replay by their content key). ``attempts``: the LM attempts this row adds to the step's count.
+    replay by their content key). ``attempts``: the LM attempts this row adds to the step's count
+    (a breaker's refusals included: they bound the retries); ``spent``: the LM requests, replies,
+    tokens and cost this row adds to the step's (spend.py; zero in rows copied from a parent run).
     """
 
     run_id: str
@@ -74,6 +78,7 @@ class JournalRow:
     usage: dict[str, Any] | None = None
     attempts: int = 1
     replay_key: str | None = None
+    spent: Spend = Spend()
 
 
 @dataclass(frozen=True)
@@ -168,6 +173,8 @@ class Store(Protocol):
     # Maintenance: per-run item counts by status; delete runs, then every value, cache entry and
     # plan no remaining run references (all in one transaction; a dry run rolls it back).
     def item_counts(self) -> dict[str, dict[str, int]]: ...
+    def spending(self) -> dict[str, Spend]: ...  # per run, its journal's LM requests, tokens and cost
+    def key_requests(self, content_keys: Sequence[str]) -> dict[str, int]: ...  # the most any row spent per key
     def collect_garbage(self, run_ids: Sequence[str] = (), *, dry_run: bool = False) -> Garbage: ...
     def vacuum(self) -> int: ...
 

@@ -20,6 +20,7 @@ from plait.checkpoints.asks import StoredAsks
 from plait.checkpoints.group import GroupWriter, Record
 from plait.checkpoints.keys import failure_key
 from plait.checkpoints.lease import is_active, lease_held, this_host
+from plait.checkpoints.spend import Spend
 from plait.checkpoints.protocol import Garbage, ItemRecord, JournalRow, Lease, RunRecord, Source, Status, as_word
 from plait.checkpoints.transfer import JOURNAL_COLUMNS, RUN_COLUMNS, RunTransfer
 from plait.errors import RunNotFound, StoreError
@@ -28,14 +29,18 @@ from plait.hashing import sha256_hex
 T = TypeVar("T")
 PLAN_GRACE = 3600.0  # gc keeps an unreferenced plan this long: a starting run saves it before creating the run
 
+# A step's rows add up what they spent (spend.py): a 'retrying' row's requests stay counted.
+ADD_SPEND = ", ".join([f"{c}=journal.{c} + excluded.{c}" for c in ("requests", "answered", "prompt_tokens",
+                                                                    "completion_tokens")]
+                      + ["cost=COALESCE(journal.cost + excluded.cost, journal.cost, excluded.cost)"])
 # A node output recorded 'ok' is final: a second write of the same journal key never changes it.
 RECORD = f"""
-INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 ON CONFLICT (run_id, item_id, node_id, iteration) DO UPDATE SET
     content_key=excluded.content_key, value_hash=excluded.value_hash, status=excluded.status,
     source=excluded.source, error=excluded.error, lm=excluded.lm, usage=excluded.usage,
     attempts=journal.attempts + excluded.attempts, recorded_at=excluded.recorded_at,
-    replay_key=excluded.replay_key
+    replay_key=excluded.replay_key, {ADD_SPEND}
 WHERE journal.status != 'ok'
 """
 PUT_VALUE = "INSERT INTO blobs (hash, data) VALUES (?, ?) ON CONFLICT DO NOTHING"
@@ -203,7 +208,7 @@ class SQLStore(StoredAsks, RunTransfer, ABC):
             tx.execute(PUT_VALUE, (row.value_hash, value))
         tx.execute(RECORD, (row.run_id, row.item_id, row.node_id, row.iteration, row.content_key, row.value_hash,
                             row.status, row.source, row.error, row.lm, json.dumps(row.usage) if row.usage else None,
-                            row.attempts, time.time(), row.replay_key))
+                            row.attempts, time.time(), row.replay_key, *_spend_columns(row.spent)))
         if cache and row.status == "ok":
             tx.execute("INSERT INTO cache (content_key, value_hash) VALUES (?, ?) ON CONFLICT DO NOTHING",
                        (row.content_key, row.value_hash))
@@ -219,7 +224,7 @@ class SQLStore(StoredAsks, RunTransfer, ABC):
         marks = ",".join("?" * len(node_ids))
         return self._transact(lambda tx: tx.execute(
             f"INSERT INTO journal ({JOURNAL_COLUMNS}) SELECT ?, item_id, node_id, iteration, content_key, value_hash,"
-            f" status, 'journal', error, lm, usage, attempts, recorded_at, replay_key FROM journal"
+            f" status, 'journal', error, lm, usage, attempts, recorded_at, replay_key, 0, 0, 0, 0, NULL FROM journal"
             f" WHERE run_id=? AND status='ok' AND node_id IN ({marks}) ON CONFLICT DO NOTHING",
             (target_run, source_run, *sorted(node_ids))).rowcount)
 
@@ -274,6 +279,24 @@ class SQLStore(StoredAsks, RunTransfer, ABC):
         for run_id, status, count in self._query("SELECT run_id, status, COUNT(*) FROM items GROUP BY run_id, status"):
             counts.setdefault(run_id, {})[status] = count
         return counts
+
+    def spending(self) -> dict[str, Spend]:
+        """run id -> the sum of its journal rows' spend (spend.py): its totals over all invocations."""
+        rows = self._query("SELECT run_id, SUM(requests), SUM(answered), SUM(prompt_tokens), SUM(completion_tokens),"
+                           " SUM(cost) FROM journal GROUP BY run_id")
+        return {r[0]: Spend(*(int(n) for n in r[1:5]), None if r[5] is None else float(r[5])) for r in rows}
+
+    def key_requests(self, content_keys: Sequence[str]) -> dict[str, int]:
+        """content key -> the most LM requests one journal row of any run recorded under it: what
+        computing it took, for keys a run only reused (its own row spent nothing)."""
+        found: dict[str, int] = {}
+        keys = sorted(set(content_keys))
+        for start in range(0, len(keys), 500):  # well under any database's limit on parameters
+            chunk = keys[start:start + 500]
+            found.update((k, int(n)) for k, n in self._query(
+                f"SELECT content_key, MAX(requests) FROM journal WHERE content_key IN ({','.join('?' * len(chunk))})"
+                " GROUP BY content_key", chunk))
+        return found
 
     def collect_garbage(self, run_ids: Sequence[str] = (), *, dry_run: bool = False) -> Garbage:
         """Delete ``run_ids`` (their items, journal and leases), then every value, cache entry and plan
@@ -338,4 +361,9 @@ def run_record(row: tuple) -> RunRecord:
 def journal_row(r: tuple) -> JournalRow:
     return JournalRow(run_id=r[0], item_id=r[1], node_id=r[2], iteration=r[3], content_key=r[4], value_hash=r[5],
                       status=as_word(Status, r[6]), source=as_word(Source, r[7]), error=r[8], lm=r[9],
-                      usage=json.loads(r[10]) if r[10] else None, attempts=r[11], replay_key=r[13])
+                      usage=json.loads(r[10]) if r[10] else None, attempts=r[11], replay_key=r[13],
+                      spent=Spend(*r[14:19]))
+
+
+def _spend_columns(spent: Spend) -> tuple:
+    return spent.requests, spent.answered, spent.prompt_tokens, spent.completion_tokens, spent.cost

@@ -8,6 +8,10 @@ Version history (``meta.schema_version``):
   4  + journal.replay_key (a recorded output replays whichever LM produced it; NULL in older rows)
   5  journal and cache rebuilt WITHOUT ROWID: each row lives in its primary key's b-tree,
      not in a table plus an index holding the key a second time (a third smaller store)
+  6  + journal.requests, answered, prompt_tokens, completion_tokens, cost: every LM request a row
+     adds, answered or not, with the tokens and cost of every reply (checkpoints/spend.py). Older
+     rows are filled from what they kept: requests = attempts of LM rows, answered = requests of
+     those with a value, tokens and cost from ``usage`` (the replies of a failed node were not kept)
 
 A store is migrated in place, in one transaction, the first time a newer plait opens it; an older
 plait then refuses it with "written by a newer plait". A file that is not a plait store, from a
@@ -29,7 +33,7 @@ from plait.checkpoints import versions
 from plait.checkpoints.versions import APP_ID, statements
 from plait.errors import StoreError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 WITHOUT_ROWID = ("journal", "cache")  # small rows every recorded node writes (blobs: values can be large)
 
 _V1 = """
@@ -83,6 +87,19 @@ MIGRATIONS: dict[int, versions.Migration] = {
     ALTER TABLE journal ADD COLUMN replay_key TEXT;
     """,
     4: without_rowid,
+    5: """
+    ALTER TABLE journal ADD COLUMN requests INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE journal ADD COLUMN answered INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE journal ADD COLUMN prompt_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE journal ADD COLUMN completion_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE journal ADD COLUMN cost REAL;
+    UPDATE journal SET requests = attempts,
+        answered = CASE WHEN value_hash IS NOT NULL AND status IN ('ok', 'proposed') THEN attempts ELSE 0 END,
+        prompt_tokens = COALESCE(json_extract(usage, '$.prompt_tokens'), 0),
+        completion_tokens = COALESCE(json_extract(usage, '$.completion_tokens'), 0),
+        cost = json_extract(usage, '$.cost')
+    WHERE source = 'lm';
+    """,
 }
 
 _FIX_NEW_FILE = "point store= (or --store, or $PLAIT_STORE) at a new file or a plait store"

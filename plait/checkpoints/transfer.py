@@ -21,7 +21,7 @@ from plait.checkpoints.asks import COLUMNS as ASK_COLUMNS
 RUN_COLUMNS = "run_id, plan_hash, parent_run, status, created_at, updated_at, config"
 ITEM_COLUMNS = "run_id, item_id, position, input_hash, status, error"
 JOURNAL_COLUMNS = ("run_id, item_id, node_id, iteration, content_key, value_hash, status, source, error, lm, usage,"
-                   " attempts, recorded_at, replay_key")
+                   " attempts, recorded_at, replay_key, requests, answered, prompt_tokens, completion_tokens, cost")
 _RUN_VALUES = """SELECT input_hash FROM items WHERE run_id=?
     UNION SELECT value_hash FROM journal WHERE run_id=? AND value_hash IS NOT NULL"""
 

@@ -10,12 +10,14 @@ from pydantic_core import to_jsonable_python
 
 import plait
 from plait.checkpoints.lease import is_active
+from plait.checkpoints.spend import Spend, cost_text, total_spend
 from plait.checkpoints.urls import redact
 from plait.cli.answer import question_row, questions_table
 from plait.cli.executors import executor_of, executor_options
 from plait.cli.common import (FAILURE, ITEMS_FAILED, STATUSES, emit_json, existing_store, exit_with, first_line,
                               iso, json_option, resolve_run, run_options, say, store_option, table, usage, utc)
 from plait.cli.lms import LMChoice, chosen, recorded
+from plait.cli.spending import spend_json, spending_text, stats_text
 from plait.cli.targets import item_ids, load_items, load_pipeline, stored_pipeline
 
 
@@ -172,17 +174,18 @@ def _run_json(run: Any) -> dict[str, Any]:
     return {"run_id": run.id, "status": run.status, "stop_reason": run.stop_reason, "store": run.store,
             "items": {"total": len(run), "done": done, "failed": len(run.failed),
                       "waiting": sum(r.status == "waiting" for r in run.items)},
-            "stats": run.stats.as_dict(), "results": _results(run)}
+            "stats": run.stats.as_dict(), "totals": run.totals.as_dict(), "results": _results(run)}
 
 
 def _run_text(run: Any) -> str:
-    s = run.stats
+    s, t = run.stats, run.totals
     done = sum(r.status == "done" for r in run.items)
     waiting = sum(r.status == "waiting" for r in run.items)
     lines = [f"run {run.id} {run.status}: {len(run)} items, {done} done, {len(run.failed)} failed"
              + (f", {waiting} waiting" if waiting else ""),
-             f"  LM calls {s.lm_calls}, cache hits {s.cache_hits}, replayed {s.replayed}, steps {s.steps}; "
-             f"tokens {s.prompt_tokens} in, {s.completion_tokens} out; {s.seconds:.2f} s",
+             f"  run totals: {stats_text(t)}",
+             f"  this invocation: {stats_text(s)};"
+             f" cache hits {s.cache_hits}, replayed {s.replayed}, steps {s.steps}; {s.seconds:.2f} s",
              f"  store {run.store}"]
     for r in run.failed[:5]:
         lines.append(f"  item {r.item_id} failed: {first_line(r.error)}")
@@ -204,8 +207,8 @@ Examples:
 def runs(statuses: tuple[str, ...], limit: int | None, store: str, as_json: bool) -> None:
     """List the runs in the store, oldest first."""
     with existing_store(store) as opened:
-        counts = opened.item_counts()
-        rows = [_run_row(opened, r, counts.get(r.run_id, {})) for r in opened.list_runs()]
+        counts, spending = opened.item_counts(), opened.spending()
+        rows = [_run_row(opened, r, counts.get(r.run_id, {}), spending.get(r.run_id, Spend())) for r in opened.list_runs()]
     rows = [r for r in rows if not statuses or r["status"] in statuses]  # as shown: a killed run is interrupted
     rows = rows[-limit:] if limit else rows
     if as_json:
@@ -213,9 +216,15 @@ def runs(statuses: tuple[str, ...], limit: int | None, store: str, as_json: bool
     elif not rows:
         say(f"plait: no runs in {redact(store)}" + (" with that status" if statuses else ""))
     else:
-        click.echo(table(["RUN", "CREATED (UTC)", "STATUS", "DONE", "FAILED", "TOTAL", "PARENT"],
+        click.echo(table(["RUN", "CREATED (UTC)", "STATUS", "DONE", "FAILED", "TOTAL", "LM CALLS", "ANSWERED",
+                          "TOKENS", "COST", "PARENT"],
                          [[r["run_id"], utc(r["created_at"]), r["status"], r["items"]["done"], r["items"]["failed"],
-                           r["items"]["total"], r["parent"]] for r in rows]))
+                           r["items"]["total"], *_spend_cells(r["totals"]), r["parent"]] for r in rows]))
+
+
+def _spend_cells(totals: dict[str, Any]) -> list[Any]:
+    return [totals["lm_calls"], totals["lm_answered"], totals["prompt_tokens"] + totals["completion_tokens"],
+            cost_text(totals["cost"])]
 
 
 def _status(recorded: str, live: bool) -> str:
@@ -224,13 +233,14 @@ def _status(recorded: str, live: bool) -> str:
     return "interrupted" if recorded == "running" and not live else recorded
 
 
-def _run_row(store: Any, record: Any, counts: dict[str, int]) -> dict[str, Any]:
+def _run_row(store: Any, record: Any, counts: dict[str, int], spent: Spend) -> dict[str, Any]:
+    """A run as `plait runs` and `plait show` list it; ``totals``: what its journal spent on LM calls."""
     lease = store.lease(record.run_id) if record.status == "running" else None
     live = is_active(lease)
     return {"run_id": record.run_id, "created": iso(record.created_at), "created_at": record.created_at,
             "updated_at": record.updated_at, "status": _status(record.status, live), "parent": record.parent_run,
             "items": {"done": counts.get("done", 0), "failed": counts.get("failed", 0),
-                      "waiting": counts.get("waiting", 0), "total": sum(counts.values())},
+                      "waiting": counts.get("waiting", 0), "total": sum(counts.values())}, "totals": spend_json(spent),
             "held_by": {"host": lease.host, "pid": lease.pid, "expires_at": lease.expires_at} if live else None}
 
 
@@ -244,17 +254,19 @@ Examples:
 def show(run_ref: str, store: str, as_json: bool) -> None:
     """Show a run's items and nodes with their status.
 
-    Per item: status and error. Per node: executions ok and failed, LM calls (re-asks
-    included), cache hits, rows copied from the parent run, tokens. RUN is an id, a unique
-    prefix of one, or `latest`."""
+    The run's totals over every invocation: LM calls (requests sent, answered or not), the
+    answered ones, tokens and cost. Per item: status and error. Per node: executions ok and
+    failed, LM calls (retries and re-asks included), cache hits, rows copied from the parent run,
+    tokens, cost. RUN is an id, a unique prefix of one, or `latest`."""
     with existing_store(store) as opened:
         run_id = resolve_run(opened, run_ref)
         record = opened.get_run(run_id)
         plan = json.loads(opened.load_plan(record.plan_hash))  # raw: no user code is imported to show a run
         items = opened.run_items(run_id)
-        nodes = _node_rows(plan, opened.journal(run_id))
+        journal = opened.journal(run_id)
+        nodes = _node_rows(plan, journal)
         waiting = opened.asks(run_id, unanswered=True)
-        head = _run_row(opened, record, _count(items))
+        head = _run_row(opened, record, _count(items), total_spend(journal.values()))
     head["plan"] = {"name": plan.get("name"), "hash": record.plan_hash, "nodes": len(plan.get("nodes", []))}
     item_rows = [{"id": i.item_id, "position": i.position, "status": i.status, "error": i.error} for i in items]
     if as_json:
@@ -274,26 +286,30 @@ def _count(items: list[Any]) -> dict[str, int]:
 
 
 def _node_rows(plan: dict[str, Any], journal: dict) -> list[dict[str, Any]]:
-    """Per node, in plan order: executions ok and failed, LM calls (with re-asks), cache hits,
-    rows copied from the parent run, and tokens."""
+    """Per node, in plan order: executions ok and failed, LM calls (requests sent, answered or not:
+    retries and re-asks included), cache hits, rows copied from the parent run, tokens and cost."""
     ops = {n["id"]: n.get("op") for n in plan.get("nodes", [])}
     rows = {nid: _node_row(nid, op) for nid, op in ops.items() if op != "input"}
     for (_, node_id, _), r in sorted(journal.items()):
         row = rows.setdefault(node_id, _node_row(node_id, None))  # a node the current plan lacks
         if r.status in ("ok", "failed"):  # not 'retrying': an LM call that will be tried again
             row[r.status] += 1
-        row["lm_calls"] += r.attempts if r.source == "lm" else 0
         row["cache_hits"] += r.source == "cache"
         row["from_parent"] += r.source == "journal"
-        if r.source == "lm":
-            row["prompt_tokens"] += (r.usage or {}).get("prompt_tokens", 0)
-            row["completion_tokens"] += (r.usage or {}).get("completion_tokens", 0)
+        row.update(_added(row, r.spent))
     return list(rows.values())
 
 
+def _added(row: dict[str, Any], spent: Spend) -> dict[str, Any]:
+    cost = row["cost"] if spent.cost is None else (row["cost"] or 0.0) + spent.cost
+    return {"lm_calls": row["lm_calls"] + spent.requests, "lm_answered": row["lm_answered"] + spent.answered,
+            "prompt_tokens": row["prompt_tokens"] + spent.prompt_tokens,
+            "completion_tokens": row["completion_tokens"] + spent.completion_tokens, "cost": cost}
+
+
 def _node_row(node_id: str, op: str | None) -> dict[str, Any]:
-    return {"id": node_id, "op": op, "ok": 0, "failed": 0, "lm_calls": 0, "cache_hits": 0, "from_parent": 0,
-            "prompt_tokens": 0, "completion_tokens": 0}
+    return {"id": node_id, "op": op, "ok": 0, "failed": 0, "lm_calls": 0, "lm_answered": 0, "cache_hits": 0,
+            "from_parent": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": None}
 
 
 def _show_text(head: dict[str, Any], items: list[dict[str, Any]], nodes: list[dict[str, Any]], store: str) -> str:
@@ -304,12 +320,14 @@ def _show_text(head: dict[str, Any], items: list[dict[str, Any]], nodes: list[di
         held = head["held_by"]
         lines.append(f"running now: pid {held['pid']} on {held['host']} (lease until {utc(held['expires_at'])} UTC)")
     waiting = f", {counts['waiting']} waiting" if counts["waiting"] else ""
+    t = head["totals"]
+    lines.append(f"run totals: {spending_text(t['lm_calls'], t['lm_answered'], t['prompt_tokens'], t['completion_tokens'], t['cost'])}")
     lines += ["", f"items: {counts['total']} ({counts['done']} done, {counts['failed']} failed{waiting})"]
     lines.append(table(["ITEM", "STATUS", "ERROR"], [[i["id"], i["status"], first_line(i["error"])] for i in items]))
     lines += ["", "nodes:"]
-    lines.append(table(["NODE", "OK", "FAILED", "LM CALLS", "CACHE HITS", "FROM PARENT", "TOKENS"],
+    lines.append(table(["NODE", "OK", "FAILED", "LM CALLS", "CACHE HITS", "FROM PARENT", "TOKENS", "COST"],
                        [[n["id"], n["ok"], n["failed"], n["lm_calls"], n["cache_hits"], n["from_parent"],
-                         n["prompt_tokens"] + n["completion_tokens"]] for n in nodes]))
+                         n["prompt_tokens"] + n["completion_tokens"], cost_text(n["cost"])] for n in nodes]))
     failed = [i for i in items if i["error"]]
     if failed:
         lines += ["", "errors:"]

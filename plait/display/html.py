@@ -12,6 +12,7 @@ import html
 from collections import Counter
 from typing import Any
 
+from plait.checkpoints.spend import cost_text
 from plait.display.status import node_statuses
 from plait.display.styles import PROMPT_COLUMNS, style_of
 from plait.display.svg import Graph, plan_svg
@@ -64,13 +65,19 @@ def run_html(run: Any) -> str:
 
 
 def summary_rows(run: Any) -> list[list[Any]]:
+    """The run's totals over every invocation (LM calls sent, answered or not; tokens and cost of
+    every reply), then what this invocation did, when it is not the whole run."""
     s, statuses = run.stats, Counter(r.status for r in run.items)
+    t = getattr(run, "totals", None) or s
     by_status = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
     rows = [["items", f"{len(run.items)} ({by_status or 'none'})"],
-            ["LM calls", s.lm_calls], ["reused", f"{s.reused} ({s.cache_hits} cache hits, {s.replayed} replayed)"],
-            ["tokens", f"{s.prompt_tokens + s.completion_tokens} ({s.prompt_tokens} prompt, {s.completion_tokens} completion)"],
-            ["cost", f"{s.cost:.4f}" if s.cost is not None else "-"], ["wall time", f"{s.seconds:.2f} s"],
-            ["store", run.store or "none"]]
+            ["LM calls", f"{t.lm_calls} ({t.lm_answered} answered)"],
+            ["tokens", f"{t.prompt_tokens + t.completion_tokens} ({t.prompt_tokens} prompt, {t.completion_tokens} completion)"],
+            ["cost", cost_text(t.cost)]]
+    if (t.lm_calls, t.tokens, t.cost) != (s.lm_calls, s.tokens, s.cost):
+        rows.append(["this invocation", f"{s.lm_calls} LM calls, {s.tokens} tokens, cost {cost_text(s.cost)}"])
+    rows += [["reused", f"{s.reused} ({s.cache_hits} cache hits, {s.replayed} replayed)"],
+             ["wall time", f"{s.seconds:.2f} s"], ["store", run.store or "none"]]
     if run.stop_reason:
         rows.append(["stopped", run.stop_reason])
     return rows

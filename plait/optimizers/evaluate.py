@@ -72,7 +72,9 @@ class Evaluation:
 
     @property
     def lm_calls(self) -> int:
-        return self.run.stats.lm_calls
+        """LM calls the evaluation run sent, answered or not (re-asks of replies that did not parse
+        included), as ``run.totals`` and budgets count them."""
+        return self.run.totals.lm_calls
 
     def overlaps(self, other: Evaluation) -> bool:
         """Whether the two confidence intervals overlap (no clear difference)."""

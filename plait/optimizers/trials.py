@@ -2,9 +2,11 @@
 
 Every evaluation is an ordinary checkpointed run (``plait.evaluate``), so a repeated or resumed
 optimization replays finished evaluations from the store at no LM cost. The LM calls an
-optimization *needs* are counted by content key (each distinct LM node execution once): that
-number is the same for an uninterrupted run, a resumed one and a repeated one, so a budget in LM
-calls stops every one of them at the same trial, and the recorded numbers agree.
+optimization *needs* are counted by content key: each distinct LM node execution once, at the
+requests the journal row that computed it records (re-asks and failed attempts included; at
+least 1), in whichever run it was computed. That number is the same for an uninterrupted run, a
+resumed one and a repeated one, so a budget in LM calls stops every one of them at the same trial,
+caps what is really spent, and the recorded numbers agree.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class Search:
         self._owns_store = self.store is not store
         self.max_lm_calls, self.max_trials = max_lm_calls, max_trials
         self.lm_nodes = set(lm_nodes)
-        self.keys: set[str] = set()  # content keys of LM node executions this optimization needed
+        self.keys: dict[str, int] = {}  # content key of each LM node execution needed -> the requests it took
         self.trials: list[Trial] = []
         self.best: Trial | None = None
         self.spent = 0  # LM calls made in this process (replays and cache hits cost none)
@@ -114,12 +116,18 @@ class Search:
         for run_id in run_ids:
             for row in self.store.journal(run_id).values():
                 if row.node_id in self.lm_nodes and row.content_key:
-                    self.keys.add(row.content_key)
+                    self.keys[row.content_key] = max(self.keys.get(row.content_key, 0), row.spent.requests)
+        # a key only reused here (a cache hit, a remembered failure) costs what computing it took,
+        # in whichever run did (a killed process's): so a resumed search counts as an uninterrupted one
+        reused = [k for k, n in self.keys.items() if n == 0]
+        if reused:
+            computed = self.store.key_requests(reused)
+            self.keys.update({k: max(1, computed.get(k, 0)) for k in reused})
 
     @property
     def lm_calls(self) -> int:
         # without a store (store=False) nothing is journaled: count the calls made instead
-        return len(self.keys) if not isinstance(self.store, NullStore) else self.spent
+        return sum(self.keys.values()) if not isinstance(self.store, NullStore) else self.spent
 
     def exhausted(self) -> bool:
         if self.max_trials is not None and len(self.trials) >= self.max_trials:

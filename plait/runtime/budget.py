@@ -2,10 +2,10 @@
 
 An LM call, here as in DESIGN.md's contract 11, is a request sent to an LM, answered or not: a
 failed connection, a timeout and a re-ask after a malformed reply each count (``run.stats``
-reports them as ``lm_requests``, and the answered ones apart as ``lm_answered``).
+reports them as ``lm_calls``, and the answered ones apart as ``lm_answered``).
 
 The limits are on the run's total, across its resumes: a resumed run starts from what its journal
-records (attempts of LM nodes, and the usage of their recorded outputs). When a limit is reached
+records (checkpoints/spend.py: every request, and every reply's tokens and cost, as ``run.totals``). When a limit is reached
 no new LM call starts; calls in flight finish and are recorded, unfinished items stay unfinished
 (not failed), and the run's status is 'stopped'. ``plait.resume(run_id, budget=larger)`` goes on.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from plait.checkpoints.spend import total_spend
 from plait.errors import PlaitError
 from plait.lm.protocol import Usage
 
@@ -85,14 +86,7 @@ class BudgetMeter:
 
 
 def journal_spending(rows: Iterable[Any]) -> tuple[int, int, float]:
-    """(LM calls, tokens, cost) that a run's journal rows record for its LM nodes. The calls are the
-    rows' attempts: every request sent, answered or not (and attempts a circuit breaker refused)."""
-    calls, tokens, cost = 0, 0, 0.0
-    for row in rows:
-        if row.source != "lm":
-            continue
-        calls += row.attempts
-        usage = row.usage or {}
-        tokens += usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
-        cost += usage.get("cost") or 0.0
-    return calls, tokens, cost
+    """(LM calls, tokens, cost) that a run's journal rows record: every request sent, answered or
+    not, and every reply's tokens and cost (checkpoints/spend.py, the sum ``run.totals`` shows)."""
+    spent = total_spend(rows)
+    return spent.requests, spent.tokens, spent.cost or 0.0

@@ -12,10 +12,11 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from plait.checkpoints.spend import NO_REPLY, Spend
 from plait.clock import REAL_CLOCK, Clock
 from plait.errors import NodeError
 from plait.ir.nodes import Node
-from plait.lm.protocol import LMError, LMRequest, LMResponse
+from plait.lm.protocol import LMError, LMRequest, LMResponse, Usage
 from plait.lm.secrets import Scrubber
 from plait.runtime import events as ev
 from plait.runtime.breaker import CLOSED, OPEN
@@ -31,7 +32,9 @@ LM_FAILURES = (LMError, TimeoutError, asyncio.TimeoutError, ConnectionError)
 @dataclass
 class NodeCall:
     """One execution of one node. ``prior``: attempts an earlier process of this run made (from
-    the journal); ``made``: attempts made here; ``journaled``: of those, already in the journal."""
+    the journal); ``made``: attempts made here; ``journaled``: of those, already in the journal.
+    ``spent``: the requests sent here, answered or not, with every reply's tokens and cost (what
+    the journal's rows add up, checkpoints/spend.py); ``spent_journaled``: of that, already journaled."""
 
     node: Node
     item_id: str
@@ -42,6 +45,8 @@ class NodeCall:
     last_error: str | None = None
     on_retry: Callable[[NodeCall, BaseException, float], None] | None = None
     iteration: int = 0  # inside a loop's body: the loop iteration (from 1) this call belongs to
+    spent: Spend = Spend()
+    spent_journaled: Spend = Spend()
 
     @property
     def attempts(self) -> int:
@@ -50,6 +55,14 @@ class NodeCall:
     @property
     def unrecorded(self) -> int:
         return self.made - self.journaled
+
+    @property
+    def unrecorded_spend(self) -> Spend:
+        return self.spent - self.spent_journaled
+
+    def journaled_all(self) -> None:
+        """Everything made and spent so far is in the journal now."""
+        self.journaled, self.spent_journaled = self.made, self.spent
 
 
 class LMCaller:
@@ -97,12 +110,20 @@ class LMCaller:
         except BaseException as exc:
             self._judge(route, exc)
             if sent:
+                nc.spent = nc.spent + NO_REPLY
                 self.emit(ev.LMCalled(self.run_id, nc.item_id, nc.node.id, route.lm.name, answered=False))
             raise
         self._judge(route, None)
-        self.emit(ev.LMCalled(self.run_id, nc.item_id, nc.node.id, route.lm.name, answered=True))
+        self._answered(nc, route.lm.name, response.usage)
         self.gate.leave(route, estimate, response.usage)
         return response
+
+    def _answered(self, nc: NodeCall, lm_name: str, usage: Usage) -> None:
+        """Count a reply, whether it will parse or not: its tokens and cost were spent."""
+        nc.spent = nc.spent + Spend.reply(usage.prompt_tokens, usage.completion_tokens, usage.cost)
+        self.emit(ev.LMCalled(self.run_id, nc.item_id, nc.node.id, lm_name, answered=True,
+                              prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+                              cost=usage.cost))
 
     async def _send(self, guard: Guard, route: Route, request: LMRequest) -> LMResponse:
         lm = route.lm

@@ -188,7 +188,7 @@ class DurableJob:
             raise
         except PlaitError as exc:
             self.steps.record_failed_iteration(item_id, node, ordinal, exc, source=Source.LM, lm=None,
-                                               attempts=call.unrecorded)
+                                               attempts=call.unrecorded, spent=call.unrecorded_spend)
             await self.steps.committed()
             self.emit(ev.NodeFailed(self.run_id, item_id, node.id, str(exc)))
             raise
@@ -196,7 +196,8 @@ class DurableJob:
             keys = replace(keys, content=self._content_key(node, ordinal, outcome.fallback_hash, adapter, inputs))
         data = outcome.data if outcome.data is not None else codec_for(node.outputs).encode(outcome.value)
         self.steps.record_ok(item_id, node, ordinal, keys, data, source=outcome.source, lm=outcome.lm,
-                             usage=outcome.usage, attempts=call.unrecorded, cacheable=outcome.cacheable)
+                             usage=outcome.usage, attempts=call.unrecorded, spent=call.unrecorded_spend,
+                             cacheable=outcome.cacheable)
         await self.steps.committed()
         usage = outcome.usage.to_json() if outcome.usage else None
         self.emit(ev.NodeFinished(self.run_id, item_id, node.id, outcome.source, time.perf_counter() - started, usage))

@@ -45,12 +45,17 @@ class NodeFinished(Event):
 class LMCalled(Event):
     """One request was sent to LM ``lm`` for ``node_id`` and has ended: ``answered`` is False when
     it got no reply (a connection error, a 5xx, a timeout, a cancellation). Every request is an
-    LM call, answered or not, as budgets count them; one node may make several (retries, re-asks)."""
+    LM call, answered or not, as budgets count them; one node may make several (retries, re-asks).
+    The tokens and cost are the reply's, as the provider reported them (a reply that does not
+    parse cost them too); ``cost`` is None when the provider reported none."""
 
     item_id: str
     node_id: str
     lm: str
     answered: bool
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
 
 
 @dataclass(frozen=True)

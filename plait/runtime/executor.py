@@ -38,6 +38,7 @@ from plait.checkpoints.asking import AskBook, HumanWait
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.keys import content_key, replay_key
 from plait.checkpoints.protocol import Source, Store
+from plait.checkpoints.spend import Spend
 from plait.clock import REAL_CLOCK, Clock
 from plait.errors import NodeError, PlaitError, StoreError
 from plait.ir.nodes import Field, Node, Op, Port
@@ -298,6 +299,10 @@ class Executor:
         except PlaitError as exc:
             await self._fail(item, node, keys, exc, call)
             return None
+        except BudgetReached as stop:  # a reply that did not parse, then no budget for its re-ask: still spent
+            if call is not None and call.unrecorded_spend.requests:
+                self.steps.record_attempt(call, stop)
+            raise
         except HumanWait as wait:
             self._wait(item, node, wait.question)
             return None
@@ -351,10 +356,12 @@ class Executor:
         data = outcome.data if outcome.data is not None else codec_for(self.value_fields[node.id]).encode(outcome.value)
         self.steps.record_ok(item.item_id, node, 0, keys, data, source=outcome.source, lm=outcome.lm,
                              usage=outcome.usage, attempts=call.unrecorded if call is not None else outcome.attempts,
+                             spent=call.unrecorded_spend if call is not None else Spend(),
                              cacheable=outcome.cacheable and not asked)
 
     async def _fail(self, item: ItemState, node: Node, keys: Keys, exc: PlaitError, call: NodeCall | None = None) -> None:
-        self.steps.record_failed(item.item_id, node, keys, exc, call.unrecorded if call is not None else 1)
+        self.steps.record_failed(item.item_id, node, keys, exc, call.unrecorded if call is not None else 1,
+                                 call.unrecorded_spend if call is not None else Spend())
         await self.steps.committed()
         open_before = item.status == "running"  # a parallel branch may have failed or waited already
         item.status, item.error = "failed", exc

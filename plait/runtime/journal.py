@@ -29,6 +29,7 @@ from typing import Any, Callable
 from plait.checkpoints.group import GroupWriter, Record
 from plait.checkpoints.keys import failure_key
 from plait.checkpoints.protocol import JournalRow, Source, Status, Store
+from plait.checkpoints.spend import Spend
 from plait.errors import NodeError, OutputParseError, PlaitError
 from plait.hashing import sha256_hex
 from plait.ir.nodes import Node, Op
@@ -149,36 +150,41 @@ class StepJournal:
     def record_attempt(self, call: NodeCall, exc: BaseException) -> None:
         """A failed attempt, journaled before the backoff: a crash now does not forget it."""
         row = JournalRow(run_id=self.run_id, item_id=call.item_id, node_id=call.node.id, content_key=call.key,
-                         status=Status.RETRYING, source=Source.LM, error=str(exc), attempts=call.unrecorded)
+                         status=Status.RETRYING, source=Source.LM, error=str(exc), attempts=call.unrecorded,
+                         spent=call.unrecorded_spend)
         self.store.record(row, None, cache=False, item_status=None, owner=self.owner)
-        call.journaled = call.made
+        call.journaled_all()
 
     # --- record -----------------------------------------------------------------------------------
     def record_ok(self, item_id: str, node: Node, iteration: int, keys: Keys, data: bytes | None, *,
                   source: Source, value_hash: str | None = None, lm: str | None = None,
-                  usage: Usage | None = None, attempts: int = 0, cacheable: bool = True) -> str:
+                  usage: Usage | None = None, attempts: int = 0, cacheable: bool = True,
+                  spent: Spend = Spend()) -> str:
         """Record the step's value (``data``, its JSON; None: already stored under ``value_hash``), its
         row, its cache entry (a reusable step's own answer, that no person shaped) and, for an OUTPUT
         node, the item's status, in one transaction. Returns the value's hash."""
         value_hash = sha256_hex(data) if data is not None else value_hash
         row = JournalRow(run_id=self.run_id, item_id=item_id, node_id=node.id, iteration=iteration,
                          content_key=keys.content, value_hash=value_hash, status=Status.OK, source=source, lm=lm,
-                         usage=usage.to_json() if usage else None, attempts=attempts, replay_key=keys.replay)
+                         usage=usage.to_json() if usage else None, attempts=attempts, replay_key=keys.replay,
+                         spent=spent)
         cache = cacheable and source is not Source.CACHE and self.reusable(node)
         done = "done" if node.op is Op.OUTPUT else None
         self._write(Record(row, data, cache, done, self.owner))
         return value_hash
 
     def record_proposed(self, item_id: str, node: Node, iteration: int, keys: Keys, data: bytes, *,
-                        source: Source, lm: str | None, usage: Usage, attempts: int) -> str:
+                        source: Source, lm: str | None, usage: Usage, attempts: int, spent: Spend = Spend()) -> str:
         """An agent's decision, durable before its tool runs: a crash in the tool does not ask the LM again."""
         row = JournalRow(run_id=self.run_id, item_id=item_id, node_id=node.id, iteration=iteration,
                          content_key=keys.content, value_hash=sha256_hex(data), status=Status.PROPOSED,
-                         source=source, lm=lm, usage=usage.to_json(), attempts=attempts, replay_key=keys.replay)
+                         source=source, lm=lm, usage=usage.to_json(), attempts=attempts, replay_key=keys.replay,
+                         spent=spent)
         self._write(Record(row, data, False, None, self.owner))
         return row.value_hash
 
-    def record_failed(self, item_id: str, node: Node, keys: Keys, exc: PlaitError, attempts: int) -> None:
+    def record_failed(self, item_id: str, node: Node, keys: Keys, exc: PlaitError, attempts: int,
+                      spent: Spend = Spend()) -> None:
         """A node gave up and its item fails: the error, every raw reply, and (a parse failure of the
         primary LM's, from a reusable node) the failure remembered beside its content key."""
         node_error = exc if isinstance(exc, NodeError) else None
@@ -190,15 +196,15 @@ class StepJournal:
         source = Source.CACHE if cached else Source.LM if node.op is Op.PREDICT else Source.STEP
         row = JournalRow(run_id=self.run_id, item_id=item_id, node_id=node.id, content_key=keys.content,
                          value_hash=sha256_hex(data) if data else None, status=Status.FAILED, source=source,
-                         error=str(exc), attempts=0 if cached else attempts, replay_key=keys.replay)
+                         error=str(exc), attempts=0 if cached else attempts, replay_key=keys.replay, spent=spent)
         self._write(Record(row, data, remember and data is not None, "failed", self.owner))
 
     def record_failed_iteration(self, item_id: str, node: Node, iteration: int, exc: PlaitError, *,
-                                source: Source, lm: str | None, attempts: int) -> None:
+                                source: Source, lm: str | None, attempts: int, spent: Spend = Spend()) -> None:
         """A loop iteration that failed its node: the row replays nothing (no keys, no value); it
         keeps the iteration's LM attempts, which budgets count across resumes."""
         row = JournalRow(run_id=self.run_id, item_id=item_id, node_id=node.id, iteration=iteration,
-                         status=Status.FAILED, source=source, error=str(exc), lm=lm, attempts=attempts)
+                         status=Status.FAILED, source=source, error=str(exc), lm=lm, attempts=attempts, spent=spent)
         self._write(Record(row, None, False, None, self.owner))
 
     def record_input_failure(self, item_id: str, input_id: str, error: str) -> None:

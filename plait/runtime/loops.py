@@ -38,6 +38,7 @@ from plait.ir.fingerprint import loop_body_fingerprint
 from plait.ir.nodes import BODY_INPUT, TRAJECTORY, Node, Op
 from plait.ir.plan import Plan
 from plait.ir.tools import FINISH
+from plait.checkpoints.spend import Spend
 from plait.lm.protocol import Usage
 from plait.runtime import events as ev
 from plait.runtime.calls import NodeCall, reason
@@ -52,13 +53,15 @@ if TYPE_CHECKING:
 
 @dataclass
 class Iteration:
-    """What one iteration's body cost: its LM attempts, tokens, and the LM that answered."""
+    """What one iteration's body cost: its LM attempts, tokens, and the LM that answered;
+    ``spent``: every request its body sent, answered or not, and every reply's tokens and cost."""
 
     usage: Usage = field(default_factory=Usage)
     attempts: int = 0
     lm: str | None = None
     asked: int = 0  # questions to people: an iteration shaped by an answer is this run's own
     fell_back: bool = False  # a fallback LM answered: the cache must not take it for the primary's
+    spent: Spend = Spend()
 
 
 def idempotency_key(run_id: str, item_id: str, node_id: str, iteration: int) -> str:
@@ -150,7 +153,7 @@ class LoopRunner:
 
     def _record_failure(self, item: ItemState, node: Node, i: int, cost: Iteration, exc: NodeError) -> None:
         self.steps.record_failed_iteration(item.item_id, node, i, exc, source=_source(cost), lm=cost.lm,
-                                           attempts=cost.attempts)
+                                           attempts=cost.attempts, spent=cost.spent)
 
     def _proposed(self, item: ItemState, node: Node, i: int, link: Keys) -> tuple[dict | None, Iteration, bool]:
         """A decision the agent made before a crash, whose tool call did not finish: it is not asked again."""
@@ -167,13 +170,13 @@ class LoopRunner:
         An iteration a person or a fallback LM shaped is not cached."""
         # a lone surrogate (scraped text, a tool's reply) is stored as its escape, as every value is
         data = json_utf8(to_jsonable_python(entry), sort_keys=True, separators=(", ", ": "))
-        attempts = 0 if counted else cost.attempts
+        attempts, spent = (0, Spend()) if counted else (cost.attempts, cost.spent)
         if status is Status.PROPOSED:
             value_hash = self.steps.record_proposed(item.item_id, node, i, link, data, source=_source(cost),
-                                                    lm=cost.lm, usage=cost.usage, attempts=attempts)
+                                                    lm=cost.lm, usage=cost.usage, attempts=attempts, spent=spent)
         else:
             value_hash = self.steps.record_ok(item.item_id, node, i, link, data, source=_source(cost), lm=cost.lm,
-                                              usage=cost.usage, attempts=attempts,
+                                              usage=cost.usage, attempts=attempts, spent=spent,
                                               cacheable=not cost.asked and not cost.fell_back)
         return json.loads(data), value_hash
 
@@ -194,7 +197,8 @@ class LoopRunner:
         try:
             outcome = await self.ex.runner.run(inner, values, call)
         finally:
-            cost.attempts += call.made if call is not None else 0  # failed attempts count too (budgets)
+            if call is not None:  # failed attempts count too (budgets), and replies that did not parse
+                cost.attempts, cost.spent = cost.attempts + call.made, cost.spent + call.spent
         if call is not None:
             cost.usage, cost.lm = cost.usage + (outcome.usage or Usage()), outcome.lm
             cost.fell_back = cost.fell_back or outcome.fallback_hash is not None

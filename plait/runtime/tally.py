@@ -11,8 +11,9 @@ from plait.runtime import events as ev
 
 @dataclass
 class NodeCounts:
-    """One node's executions in a run, over all its items. ``lm_calls`` counts finished calls
-    (a call's re-asks are one), ``seconds`` the time spent computing (not replaying)."""
+    """One node's executions in a run, over all its items. ``lm_calls`` counts requests sent to an
+    LM, answered or not (retries and re-asks included), and the tokens are every reply's, as
+    RunStats counts them for the run; ``seconds`` the time spent computing (not replaying)."""
 
     lm_calls: int = 0
     steps: int = 0
@@ -28,7 +29,7 @@ class NodeCounts:
         return asdict(self)
 
 
-_SOURCE_FIELD = {"lm": "lm_calls", "step": "steps", "cache": "cache_hits", "replay": "replayed"}
+_SOURCE_FIELD = {"step": "steps", "cache": "cache_hits", "replay": "replayed"}
 
 
 class NodeTally:
@@ -42,6 +43,11 @@ class NodeTally:
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.NodeFinished):
             self._finished(event)
+        elif isinstance(event, ev.LMCalled):
+            counts = self._node(event.node_id)
+            counts.lm_calls += 1
+            counts.prompt_tokens += event.prompt_tokens
+            counts.completion_tokens += event.completion_tokens
         elif isinstance(event, ev.NodeFailed):
             self._node(event.node_id).failed_nodes += 1
             self.cells[(event.item_id, event.node_id)] = "failed"
@@ -58,9 +64,6 @@ class NodeTally:
         name = _SOURCE_FIELD.get(event.source)
         if name is not None:
             setattr(counts, name, getattr(counts, name) + 1)
-        usage = event.usage or {}
-        counts.prompt_tokens += usage.get("prompt_tokens", 0)
-        counts.completion_tokens += usage.get("completion_tokens", 0)
         counts.seconds += event.seconds
         self.cells[(event.item_id, event.node_id)] = "ok"
 

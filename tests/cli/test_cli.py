@@ -52,7 +52,8 @@ def recorded(tmp_path_factory):
     assert "1 of 3 items failed" in result.stderr and "plait show" in result.stderr
     report = json.loads(result.stdout)
     assert report["status"] == "failed" and report["items"] == {"total": 3, "done": 2, "failed": 1, "waiting": 0}
-    assert report["stats"]["lm_calls"] == 4
+    assert report["stats"]["lm_nodes"] == 4  # the item that never parsed made 3 calls: 4 + 3 sent
+    assert report["stats"]["lm_calls"] == report["totals"]["lm_calls"] == 7
     results = {r["id"]: r for r in report["results"]}
     assert results["a"]["outputs"] == {"answer": "answer<draft<one>>"} and results["c"]["outputs"] is None
     assert "cannot be parsed" in results["c"]["error"]

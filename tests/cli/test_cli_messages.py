@@ -91,8 +91,11 @@ def test_run_ids_resolve_by_prefix_and_latest_and_nodes_are_checked(recorded):
 def test_runs_prints_a_table(recorded):
     store, run_id = recorded
     lines = invoke("runs", "--store", store).output.splitlines()
-    assert lines[0].split() == ["RUN", "CREATED", "(UTC)", "STATUS", "DONE", "FAILED", "TOTAL", "PARENT"]
-    assert lines[1].split()[0] == run_id and lines[1].split()[3:] == ["failed", "2", "1", "3", "-"]
+    assert lines[0].split() == ["RUN", "CREATED", "(UTC)", "STATUS", "DONE", "FAILED", "TOTAL", "LM", "CALLS",
+                                "ANSWERED", "TOKENS", "COST", "PARENT"]
+    row = lines[1].split()
+    assert row[0] == run_id and row[3:7] + row[-1:] == ["failed", "2", "1", "3", "-"]
+    assert row[7:9] == ["7", "7"] and int(row[9]) > 0 and row[10] == "-"  # the scripted LM reports no cost
     assert invoke("runs", "--store", store, "--status", "done").stderr.startswith("plait: no runs in")
 
 

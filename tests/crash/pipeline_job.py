@@ -6,10 +6,11 @@ Usage::
     python pipeline_job.py resume STORE CALLS_FILE ITEMS RUN_ID
 
 Both modes print ``RUN <run id>`` (flushed) as soon as the run exists, and at the end one line
-``RESULT <json>`` with the run's id, status, LM calls and every item's outputs. The scripted LM
-appends one line per call to CALLS_FILE before the call returns, so a SIGKILL mid-run leaves the
-calls in flight counted. Its answers are a deterministic function of the node and its inputs, so
-a killed-and-resumed run can be compared with an uninterrupted one.
+``RESULT <json>`` with the run's id, status, LM calls (this invocation's), every item's outputs
+and the run's totals over every invocation. The scripted LM appends one line per call to
+CALLS_FILE before the call returns, so a SIGKILL mid-run leaves the calls in flight counted. Its
+answers are a deterministic function of the node and its inputs, so a killed-and-resumed run can
+be compared with an uninterrupted one.
 
 The file is self-contained (it imports only plait) so that it runs as a script from any cwd.
 """
@@ -79,7 +80,8 @@ def main(argv: list[str]) -> int:
         run = plait.resume(argv[4], **options)
     else:
         raise SystemExit(f"unknown mode {mode!r}: expected run or resume")
-    result = {"run_id": run.id, "status": run.status, "lm_calls": run.stats.lm_calls, "outputs": outputs_of(run)}
+    result = {"run_id": run.id, "status": run.status, "lm_calls": run.stats.lm_calls, "outputs": outputs_of(run),
+              "totals": run.totals.as_dict()}
     print("RESULT " + json.dumps(result, sort_keys=True), flush=True)
     return 0 if run.status == "done" else 1
 

@@ -34,17 +34,18 @@ def test_a_store_at_an_older_version_is_migrated_in_place_and_an_older_plait_ref
     store = open_location(pg_url)
     _run(store)
     store.close()
-    monkeypatch.setattr(postgres_schema, "SCHEMA_VERSION", 2)  # the next plait adds a table and a column
-    monkeypatch.setattr(postgres_schema, "MIGRATIONS", {1: "CREATE TABLE notes (run_id TEXT PRIMARY KEY, note TEXT);"
-                                                           " ALTER TABLE runs ADD COLUMN label TEXT"})
+    current = postgres_schema.SCHEMA_VERSION
+    monkeypatch.setattr(postgres_schema, "SCHEMA_VERSION", current + 1)  # the next plait adds a table and a column
+    monkeypatch.setattr(postgres_schema, "MIGRATIONS", {**postgres_schema.MIGRATIONS, current: "CREATE TABLE notes "
+                                                        "(run_id TEXT PRIMARY KEY, note TEXT); ALTER TABLE runs ADD COLUMN label TEXT"})
     store = open_location(pg_url)
-    assert execute(store, "SELECT value FROM meta WHERE key='schema_version'") == [("2",)]
+    assert execute(store, "SELECT value FROM meta WHERE key='schema_version'") == [(str(current + 1),)]
     assert store.get_run("r1").status == "running" and store.run_items("r1")[0].item_id == "0"
     execute(store, "INSERT INTO notes VALUES ('r1', 'kept')")
     store.close()
     open_location(pg_url).close()  # opening a migrated store again is a no-op
-    monkeypatch.setattr(postgres_schema, "SCHEMA_VERSION", 1)  # this plait, reading it back
-    with pytest.raises(plait.StoreError, match=r"written by a newer plait \(store schema 2\)"):
+    monkeypatch.setattr(postgres_schema, "SCHEMA_VERSION", current)  # this plait, reading it back
+    with pytest.raises(plait.StoreError, match=rf"written by a newer plait \(store schema {current + 1}\)"):
         open_location(pg_url)
 
 
