@@ -117,8 +117,9 @@ def _collect() -> list:
             if isinstance(found, Block):
                 mark = pytest.mark.skip(reason=f"{name}:{found.line} marked skip: {found.reason}")
                 params.append(pytest.param(None, id=f"{name}:{found.line}", marks=mark))
-            elif found.blocks[0].lang == "python":
-                params.append(pytest.param(found, id=found.name))
+            else:
+                local = [] if "ScriptedLM" in found.python else [pytest.mark.local_model]
+                params.append(pytest.param(found, id=found.name, marks=local))
     return params
 
 
