@@ -9,7 +9,7 @@ from typing import Any
 from plait.errors import TraceError
 from plait.ir.nodes import Field, Node, Op, Ref
 from plait.ir.plan import Plan
-from plait.ir.source import SourceLoc, user_source
+from plait.ir.source import SourceLoc, source_at, user_source
 from plait.pipeline.module import Module, default_name
 from plait.pipeline.predict import Predict
 from plait.pipeline.tracing import Symbol, Tracer, output_ports
@@ -56,7 +56,7 @@ def _input_node(program: Module) -> Node:
 
 def _def_source(func: Any) -> SourceLoc | None:
     try:
-        return SourceLoc(inspect.getsourcefile(func) or "?", inspect.getsourcelines(func)[1])
+        return source_at(inspect.getsourcefile(func) or "?", inspect.getsourcelines(func)[1])
     except (OSError, TypeError):
         return None
 

@@ -46,9 +46,16 @@ def node_to_json(node: Node) -> dict[str, Any]:
         "inputs": [_port_to_json(p) for p in node.inputs],
         "outputs": [{"name": f.name, "type": type_to_json(f.type), "desc": f.desc} for f in node.outputs],
         "params": params_to_json(node),
-        "source": [node.source.file, node.source.line] if node.source else None,
+        "source": _source_to_json(node.source),
         "fingerprint": node.fingerprint,
     }
+
+
+def _source_to_json(source: SourceLoc | None) -> list | None:
+    """[file, line], and the notebook cell's number when there is one (a third item older plans lack)."""
+    if source is None:
+        return None
+    return [source.file, source.line] + ([source.cell] if source.cell is not None else [])
 
 
 def _port_to_json(port: Port) -> dict[str, Any]:
