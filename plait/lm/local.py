@@ -43,7 +43,9 @@ _STOPS = {"chat": ["[[ ## completed ## ]]"]}
 _BOUNDS_VERSION = 1
 
 # llama.cpp's repeat_penalty over the generated tokens, unless the LM or the request sets another.
-REPEAT_PENALTY = 1.1
+# Off: the bounded grammar already ends every JSON reply, and 1.1 penalises the JSON's own quotes and
+# keys: on a count item it turned '{ "answer": "fox" }' into '{ "answer": ");response.json(" }'.
+REPEAT_PENALTY = 1.0
 
 # Prompt tokens always decoded afresh, see LoadedModel._forget_tail (2 sufficed in our tests).
 _REDECODE = 8
@@ -69,8 +71,8 @@ class LocalLM:
     Every reply ends on its own rather than at max_tokens, whichever adapter formats the request:
     a JSON reply (the ``compact`` and ``json`` adapters) is decoded under a grammar whose strings and
     arrays are bounded to fit max_tokens (plait/lm/bounds.py), so the grammar closes the object;
-    a ``chat`` reply stops at DSPy's completion marker; and ``repeat_penalty`` keeps the model
-    from repeating itself (``"4,4,4,..."``), which a 135M model otherwise does on open answers.
+    a ``chat`` reply stops at DSPy's completion marker. ``repeat_penalty`` (and the request settings
+    ``frequency_penalty``, ``presence_penalty``) are llama.cpp's penalties, off by default.
     """
 
     adapter = "compact"
