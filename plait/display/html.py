@@ -3,7 +3,8 @@
 A pipeline shows its DAG, each node's prompt state and its text form; a run shows its counts
 (items by status, LM calls, tokens, cost, wall time), its DAG coloured by status, its nodes and
 its failed items. Every user string (ids, instructions, demos, outputs, errors) is escaped:
-nothing from a pipeline or an LM reply can inject markup or script.
+nothing from a pipeline or an LM reply can inject markup or script. One small stylesheet, scoped to
+``.plait-display``, styles every display; a wide graph scrolls instead of being cut off.
 """
 
 from __future__ import annotations
@@ -20,13 +21,26 @@ from plait.display.tables import item_rows, node_rows
 from plait.ir.plan import Plan
 from plait.ir.printer import format_plan
 
-CELL = "padding:2px 8px;text-align:left;vertical-align:top;border-bottom:1px solid #e0e0e0"
 SHOWN_ITEMS = 10
+# Scoped to the display's root, so it styles nothing else on a notebook's page; colours inherit
+# the page's (light or dark theme) except the lines and the header row's tint.
+STYLE = """<style>
+.plait-display { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; font-size: 13px; line-height: 1.4; }
+.plait-display .plait-title { font-weight: 600; font-size: 14px; margin-bottom: 4px; }
+.plait-display .plait-heading { font-weight: 600; margin: 10px 0 4px; }
+.plait-display .plait-scroll { overflow-x: auto; max-width: 100%; }
+.plait-display table { border-collapse: collapse; font-size: 12px; }
+.plait-display th, .plait-display td { padding: 2px 8px; text-align: left; vertical-align: top;
+  border-bottom: 1px solid rgba(127, 127, 127, 0.3); }
+.plait-display th { background: rgba(127, 127, 127, 0.12); font-weight: 600; }
+.plait-display pre { font-size: 12px; max-height: 24em; overflow: auto; margin: 4px 0; }
+.plait-display summary { cursor: pointer; }
+</style>"""
 
 
 def pipeline_html(plan: Plan) -> str:
     return _section(f"plan {plan.name} ({len(plan)} nodes)", [
-        plan_svg(plan),
+        _scroll(plan_svg(plan)),
         _heading("prompt state"), table_html(PROMPT_HEADERS, prompt_rows(plan)),
         f"<details><summary>text form</summary><pre>{_esc(format_plan(plan))}</pre></details>"])
 
@@ -56,7 +70,7 @@ def run_html(run: Any) -> str:
     parts = [table_html(["", ""], summary_rows(run))]
     graph = run_graph(run)
     if graph is not None:
-        parts += [_heading("graph"), graph.svg]
+        parts += [_heading("graph"), _scroll(graph.svg)]
     nodes = node_rows(run)
     if nodes:
         parts += [_heading("nodes"), table_html(list(nodes[0]), [_rounded(row.values()) for row in nodes])]
@@ -96,9 +110,9 @@ def _items_parts(run: Any) -> list[str]:
 
 
 def table_html(headers: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f'<th style="{CELL}">{_esc(h)}</th>' for h in headers)
-    body = "".join("<tr>" + "".join(f'<td style="{CELL}">{_cell(c)}</td>' for c in row) + "</tr>" for row in rows)
-    return f'<table style="border-collapse:collapse;font-size:12px"><tr>{head}</tr>{body}</table>'
+    head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _cell(value: Any) -> str:
@@ -113,12 +127,16 @@ def _rounded(values: Any) -> list[Any]:
 
 
 def _heading(text: str) -> str:
-    return f'<div style="font-weight:bold;margin:8px 0 2px">{_esc(text)}</div>'
+    return f'<div class="plait-heading">{_esc(text)}</div>'
 
 
 def _section(title: str, parts: list[str]) -> str:
-    return (f'<div class="plait-display"><div style="font-weight:bold;font-size:14px">{_esc(title)}</div>'
+    return (f'<div class="plait-display">{STYLE}<div class="plait-title">{_esc(title)}</div>'
             + "\n".join(parts) + "</div>")
+
+
+def _scroll(svg: str) -> str:
+    return f'<div class="plait-scroll">{svg}</div>'
 
 
 def _esc(text: Any) -> str:

@@ -1,8 +1,10 @@
-"""A plan drawn as SVG, written by hand from the layered layout (no graphviz binary).
+"""A plan drawn as SVG from the layered layout of ``layout.py`` (grandalf; no graphviz binary).
 
 Each node is a ``<g class="plait-node" data-node=ID data-op=OP data-status=STATUS>`` holding a
 rectangle styled by its op (``styles.py``) and up to four lines: the node id, its op (and signature or step function), its types
-(inputs -> outputs) and, for a run, its status counts. Every user string is escaped.
+(inputs -> outputs) and, for a run, its status counts. Every user string is escaped. Each edge is a
+``<g class="plait-edge" data-from=ID data-to=ID>`` whose path follows the layout's route around the
+other boxes.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from plait.display.layout import MARGIN, Box, canvas, layout
+from plait.display.layout import MARGIN, Box, Point, canvas, layout
 from plait.display.status import NodeStatus, by_urgency, colour_of
 from plait.display.styles import DEFAULT_STYLE, style_of
 from plait.ir.nodes import Node, Op
@@ -45,14 +47,15 @@ def plan_svg(plan, statuses: dict[str, NodeStatus] | None = None) -> str:
     widths = {nid: max(len(line) for line in lines) * CHAR_WIDTH + 2 * PAD for nid, lines in labels.items()}
     height = (3 + (statuses is not None)) * LINE_HEIGHT + PAD
     legend = _legend(statuses) if statuses else []
-    boxes = layout(plan, widths, height, top=MARGIN + (LINE_HEIGHT + 4 if legend else 0))
-    width, full_height = canvas(boxes)
+    drawing = layout(plan, widths, height, top=MARGIN + (LINE_HEIGHT + 4 if legend else 0))
+    boxes = drawing.boxes
+    width, full_height = canvas(drawing)
     width = max(width, MARGIN + sum(_LEGEND_STEP + len(s) * CHAR_WIDTH for s in legend))
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="plait-graph" width="{width:.0f}" '
              f'height="{full_height:.0f}" viewBox="0 0 {width:.0f} {full_height:.0f}" style="{FONT}">',
              f"<title>{_esc(f'plan {plan.name}')}</title>"]
     parts += _legend_svg(legend)
-    parts += [_edge(boxes[p], boxes[n.id], p, n.id) for n in plan.nodes for p in plan.predecessors(n.id)]
+    parts += [_edge(route, *ends) for ends, route in drawing.routes.items()]
     parts += [_node(n, boxes[n.id], labels[n.id], statuses.get(n.id) if statuses else None) for n in plan.nodes]
     return "\n".join([*parts, "</svg>"])
 
@@ -95,12 +98,23 @@ def _node(node: Node, box: Box, lines: list[str], status: NodeStatus | None) -> 
             f'fill="{fill}" stroke="#455a64" stroke-width="{style.stroke_width:g}"{dash}/><text fill="#212121">{text}</text></g>')
 
 
-def _edge(source: Box, target: Box, source_id: str, target_id: str) -> str:
-    x1, y1, x2, y2 = source.centre_x, source.bottom, target.centre_x, target.y
-    bend = (y2 - y1) / 2
+def _edge(route: list[Point], source_id: str, target_id: str) -> str:
+    """A path through the route: a curve across each gap between ranks (vertical at both ends, so it
+    stays in the gap), a straight line down through each rank it passes; an arrowhead at the end."""
+    (x0, y0), *rest = route
+    steps = [f"M{x0:.1f},{y0:.1f}"]
+    for i, (x, y) in enumerate(rest):
+        last = i == len(rest) - 1
+        y = y - 6 if last else y  # the arrowhead covers the last 6 units
+        if i % 2 == 0:
+            px, py = route[i]
+            bend = (y - py) / 2
+            steps.append(f"C{px:.1f},{py + bend:.1f} {x:.1f},{y - bend:.1f} {x:.1f},{y:.1f}")
+        else:
+            steps.append(f"L{x:.1f},{y:.1f}")
+    x2, y2 = route[-1]
     return (f'<g class="plait-edge" data-from="{_esc(source_id)}" data-to="{_esc(target_id)}">'
-            f'<path d="M{x1:.1f},{y1:.1f} C{x1:.1f},{y1 + bend:.1f} {x2:.1f},{y2 - bend:.1f} {x2:.1f},{y2 - 6:.1f}" '
-            f'fill="none" stroke="#78909c" stroke-width="1.2"/>'
+            f'<path d="{" ".join(steps)}" fill="none" stroke="#78909c" stroke-width="1.2"/>'
             f'<polygon points="{x2 - 4:.1f},{y2 - 7:.1f} {x2 + 4:.1f},{y2 - 7:.1f} {x2:.1f},{y2:.1f}" fill="#78909c"/></g>')
 
 

@@ -83,6 +83,28 @@ def _freeze(demos: tuple[dict, ...]) -> str:
     return json.dumps(list(demos), sort_keys=True, default=str)
 
 
+# Adapters whose reply is one JSON object decoded under the output's JSON schema, where the LM
+# supports it (the embedded model always does; a provider through response_format).
+GRAMMAR_BACKED = ("compact", "json")
+
+
+def reply_fix(adapter: str, finish_reason: str | None) -> str:
+    """What to do about a reply ``adapter`` could not parse, by its cause; never suggests ``adapter``.
+
+    ``finish_reason == "length"``: the LM stopped at max_tokens, mid-reply. Otherwise the LM did not
+    follow the adapter's format.
+    """
+    bounded = [f"adapter='{name}'" for name in GRAMMAR_BACKED if name != adapter]
+    if finish_reason == "length":
+        grammar = f", or use a grammar-backed adapter ({' or '.join(bounded)})" if bounded else ""
+        return ("the reply hit max_tokens before it was complete: raise max_tokens (Predict(..., max_tokens=...)), "
+                f"bound the field (a Literal or a shorter type, demos with short answers){grammar}; "
+                "the raw text is kept in the run's journal")
+    others = " or ".join(f"'{name}'" for name in ADAPTERS if name != adapter)
+    return (f"use an adapter this LM can follow (adapter={others}), add demos, or use a stronger LM; "
+            "the raw text is kept in the run's journal")
+
+
 def task_for(node_id: str, signature, demos: tuple[dict, ...], inputs: dict[str, Any]) -> LMTask:
     return LMTask(
         node_id=node_id,

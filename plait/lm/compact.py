@@ -48,7 +48,7 @@ class CompactAdapter:
     def format(self, signature, demos: tuple[dict, ...], inputs: dict[str, Any]) -> LMRequest:
         prefix = self._prefix(signature, _freeze(demos))
         user = {"role": "user", "content": _field_lines(signature.input_fields, inputs)}
-        return LMRequest(messages=[*prefix, user], response_schema=self._schema(signature))
+        return LMRequest(messages=[*prefix, user], response_schema=self._schema(signature), adapter=self.name)
 
     def parse(self, signature, text: str) -> dict[str, Any]:
         obj = _load_object(text)

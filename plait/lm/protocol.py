@@ -60,8 +60,12 @@ class LMRequest:
 
 @dataclass(frozen=True)
 class LMResponse:
+    """The reply's text, what it cost, and why generation stopped: ``"stop"`` (the model ended it or a
+    stop sequence did), ``"length"`` (it hit max_tokens), or None when the backend does not say."""
+
     text: str
     usage: Usage = Usage()
+    finish_reason: str | None = None
 
 
 @runtime_checkable

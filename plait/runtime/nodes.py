@@ -18,8 +18,8 @@ from plait.checkpoints.protocol import Source
 from plait.errors import NodeError, OutputParseError, PlaitError
 from plait.ir.nodes import Node, Op
 from plait.ir.types import type_name
-from plait.lm.adapters import adapter_named, task_for
-from plait.lm.protocol import LMRequest, Usage
+from plait.lm.adapters import adapter_named, reply_fix, task_for
+from plait.lm.protocol import LMRequest, LMResponse, Usage
 from plait.runtime.calls import LMCaller, NodeCall
 from plait.runtime.policies import Guard
 from plait.runtime.values import check_prompt, unstorable_error
@@ -103,7 +103,7 @@ class NodeRunner:
             outcome.usage = outcome.usage + response.usage
             outcome.raw.append(response.text)
             try:
-                parsed = _parse(adapter, node, response.text)
+                parsed = _parse(adapter, node, response)
                 outcome.value, outcome.data = self._validated(node, parsed, response.text)
                 return outcome
             except OutputParseError as exc:
@@ -135,7 +135,8 @@ async def _called(node: Node, func: Any, inputs: dict[str, Any], fix: str) -> An
                         source=node.source, fix=fix) from exc
 
 
-def _parse(adapter: Any, node: Node, text: str) -> dict[str, Any]:
+def _parse(adapter: Any, node: Node, response: LMResponse) -> dict[str, Any]:
+    text = response.text
     try:
         return adapter.parse(node.params.signature, text)
     except Exception as exc:  # adapters raise their own types (DSPy's AdapterParseError, ValueError)
@@ -147,8 +148,7 @@ def _parse(adapter: Any, node: Node, text: str) -> dict[str, Any]:
             node=node.id, field=field, field_kind="output field", source=node.source,
             expected=type_name(declared.type) if declared else "the declared output fields",
             found=f"{text[:300]!r}", raw=text,
-            fix="use an adapter this LM can follow (adapter='json' or 'compact'), add demos, or use a "
-            "stronger LM; the raw text is kept in the run's journal",
+            fix=reply_fix(adapter.name, response.finish_reason),
         ) from None
 
 

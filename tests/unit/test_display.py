@@ -9,6 +9,8 @@ import sys
 import pytest
 
 import plait
+from plait.demo.pipeline import PeopleQA
+from plait.display.layout import layout
 from plait.display.status import COLOURS, UNKNOWN_COLOUR, item_cells, node_statuses
 from plait.display.svg import DEFAULT_OP_COLOUR, plan_svg
 from plait.ir.nodes import Field, Node, Op, Port, Ref
@@ -161,3 +163,25 @@ def test_a_run_waiting_on_a_person_shows_the_question_node_waiting(tmp_path):
     statuses = drawn_nodes(str(run.graph()))
     assert statuses["reviewed.review"] == "waiting" and statuses["reviewed.write"] == "done"
     assert "waiting" in run._repr_html_()
+
+
+def test_the_html_displays_carry_one_stylesheet_scoped_to_the_display():
+    compiled = plait.compile(Diamond())
+    page = compiled._repr_html_()
+    sheets = re.findall(r"<style>(.*?)</style>", page, re.S)
+    assert len(sheets) == 1
+    selectors = [rule.split("{")[0].strip() for rule in sheets[0].split("}") if "{" in rule]
+    assert selectors and all(part.strip().startswith(".plait-display") for s in selectors for part in s.split(","))
+    assert "<td style=" not in page and '<div class="plait-scroll"><svg' in page
+
+
+def test_edges_that_skip_ranks_are_routed_through_the_gaps_between_boxes():
+    plan = plait.compile(PeopleQA()).plan
+    drawing = layout(plan, {n.id: 120.0 for n in plan.nodes}, 40.0)
+    for (source, target), route in drawing.routes.items():
+        assert route[0] == (drawing.boxes[source].centre_x, drawing.boxes[source].bottom)
+        assert route[-1] == (drawing.boxes[target].centre_x, drawing.boxes[target].y)
+        for (x, top), (x_again, bottom) in zip(route[1:-1:2], route[2:-1:2]):  # a rank the edge passes
+            assert x == x_again and bottom - top == 40.0
+            assert not any(b.x <= x <= b.x + b.width and b.y < bottom and top < b.bottom for b in drawing.boxes.values())
+    assert len(drawing.routes[("inputs", "people_qa.answer")]) == 6, "inputs -> answer passes two ranks"
