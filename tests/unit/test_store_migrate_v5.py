@@ -49,7 +49,7 @@ def test_a_version_4_store_is_rebuilt_without_rowid_and_keeps_every_row(tmp_path
     assert not any("WITHOUT ROWID" in sql for sql in layouts(path).values())
     store = SQLiteStore(path, create=False)
     try:
-        assert store._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("5",)
+        assert store._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (str(sqlite_schema.SCHEMA_VERSION),)
         row = store.journal("r1")[("0", "n", 0)]
         assert (row.value_hash, row.content_key, row.replay_key, row.lm, row.attempts) == (H, "k1", "replay-1",
                                                                                           "scripted", 2)
