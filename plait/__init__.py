@@ -19,6 +19,7 @@ Example::
 from plait._version import __version__
 from plait.api.answers import answer, pending
 from plait.api.compiled import CompiledPipeline, compile
+from plait.api.opened import open_run
 from plait.api.results import ItemResult, Run, RunStats
 from plait.api.resume import arerun, aresume, rerun, resume
 from plait.checkpoints.asks import Question
@@ -64,7 +65,7 @@ __all__ = [
     "compile", "CompiledPipeline", "evaluate", "Evaluation", "LabeledFewShot", "BootstrapFewShot",
     "Score", "RandomSearch", "ProposeInstructions", "MIPRO", "GEPA",
     # running
-    "Run", "RunStats", "ItemResult", "resume", "aresume", "rerun", "arerun", "events", "SQLiteStore", "RayExecutor",
+    "Run", "RunStats", "ItemResult", "open_run", "resume", "aresume", "rerun", "arerun", "events", "SQLiteStore", "RayExecutor",
     # people in the loop
     "HumanInput", "ask", "approve", "answer", "pending", "Question",
     # surviving the real world
