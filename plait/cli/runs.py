@@ -256,7 +256,9 @@ def show(run_ref: str, store: str, as_json: bool) -> None:
         waiting = opened.asks(run_id, unanswered=True)
         head = _run_row(opened, record, _count(items))
     head["plan"] = {"name": plan.get("name"), "hash": record.plan_hash, "nodes": len(plan.get("nodes", []))}
-    item_rows = [{"id": i.item_id, "position": i.position, "status": i.status, "error": i.error} for i in items]
+    outputs = _opened_outputs(store, run_id)
+    item_rows = [{"id": i.item_id, "position": i.position, "status": i.status, "error": i.error,
+                  "outputs": outputs.get(i.item_id)} for i in items]
     if as_json:
         emit_json({"run": head, "items": item_rows, "nodes": nodes, "waiting": [question_row(q) for q in waiting]})
     else:
@@ -264,6 +266,17 @@ def show(run_ref: str, store: str, as_json: bool) -> None:
         if waiting:
             click.echo(f"\nwaiting for answers (plait answer {run_id} --item ID --node NODE --value ...):")
             click.echo(questions_table(waiting))
+
+
+def _opened_outputs(store: str, run_id: str) -> dict[str, Any]:
+    """Each done item's outputs, from the run opened read-only (plait.open_run: no lease, no LM
+    call); none, with a note, when the plan's steps or types cannot be imported here."""
+    try:
+        run = plait.open_run(run_id, store=store)
+    except plait.PlanLoadError as exc:
+        say(f"plait: note: outputs not shown: {exc.summary}")
+        return {}
+    return {r.item_id: to_jsonable_python(dict(r.outputs), fallback=repr) for r in run.items if r.outputs is not None}
 
 
 def _count(items: list[Any]) -> dict[str, int]:
@@ -296,6 +309,10 @@ def _node_row(node_id: str, op: str | None) -> dict[str, Any]:
             "prompt_tokens": 0, "completion_tokens": 0}
 
 
+def _short_json(outputs: dict[str, Any] | None) -> str:
+    return first_line(json.dumps(outputs, ensure_ascii=False), 60) if outputs is not None else ""
+
+
 def _show_text(head: dict[str, Any], items: list[dict[str, Any]], nodes: list[dict[str, Any]], store: str) -> str:
     counts = head["items"]
     lines = [f"run {head['run_id']}  {head['status']}  (plan {head['plan']['name']}, {head['plan']['nodes']} nodes)",
@@ -305,7 +322,8 @@ def _show_text(head: dict[str, Any], items: list[dict[str, Any]], nodes: list[di
         lines.append(f"running now: pid {held['pid']} on {held['host']} (lease until {utc(held['expires_at'])} UTC)")
     waiting = f", {counts['waiting']} waiting" if counts["waiting"] else ""
     lines += ["", f"items: {counts['total']} ({counts['done']} done, {counts['failed']} failed{waiting})"]
-    lines.append(table(["ITEM", "STATUS", "ERROR"], [[i["id"], i["status"], first_line(i["error"])] for i in items]))
+    lines.append(table(["ITEM", "STATUS", "OUTPUTS", "ERROR"],
+                       [[i["id"], i["status"], _short_json(i["outputs"]), first_line(i["error"])] for i in items]))
     lines += ["", "nodes:"]
     lines.append(table(["NODE", "OK", "FAILED", "LM CALLS", "CACHE HITS", "FROM PARENT", "TOKENS"],
                        [[n["id"], n["ok"], n["failed"], n["lm_calls"], n["cache_hits"], n["from_parent"],
