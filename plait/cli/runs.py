@@ -17,6 +17,7 @@ from plait.cli.common import (FAILURE, ITEMS_FAILED, STATUSES, emit_json, existi
                               iso, json_option, resolve_run, run_options, say, store_option, table, usage, utc)
 from plait.cli.lms import LMChoice, chosen, recorded
 from plait.cli.targets import item_ids, load_items, load_pipeline, stored_pipeline
+from plait.runtime.progress import resuming_line, show_progress
 
 
 @click.command(epilog="""\b
@@ -43,7 +44,8 @@ Exit status: 0 all items done, 3 some items failed, 1 the run failed, 2 usage.""
 @json_option
 @click.pass_context
 def run(ctx: click.Context, target: str, data: str, id_field: str | None, strict: bool, lm_spec: str | None,
-        fallback_specs: tuple[str, ...], concurrency: int, out: str | None, store: str, as_json: bool) -> None:
+        api_base: str | None, fallback_specs: tuple[str, ...], concurrency: int, out: str | None, store: str,
+        as_json: bool) -> None:
     """Run a pipeline over a JSONL dataset, checkpointed.
 
     Every node's output is recorded in the store as it finishes: kill the process at any time
@@ -54,7 +56,7 @@ def run(ctx: click.Context, target: str, data: str, id_field: str | None, strict
     if not items:
         raise usage(f"{data} holds no items", fix="write one JSON object of inputs per line")
     result = pipeline.run(items, store=store, ids=ids, strict=strict or None,
-                          **_run_kwargs(ctx, chosen(lm_spec, fallback_specs), concurrency))
+                          **_run_kwargs(ctx, chosen(lm_spec, fallback_specs, api_base), concurrency))
     _report(result, out, as_json)
 
 
@@ -76,13 +78,13 @@ and --fallback name others.""")
 @store_option
 @json_option
 @click.pass_context
-def resume(ctx: click.Context, run_ref: str, pipeline_ref: str | None, lm_spec: str | None,
+def resume(ctx: click.Context, run_ref: str, pipeline_ref: str | None, lm_spec: str | None, api_base: str | None,
            fallback_specs: tuple[str, ...], concurrency: int, out: str | None, store: str, as_json: bool) -> None:
     """Finish a run without repeating recorded work.
 
     After a crash, a Ctrl-C, or a fix to what made items fail."""
     run_id, edited = _prepare(store, run_ref, pipeline_ref)
-    lms = recorded(store, run_id, lm_spec, fallback_specs)
+    lms = recorded(store, run_id, lm_spec, fallback_specs, api_base=api_base)
     ctx.meta["plait.run_id"] = run_id
     result = plait.resume(run_id, store=store, pipeline=edited if pipeline_ref else None,
                           **_run_kwargs(ctx, lms, concurrency))
@@ -105,13 +107,14 @@ replay from the original, which stays unchanged. Node ids: `plait plan RUN`.""")
 @json_option
 @click.pass_context
 def rerun(ctx: click.Context, run_ref: str, from_node: str, pipeline_ref: str | None, lm_spec: str | None,
-          fallback_specs: tuple[str, ...], concurrency: int, out: str | None, store: str, as_json: bool) -> None:
+          api_base: str | None, fallback_specs: tuple[str, ...], concurrency: int, out: str | None, store: str,
+          as_json: bool) -> None:
     """Fork a run and recompute from one node on."""
     run_id, edited = _prepare(store, run_ref, pipeline_ref)
     if from_node not in edited.plan:
         raise usage(f"run {run_id} has no node '{from_node}'", found=", ".join(n.id for n in edited.plan.nodes),
                     fix="pick a node id from `plait plan RUN`")
-    lms = recorded(store, run_id, lm_spec, fallback_specs, doing="forking")
+    lms = recorded(store, run_id, lm_spec, fallback_specs, doing="forking", api_base=api_base)
     result = plait.rerun(run_id, from_node=from_node, store=store, pipeline=edited if pipeline_ref else None,
                          **_run_kwargs(ctx, lms, concurrency))
     _report(result, out, as_json)
@@ -129,6 +132,8 @@ def _run_kwargs(ctx: click.Context, lms: LMChoice, concurrency: int) -> dict[str
     def remember(event: Any) -> None:  # so that Ctrl-C can say which run to resume
         if isinstance(event, plait.events.RunStarted):
             ctx.meta["plait.run_id"] = event.run_id
+            if event.resumed and not show_progress(None, event.items):  # a bar says it itself
+                say(f"plait: {resuming_line(event)}")
 
     kwargs: dict[str, Any] = {"concurrency": concurrency, "on_event": remember, **lms.kwargs()}
     if (executor := executor_of(ctx)) is not None:

@@ -56,6 +56,7 @@ def test_a_killed_script_run_is_shown_drawn_and_resumed_by_the_cli(tmp_path, chi
     resumed = _plait(ROOT, "resume", "latest", "--lm", LM, "--store", str(store), "--json")
     assert resumed.returncode == 0, resumed.stderr
     done = json.loads(resumed.stdout)
+    assert f"plait: resuming run {done['run_id']}: 4 of 8 nodes recorded" in resumed.stderr
     assert done["status"] == "done" and done["stats"]["replayed"] >= 4
     outputs = [r["outputs"]["verdict"] for r in done["results"]]
     assert outputs[0] == {"word": "A-Q0", "length": 4} and outputs[3] == {"word": "ANSWER<Q3>", "length": 10}
