@@ -9,6 +9,7 @@ import secrets
 import time
 from typing import Any, Callable
 
+from plait.api.named import same_work
 from plait.api.preflight import check_keys
 from plait.api.results import ItemResult, Run, RunStats
 from plait.checkpoints.codec import Codec, codec_for
@@ -44,13 +45,16 @@ async def _start(plan: Plan, data: Any, store: Store, ids: list[str] | None, own
                  options: RunOptions) -> Run:
     strict = options.strict if options.strict is not None else config.current().strict
     states, encoded = item_states(plan.of_op(Op.INPUT)[0], as_items(data), ids, strict)
+    if options.name and (same := same_work(store, options.name, plan, [(s.item_id, e) for s, e in zip(states, encoded)])):
+        return await _resume(same, store, None, own_lms, options)  # the job's run of that name: go on with it
     lms = recorded_lms(plan, options, own_lms or {})
     check_keys(plan, options, own_lms)  # once, before the run exists, not once per item
     run_id = new_run_id()
     with LeaseKeeper(store, run_id, ttl=options.lease_ttl) as lease:
         plan_hash = store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True))
+        named = {"name": options.name} if options.name else {}
         record = RunRecord(run_id, plan_hash, "running", time.time(), time.time(),
-                           config={"concurrency": options.concurrency, "items": len(states), "lms": lms})
+                           config={"concurrency": options.concurrency, "items": len(states), "lms": lms, **named})
         store.create_run(record, [(s.item_id, e) for s, e in zip(states, encoded)])
         _record_input_failures(store, run_id, plan, states)
         return await _execute(plan, store, run_id, states, own_lms, options, owner=lease.owner)
@@ -104,6 +108,7 @@ async def _fork(run_id: str, from_node: str, store: Store, plan: Plan | None, ow
     force = frozenset(plan.descendants(from_node) | {from_node})
     check_keys(plan, options, own_lms)
     config = {**parent.config, "lms": recorded_lms(plan, options, own_lms or {})}  # what the fork recomputes with
+    config.pop("name", None)  # a fork is an experiment beside the named run, not the next run of that name
     fork_id = new_run_id()
     with LeaseKeeper(store, fork_id, ttl=options.lease_ttl) as lease:
         items = store.run_items(run_id)
