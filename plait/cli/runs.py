@@ -27,6 +27,7 @@ Examples:
   plait run app:Pipeline data.jsonl --lm openai/gpt-4o-mini --fallback local
   plait run app:Pipeline data.jsonl --store postgresql://db/plait --executor ray --ray-address head:6379
   plait run plan.json data.jsonl --id-field id --out outputs.jsonl --json
+  plait run app:Pipeline data.jsonl --name nightly   # again: goes on with that run
 
 \b
 TARGET is module:attribute (a Module instance or class, or a CompiledPipeline;
@@ -38,12 +39,15 @@ Exit status: 0 all items done, 3 some items failed, 1 the run failed, 2 usage.""
 @click.argument("data")
 @click.option("--id-field", metavar="FIELD", help="Take each item's id from this field (default: 0, 1, 2, ...).")
 @click.option("--strict", is_flag=True, help='Validate items strictly: no "7" for an int field, no true for an int.')
+@click.option("--name", metavar="NAME", help="Name the run: the next `plait run --name NAME` of the same pipeline over "
+                                              "the same data goes on with it (resumes or replays) instead of adding a run.")
 @run_options
 @executor_options
 @store_option
 @json_option
 @click.pass_context
-def run(ctx: click.Context, target: str, data: str, id_field: str | None, strict: bool, lm_spec: str | None,
+def run(ctx: click.Context, target: str, data: str, id_field: str | None, strict: bool, name: str | None,
+        lm_spec: str | None,
         api_base: str | None, fallback_specs: tuple[str, ...], concurrency: int, out: str | None, store: str,
         as_json: bool) -> None:
     """Run a pipeline over a JSONL dataset, checkpointed.
@@ -55,7 +59,7 @@ def run(ctx: click.Context, target: str, data: str, id_field: str | None, strict
     ids = item_ids(items, id_field, data)
     if not items:
         raise usage(f"{data} holds no items", fix="write one JSON object of inputs per line")
-    result = pipeline.run(items, store=store, ids=ids, strict=strict or None,
+    result = pipeline.run(items, store=store, ids=ids, strict=strict or None, name=name,
                           **_run_kwargs(ctx, chosen(lm_spec, fallback_specs, api_base), concurrency))
     _report(result, out, as_json)
 
@@ -218,9 +222,9 @@ def runs(statuses: tuple[str, ...], limit: int | None, store: str, as_json: bool
     elif not rows:
         say(f"plait: no runs in {redact(store)}" + (" with that status" if statuses else ""))
     else:
-        click.echo(table(["RUN", "CREATED (UTC)", "STATUS", "DONE", "FAILED", "TOTAL", "PARENT"],
-                         [[r["run_id"], utc(r["created_at"]), r["status"], r["items"]["done"], r["items"]["failed"],
-                           r["items"]["total"], r["parent"]] for r in rows]))
+        click.echo(table(["RUN", "NAME", "CREATED (UTC)", "STATUS", "DONE", "FAILED", "TOTAL", "PARENT"],
+                         [[r["run_id"], r["name"] or "-", utc(r["created_at"]), r["status"], r["items"]["done"],
+                           r["items"]["failed"], r["items"]["total"], r["parent"]] for r in rows]))
 
 
 def _status(recorded: str, live: bool) -> str:
@@ -232,7 +236,7 @@ def _status(recorded: str, live: bool) -> str:
 def _run_row(store: Any, record: Any, counts: dict[str, int]) -> dict[str, Any]:
     lease = store.lease(record.run_id) if record.status == "running" else None
     live = is_active(lease)
-    return {"run_id": record.run_id, "created": iso(record.created_at), "created_at": record.created_at,
+    return {"run_id": record.run_id, "name": record.config.get("name"), "created": iso(record.created_at), "created_at": record.created_at,
             "updated_at": record.updated_at, "status": _status(record.status, live), "parent": record.parent_run,
             "items": {"done": counts.get("done", 0), "failed": counts.get("failed", 0),
                       "waiting": counts.get("waiting", 0), "total": sum(counts.values())},
