@@ -45,7 +45,8 @@ async def _start(plan: Plan, data: Any, store: Store, ids: list[str] | None, own
                  options: RunOptions) -> Run:
     strict = options.strict if options.strict is not None else config.current().strict
     states, encoded = item_states(plan.of_op(Op.INPUT)[0], as_items(data), ids, strict)
-    if options.name and (same := same_work(store, options.name, plan, [(s.item_id, e) for s, e in zip(states, encoded)])):
+    items = [(s.item_id, e) for s, e in zip(states, encoded)]
+    if options.name and (same := same_work(store, options.name, plan, items)):
         return await _resume(same, store, None, own_lms, options)  # the job's run of that name: go on with it
     lms = recorded_lms(plan, options, own_lms or {})
     check_keys(plan, options, own_lms)  # once, before the run exists, not once per item
@@ -55,7 +56,7 @@ async def _start(plan: Plan, data: Any, store: Store, ids: list[str] | None, own
         named = {"name": options.name} if options.name else {}
         record = RunRecord(run_id, plan_hash, "running", time.time(), time.time(),
                            config={"concurrency": options.concurrency, "items": len(states), "lms": lms, **named})
-        store.create_run(record, [(s.item_id, e) for s, e in zip(states, encoded)])
+        store.create_run(record, items)
         _record_input_failures(store, run_id, plan, states)
         return await _execute(plan, store, run_id, states, own_lms, options, owner=lease.owner)
 
@@ -81,9 +82,9 @@ async def _resume_held(run_id: str, store: Store, plan: Plan | None, own_lms: di
     plan = plan or stored
     states = _stored_items(store, run_id, plan)
     journal = store.journal(run_id)
-    if _unfinished(plan, states, journal):
-        check_keys(plan, options, own_lms)  # a finished run replays with no LM call: it needs no key
     plan_hash = store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True))
+    if plan_hash != record.plan_hash or _unfinished(plan, states, journal):
+        check_keys(plan, options, own_lms)  # a finished run replays with no LM call: it needs no key
     if plan_hash != record.plan_hash:
         store.set_run(run_id, plan_hash=plan_hash)
     store.set_run(run_id, status="running")

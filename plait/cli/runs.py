@@ -39,8 +39,9 @@ Exit status: 0 all items done, 3 some items failed, 1 the run failed, 2 usage.""
 @click.argument("data")
 @click.option("--id-field", metavar="FIELD", help="Take each item's id from this field (default: 0, 1, 2, ...).")
 @click.option("--strict", is_flag=True, help='Validate items strictly: no "7" for an int field, no true for an int.')
-@click.option("--name", metavar="NAME", help="Name the run: the next `plait run --name NAME` of the same pipeline over "
-                                              "the same data goes on with it (resumes or replays) instead of adding a run.")
+@click.option("--name", metavar="NAME",
+              help="Name the run: the next `plait run --name NAME` of the same pipeline over the same data goes "
+                   "on with it (resumes or replays) instead of adding a run.")
 @run_options
 @executor_options
 @store_option
@@ -236,7 +237,8 @@ def _status(recorded: str, live: bool) -> str:
 def _run_row(store: Any, record: Any, counts: dict[str, int]) -> dict[str, Any]:
     lease = store.lease(record.run_id) if record.status == "running" else None
     live = is_active(lease)
-    return {"run_id": record.run_id, "name": record.config.get("name"), "created": iso(record.created_at), "created_at": record.created_at,
+    return {"run_id": record.run_id, "name": record.config.get("name"), "created": iso(record.created_at),
+            "created_at": record.created_at,
             "updated_at": record.updated_at, "status": _status(record.status, live), "parent": record.parent_run,
             "items": {"done": counts.get("done", 0), "failed": counts.get("failed", 0),
                       "waiting": counts.get("waiting", 0), "total": sum(counts.values())},
@@ -285,7 +287,8 @@ def _opened_outputs(store: str, run_id: str) -> dict[str, Any]:
     except plait.PlanLoadError as exc:
         say(f"plait: note: outputs not shown: {exc.summary}")
         return {}
-    return {r.item_id: to_jsonable_python(dict(r.outputs), fallback=repr) for r in run.items if r.outputs is not None}
+    return {r.item_id: to_jsonable_python(dict(r.outputs), fallback=repr)
+            for r in run.items if r.outputs is not None}
 
 
 def _count(items: list[Any]) -> dict[str, int]:
