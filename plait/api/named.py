@@ -2,7 +2,7 @@
 run of that name instead of adding a new one, when it is the same work: the same plan over the
 same items. An unfinished one resumes; a finished one replays with no LM call. Other work (an
 edited pipeline, other items) starts a new run under the name, and ``plait gc --superseded``
-deletes the older ones."""
+(plait/cli/gc.py) deletes the older ones."""
 
 from __future__ import annotations
 
@@ -28,9 +28,3 @@ def same_work(store: Store, name: str, plan: Plan, items: list[tuple[str, bytes]
         return None
     stored = [(i.item_id, i.input_hash) for i in sorted(store.run_items(record.run_id), key=lambda i: i.position)]
     return record.run_id if stored == [(item_id, sha256_hex(data)) for item_id, data in items] else None
-
-
-def superseded(records: list[RunRecord]) -> set[str]:
-    """Runs with a name that a later run of the same name replaced (``records`` oldest first)."""
-    latest = {r.config["name"]: r.run_id for r in records if r.config.get("name")}
-    return {r.run_id for r in records if r.config.get("name") and latest[r.config["name"]] != r.run_id}

@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-from plait.api.named import superseded as replaced_runs
 from plait.checkpoints.lease import is_active
 from plait.cli.common import STATUSES, emit_json, existing_store, human_bytes, json_option, resolve_run, store_option
 
@@ -92,6 +91,12 @@ def _select(store: Any, run_ids: tuple[str, ...], older_than: float | None, stat
         return chosen, []
     running = [r for r in chosen if is_active(store.lease(r), now)]
     return [r for r in chosen if r not in running], running
+
+
+def replaced_runs(records: list[Any]) -> set[str]:
+    """Runs with a name that a later run of the same name replaced (``records`` oldest first)."""
+    latest = {r.config["name"]: r.run_id for r in records if r.config.get("name")}
+    return {r.run_id for r in records if r.config.get("name") and latest[r.config["name"]] != r.run_id}
 
 
 def _text(report: dict[str, Any]) -> str:

@@ -90,13 +90,12 @@ def _load_script(path: Path) -> ModuleType:
     return module
 
 
+_PASS_IT = "pass the pipeline itself (`plait resume RUN --pipeline app.py:Pipeline`, pipeline=compiled)"
+
+
 def _fix(module_name: str) -> str:
     if module_name == MAIN:
-        return ("it was defined in a notebook or an interactive session, which another process cannot import: "
-                "pass the pipeline itself (plait.resume(run_id, pipeline=compiled), `plait resume RUN "
-                "--pipeline app.py:Pipeline`), or move it into a .py file and compile again")
+        return f"it was defined in a notebook or an interactive session: {_PASS_IT}, or move it into a .py file"
     if module_name.endswith(".py"):
-        return (f"the script {module_name} was moved or deleted: put it back at that path, or pass the pipeline "
-                "(`plait resume RUN --pipeline path/to/app.py:Pipeline`, plait.resume(run_id, pipeline=compiled))")
-    return ("run plait from the directory that holds the module (or add that directory to PYTHONPATH, or install "
-            "the package), or pass the pipeline itself (`--pipeline`, pipeline=compiled)")
+        return f"the script {module_name} was moved or deleted: put it back at that path, or {_PASS_IT}"
+    return f"run plait from the directory that holds the module (or add it to PYTHONPATH), or {_PASS_IT}"

@@ -16,7 +16,6 @@ import asyncio
 import contextvars
 import sys
 import threading
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 
@@ -24,12 +23,10 @@ class Stopped(Exception):
     """Raised inside the worker thread to end a generation whose call was cancelled."""
 
 
-@dataclass
-class CallControl:
-    """One blocking call's stop flag, and whether it has started generating (held the model)."""
+class CallControl(threading.Event):
+    """One blocking call's stop flag (set: stop), and whether it has started generating."""
 
-    stop: threading.Event = field(default_factory=threading.Event)
-    generating: bool = False
+    generating = False
 
 
 _CONTROL: contextvars.ContextVar[CallControl | None] = contextvars.ContextVar("plait_call_control", default=None)
@@ -44,7 +41,7 @@ async def in_thread(func: Callable[..., Any], *args: Any, what: str = "the embed
     try:
         return await asyncio.to_thread(context.run, func, *args)
     except asyncio.CancelledError:
-        control.stop.set()
+        control.set()
         if control.generating:
             sys.stderr.write(f"plait: interrupted: stopping {what} in flight; it ends at its next token\n")
         raise
@@ -54,7 +51,7 @@ def raise_if_stopped() -> None:
     """Before a generation starts (after waiting for the model): not at all if already cancelled."""
     control = _CONTROL.get()
     if control is not None:
-        if control.stop.is_set():
+        if control.is_set():
             raise Stopped("the call was cancelled before it started")
         control.generating = True
 
@@ -65,6 +62,6 @@ class StopOnCancel(list):
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         control = _CONTROL.get()
-        if control is not None and control.stop.is_set():
+        if control is not None and control.is_set():
             raise Stopped("the call was cancelled while generating")
         return scores

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import plait
-from plait.api.named import superseded
+from plait.cli.gc import replaced_runs
 from tests.programs import Chain4, echo_answer
 
 ITEMS = [{"question": f"q{i}"} for i in range(5)]
@@ -48,7 +48,7 @@ def test_other_items_or_an_edited_pipeline_start_a_new_run_that_supersedes_the_o
     edited = plait.compile(Chain4("Continue, shorter.")).run(ITEMS[:2], store=store_path, lm=echo_lm, name="nightly")
     unnamed = plait.compile(Chain4()).run(ITEMS, store=store_path, lm=echo_lm)
     assert len({first.id, other.id, edited.id, unnamed.id}) == 4
-    assert superseded(_runs(store_path)) == {first.id, other.id}
+    assert replaced_runs(_runs(store_path)) == {first.id, other.id}
 
 
 def test_a_fork_of_a_named_run_is_not_the_next_run_of_that_name(store_path, echo_lm):
