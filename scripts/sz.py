@@ -21,7 +21,9 @@ from pathlib import Path
 # merged with it, not for a second copy of anything. Lower it when the core shrinks. +100 for the
 # PostgreSQL store (issue 13): a second backend (its connection, schema, faults: ~180 lines) and `plait
 # copy`, net of the SQLite store's SQL it now shares (sql_store.py); the lead may ask for cuts instead.
-CORE_BUDGET = 7500
+# +500 for issues 14-17 (the map of lazily imported public names, the custom-LM check, templates of
+# f-strings, and what the DSPy bridge and the store's writer add to the core).
+CORE_BUDGET = 8000
 FILE_FLAG = 400
 OUTSIDE_CORE = {"cli", "demo", "display", "optimizers"}
 PACKAGE = Path(__file__).resolve().parent.parent / "plait"
