@@ -223,9 +223,11 @@ def runs(statuses: tuple[str, ...], limit: int | None, store: str, as_json: bool
     elif not rows:
         say(f"plait: no runs in {redact(store)}" + (" with that status" if statuses else ""))
     else:
-        click.echo(table(["RUN", "NAME", "CREATED (UTC)", "STATUS", "DONE", "FAILED", "TOTAL", "PARENT"],
-                         [[r["run_id"], r["name"] or "-", utc(r["created_at"]), r["status"], r["items"]["done"],
-                           r["items"]["failed"], r["items"]["total"], r["parent"]] for r in rows]))
+        named = any(r["name"] for r in rows)  # a NAME column only where runs have names
+        click.echo(table(["RUN", *(["NAME"] if named else []), "CREATED (UTC)", "STATUS", "DONE", "FAILED", "TOTAL",
+                          "PARENT"],
+                         [[r["run_id"], *([r["name"] or "-"] if named else []), utc(r["created_at"]), r["status"],
+                           r["items"]["done"], r["items"]["failed"], r["items"]["total"], r["parent"]] for r in rows]))
 
 
 def _status(recorded: str, live: bool) -> str:

@@ -16,7 +16,6 @@ import time
 from typing import Any, Iterator, Mapping
 
 import dspy
-import litellm  # already imported by dspy: its list of each provider's key variables
 from dspy.utils import exceptions as dx
 
 from plait.lm.protocol import LMError, LMRequest, LMResponse, Usage
@@ -99,6 +98,8 @@ class DSPyLM:
         no ``api_key=`` was given; none for a server at ``api_base``, which may need no key."""
         if self.lm.kwargs.get("api_key") or self._api_base():
             return []
+        import litellm  # here, not on import: DSPy loads it lazily too, and it is slow to import
+
         try:
             found = litellm.validate_environment(model=self.lm.model)
         except Exception:  # a model LiteLLM cannot place: the call itself will say what is wrong
