@@ -28,6 +28,7 @@ _HOME = {
     "answer": "plait.api.answers", "pending": "plait.api.answers",
     "CompiledPipeline": "plait.api.compiled", "compile": "plait.api.compiled",
     "DurableProgram": "plait.api.durable", "durable": "plait.api.durable",
+    "open_run": "plait.api.opened",
     "ItemResult": "plait.api.results", "Run": "plait.api.results", "RunStats": "plait.api.results",
     "arerun": "plait.api.resume", "aresume": "plait.api.resume", "rerun": "plait.api.resume", "resume": "plait.api.resume",
     "Question": "plait.checkpoints.asks",
@@ -89,6 +90,7 @@ if _typing.TYPE_CHECKING:  # type checkers and IDEs see ordinary imports
     from plait.api.answers import answer, pending
     from plait.api.compiled import CompiledPipeline, compile
     from plait.api.durable import DurableProgram, durable
+    from plait.api.opened import open_run
     from plait.api.results import ItemResult, Run, RunStats
     from plait.api.resume import arerun, aresume, rerun, resume
     from plait.checkpoints.asks import Question
@@ -138,7 +140,7 @@ __all__ = [
     # existing DSPy programs and optimizers, journaled
     "durable", "DurableProgram", "durable_lm", "DurableLM",
     # running
-    "Run", "RunStats", "ItemResult", "resume", "aresume", "rerun", "arerun", "events", "SQLiteStore", "RayExecutor",
+    "Run", "RunStats", "ItemResult", "open_run", "resume", "aresume", "rerun", "arerun", "events", "SQLiteStore", "RayExecutor",
     # people in the loop
     "HumanInput", "ask", "approve", "answer", "pending", "Question",
     # surviving the real world

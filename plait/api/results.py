@@ -124,6 +124,7 @@ class Run:
     ``status``: 'done', 'failed' (some item failed), 'interrupted' (some item did not finish),
     'stopped' (the budget ran out: ``stop_reason`` says which limit; resume with a larger one), or
     'waiting' (some items wait for a person: ``run.pending()``, ``plait.answer``, then resume).
+    ``plait.open_run`` gives a stored run read-only (``read_only`` True; its stats folded from the journal).
 
     Example::
 
@@ -143,6 +144,7 @@ class Run:
     totals: RunStats = field(default_factory=RunStats, compare=False)  # over every invocation, from the store
     plan: Any = field(default=None, repr=False, compare=False)  # the Plan it ran: what displays draw
     tally: Any = field(default=None, repr=False, compare=False)  # a NodeTally: per node counts from events
+    read_only: bool = False  # opened with plait.open_run: a view of the store, never resumed from this object
 
     @property
     def outputs(self) -> list[Prediction | None]:

@@ -9,6 +9,8 @@ import secrets
 import time
 from typing import Any, Callable
 
+from plait.api.named import same_work
+from plait.api.preflight import check_keys
 from plait.api.results import ItemResult, Run, RunStats
 from plait.checkpoints.codec import Codec, codec_for
 from plait.checkpoints.lease import LeaseKeeper
@@ -43,13 +45,18 @@ async def _start(plan: Plan, data: Any, store: Store, ids: list[str] | None, own
                  options: RunOptions) -> Run:
     strict = options.strict if options.strict is not None else config.current().strict
     states, encoded = item_states(plan.of_op(Op.INPUT)[0], as_items(data), ids, strict)
+    items = [(s.item_id, e) for s, e in zip(states, encoded)]
+    if options.name and (same := same_work(store, options.name, plan, items)):
+        return await _resume(same, store, None, own_lms, options)  # the job's run of that name: go on with it
     lms = recorded_lms(plan, options, own_lms or {})
+    check_keys(plan, options, own_lms)  # once, before the run exists, not once per item
     run_id = new_run_id()
     with LeaseKeeper(store, run_id, ttl=options.lease_ttl) as lease:
         plan_hash = store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True))
+        named = {"name": options.name} if options.name else {}
         record = RunRecord(run_id, plan_hash, "running", time.time(), time.time(),
-                           config={"concurrency": options.concurrency, "items": len(states), "lms": lms})
-        store.create_run(record, [(s.item_id, e) for s, e in zip(states, encoded)])
+                           config={"concurrency": options.concurrency, "items": len(states), "lms": lms, **named})
+        store.create_run(record, items)
         _record_input_failures(store, run_id, plan, states)
         return await _execute(plan, store, run_id, states, own_lms, options, owner=lease.owner)
 
@@ -73,12 +80,14 @@ async def _resume_held(run_id: str, store: Store, plan: Plan | None, own_lms: di
     record = store.get_run(run_id)  # read under the lease: the previous holder may have just finished
     stored = plan_from_json(json.loads(store.load_plan(record.plan_hash)), f"the plan of run {run_id}")
     plan = plan or stored
+    states = _stored_items(store, run_id, plan)
+    journal = store.journal(run_id)
     plan_hash = store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True))
+    if plan_hash != record.plan_hash or _unfinished(plan, states, journal):
+        check_keys(plan, options, own_lms)  # a finished run replays with no LM call: it needs no key
     if plan_hash != record.plan_hash:
         store.set_run(run_id, plan_hash=plan_hash)
     store.set_run(run_id, status="running")
-    states = _stored_items(store, run_id, plan)
-    journal = store.journal(run_id)
     return await _execute(plan, store, run_id, states, own_lms, options, journal=journal, resumed=True, owner=owner)
 
 
@@ -98,7 +107,9 @@ async def _fork(run_id: str, from_node: str, store: Store, plan: Plan | None, ow
                          expected=f"one of {', '.join(n.id for n in plan.nodes)}", found=repr(from_node),
                          fix="pick a node id from `plait plan` or print(compiled)")
     force = frozenset(plan.descendants(from_node) | {from_node})
+    check_keys(plan, options, own_lms)
     config = {**parent.config, "lms": recorded_lms(plan, options, own_lms or {})}  # what the fork recomputes with
+    config.pop("name", None)  # a fork is an experiment beside the named run, not the next run of that name
     fork_id = new_run_id()
     with LeaseKeeper(store, fork_id, ttl=options.lease_ttl) as lease:
         items = store.run_items(run_id)
@@ -118,7 +129,8 @@ async def _execute(plan: Plan, store: Store, run_id: str, states: list[ItemState
     emit = _fanout(stats, options, len(states), tally)
     executor = _executor(plan, store, run_id, own_lms or {}, options, journal, force, emit, owner)
     started = time.perf_counter()
-    emit(ev.RunStarted(run_id, len(states), len(plan), resumed))
+    node_runs, recorded = _node_runs(plan, len(states), journal)
+    emit(ev.RunStarted(run_id, len(states), len(plan), resumed, node_runs, recorded))
     lost = False
     try:
         await executor.run(states)
@@ -142,6 +154,22 @@ def run_totals(store: Store, run_id: str, stats: RunStats) -> RunStats:
     if getattr(store, "path", None) == ":none:":
         return stats
     return RunStats.from_journal(store.journal(run_id).values())
+
+
+def _node_runs(plan: Plan, items: int, journal: dict | None) -> tuple[int, int]:
+    """(node executions of the run in all, those its journal already records): what a resume says
+    and where the progress bar starts. INPUT and OUTPUT nodes compute nothing and are left out."""
+    computing = {n.id for n in plan.nodes if n.op not in (Op.INPUT, Op.OUTPUT)}
+    recorded = sum(1 for (_, node_id, iteration), row in (journal or {}).items()
+                   if iteration == 0 and node_id in computing and row.status == "ok")
+    return items * len(computing), recorded
+
+
+def _unfinished(plan: Plan, states: list[ItemState], journal: dict) -> bool:
+    """Will the run compute anything? Not when every item's outputs are recorded (a finished run replays)."""
+    output = plan.of_op(Op.OUTPUT)[0].id
+    return any(s.status == "running" and getattr(journal.get((s.item_id, output, 0)), "status", None) != "ok"
+               for s in states)
 
 
 def _executor(plan: Plan, store: Store, run_id: str, own: dict, options: RunOptions, journal: dict | None,

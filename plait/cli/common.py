@@ -115,14 +115,21 @@ store_option = click.option(
 
 
 def lm_options(f: Callable) -> Callable:
-    """--lm and --concurrency: how run, resume, rerun and optimize call the LM."""
+    """--lm, --api-base and --concurrency: how run, resume, rerun and optimize call the LM."""
     f = click.option("--concurrency", default=32, show_default=True, type=click.IntRange(1),
                      help="Node executions in flight at once.")(f)
+    f = click.option(
+        "--api-base", "api_base", envvar="PLAIT_API_BASE", show_envvar=True, metavar="URL",
+        help="The server a provider/model --lm is sent to (dspy.LM's api_base), e.g. an OpenAI-compatible "
+             "http://localhost:8000/v1 for openai/MODEL. Its key, if it needs one, is still read from "
+             "the provider's environment variable.")(f)
     return click.option(
         "--lm", "lm_spec", envvar="PLAIT_LM", show_envvar=True, metavar="SPEC",
         help="local (the embedded model; the default unless the pipeline's module configures an LM), "
              "scripted:MODULE:FUNC (FUNC() returns an LM), or a provider/model string for DSPy, "
-             "e.g. openai/gpt-4o-mini (its API key from the provider's environment variable). "
+             "e.g. openai/gpt-4o-mini. Its API key comes from the provider's environment variable: "
+             "OPENAI_API_KEY for openai/..., ANTHROPIC_API_KEY for anthropic/..., as LiteLLM names them; "
+             "a missing key stops the command before any item. "
              "resume and rerun default to the LM the run recorded.")(f)
 
 

@@ -35,6 +35,7 @@ Examples:
   plait gc --older-than 7d --dry-run
   plait gc --status failed --keep-latest 10
   plait gc --run 20261124-011635-3f9a2c --json
+  plait gc --superseded --dry-run            # older runs of each name (`plait run --name`)
 \b
 Filters combine: a run is deleted when it matches all of them. With none, no run
 is deleted and only unreferenced values are collected. A run another process is
@@ -43,17 +44,20 @@ running now is never deleted. Afterwards the file is compacted (VACUUM).""")
 @click.option("--older-than", "older_than", type=Age(), help="Delete runs created longer ago than this: 12h, 7d, 2w.")
 @click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Delete runs with this status.")
 @click.option("--keep-latest", type=click.IntRange(0), help="Never delete the N most recent runs.")
+@click.option("--superseded", is_flag=True,
+              help="Delete runs a later run of the same name replaced (interrupted ones included); "
+                   "the latest run of each name is kept. Unnamed runs are not superseded.")
 @click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
 @store_option
 @json_option
 def gc(run_ids: tuple[str, ...], older_than: float | None, statuses: tuple[str, ...], keep_latest: int | None,
-       dry_run: bool, store: str, as_json: bool) -> None:
+       superseded: bool, dry_run: bool, store: str, as_json: bool) -> None:
     """Delete runs and the values nothing references, then compact.
 
     Values (node outputs and item inputs), cache entries and plans are deleted once no
     remaining run references them."""
     with existing_store(store) as opened:
-        selected, skipped = _select(opened, run_ids, older_than, statuses, keep_latest)
+        selected, skipped = _select(opened, run_ids, older_than, statuses, keep_latest, superseded)
         before = opened.size_bytes()
         garbage = opened.collect_garbage(selected, dry_run=dry_run)
         if not dry_run:
@@ -68,23 +72,31 @@ def gc(run_ids: tuple[str, ...], older_than: float | None, statuses: tuple[str, 
 
 
 def _select(store: Any, run_ids: tuple[str, ...], older_than: float | None, statuses: tuple[str, ...],
-            keep_latest: int | None) -> tuple[list[str], list[str]]:
+            keep_latest: int | None, superseded: bool = False) -> tuple[list[str], list[str]]:
     """(runs to delete, runs spared because a live process holds them)."""
     records = store.list_runs()
     run_ids = tuple(resolve_run(store, r) for r in run_ids)
-    if not (run_ids or older_than is not None or statuses or keep_latest is not None):
+    if not (run_ids or older_than is not None or statuses or keep_latest is not None or superseded):
         return [], []
     now = time.time()
     protected = {r.run_id for r in records[len(records) - keep_latest:]} if keep_latest else set()
+    replaced = replaced_runs(records) if superseded else set()
     chosen = [r.run_id for r in records
               if (not run_ids or r.run_id in run_ids)
               and (older_than is None or r.created_at < now - older_than)
               and (not statuses or r.status in statuses)
+              and (not superseded or r.run_id in replaced)
               and r.run_id not in protected]
     if run_ids:  # asked for by name: a live holder is an error, raised by the store
         return chosen, []
     running = [r for r in chosen if is_active(store.lease(r), now)]
     return [r for r in chosen if r not in running], running
+
+
+def replaced_runs(records: list[Any]) -> set[str]:
+    """Runs with a name that a later run of the same name replaced (``records`` oldest first)."""
+    latest = {r.config["name"]: r.run_id for r in records if r.config.get("name")}
+    return {r.run_id for r in records if r.config.get("name") and latest[r.config["name"]] != r.run_id}
 
 
 def _text(report: dict[str, Any]) -> str:

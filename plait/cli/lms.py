@@ -32,26 +32,34 @@ class LMChoice:
         return {k: v for k, v in named.items() if v is not None}
 
 
-def chosen(lm_spec: str | None, fallback_specs: tuple[str, ...]) -> LMChoice:
-    """The LMs of a new run: ``--lm`` (else the module's configured LM, else local) and ``--fallback``."""
-    choice = LMChoice(lm=load_lm(lm_spec), specs={"lm": lm_spec} if lm_spec else {})
+def chosen(lm_spec: str | None, fallback_specs: tuple[str, ...], api_base: str | None = None) -> LMChoice:
+    """The LMs of a new run: ``--lm`` (at ``--api-base``; else the module's configured LM, else
+    local) and ``--fallback``. An LM at --api-base is recorded with its endpoint, not as its spec alone."""
+    choice = LMChoice(lm=load_lm(lm_spec, api_base), specs={"lm": lm_spec} if lm_spec and not api_base else {})
     _add_fallbacks(choice, fallback_specs)
     return choice
 
 
 def recorded(store: str, run_id: str, lm_spec: str | None, fallback_specs: tuple[str, ...],
-             doing: str = "resuming") -> LMChoice:
+             doing: str = "resuming", api_base: str | None = None) -> LMChoice:
     """The LMs to go on with a stored run: what --lm and --fallback name, else what the run recorded.
     ``doing`` names the command in what it says ('resuming', 'forking')."""
     with existing_store(store) as opened:
         lms = opened.get_run(run_id).config.get("lms")
         called = sorted({r.lm for r in opened.journal(run_id).values() if r.source == "lm" and r.lm})
     if lms is None:  # a run from a plait that recorded no LMs
-        choice = chosen(lm_spec, fallback_specs)
+        choice = chosen(lm_spec, fallback_specs, api_base)
         _note_unrecorded(run_id, called, choice)
         return choice
     choice = LMChoice(lms=_rebuilt_named(lms.get("named") or {}))
-    _choose_default(choice, run_id, lm_spec, lms.get("lm"), doing)
+    default = lms.get("lm")
+    if api_base is not None and lm_spec is None and rebuildable(default) and default["spec"] != "local":
+        lm_spec = default["spec"]  # the run's provider model, sent to another server
+    if api_base is not None:
+        choice.lm = load_lm(lm_spec, api_base)
+        say(f"plait: {doing} with the LM {lm_spec} at {api_base}")
+    else:
+        _choose_default(choice, run_id, lm_spec, default, doing)
     if fallback_specs:
         _add_fallbacks(choice, fallback_specs)
     else:

@@ -101,8 +101,8 @@ stopped when started again with the same arguments.""")
 @store_option
 @json_option
 def optimize(target: str, trainset: str, optimizer: str, valset: str | None, trials: int | None, seed: int,
-             metric: str | None, k: int, out: str, lm_spec: str | None, concurrency: int, store: str,
-             as_json: bool) -> None:
+             metric: str | None, k: int, out: str, lm_spec: str | None, api_base: str | None, concurrency: int,
+             store: str, as_json: bool) -> None:
     """Compile few-shot demos (or searched instructions) into a pipeline's plan and save it."""
     pipeline = load_pipeline(target, store)
     names = [f.name for f in pipeline.plan.of_op(Op.INPUT)[0].outputs]
@@ -112,7 +112,7 @@ def optimize(target: str, trainset: str, optimizer: str, valset: str | None, tri
             raise usage(f"--optimizer {optimizer} needs --metric MODULE:FUNC",
                         fix="pass a function (example, prediction) -> score, e.g. --metric app:exact_match")
         held_out = [dspy.Example(**item).with_inputs(*names) for item in load_items(valset)] if valset else None
-        options = {"concurrency": concurrency, **({"lm": lm} if (lm := load_lm(lm_spec)) is not None else {})}
+        options = {"concurrency": concurrency, **({"lm": lm} if (lm := load_lm(lm_spec, api_base)) is not None else {})}
         optimized = SEARCHES[optimizer](k, trials, seed).compile(
             pipeline, trainset=examples, valset=held_out, metric=import_object(metric, "metric function"),
             store=store, **options)
@@ -123,7 +123,7 @@ def optimize(target: str, trainset: str, optimizer: str, valset: str | None, tri
             raise usage("--optimizer bootstrap needs --metric MODULE:FUNC",
                         fix="pass a function (example, prediction) -> bool, or use --optimizer labeled")
         options: dict[str, Any] = {"concurrency": concurrency}
-        if (lm := load_lm(lm_spec)) is not None:
+        if (lm := load_lm(lm_spec, api_base)) is not None:
             options["lm"] = lm
         optimized = plait.BootstrapFewShot(max_bootstrapped_demos=k, max_labeled_demos=k).compile(
             pipeline, trainset=examples, metric=import_object(metric, "metric function"), store=store, **options)

@@ -19,6 +19,7 @@ from plait.cli.common import (FAILURE, ITEMS_FAILED, STATUSES, emit_json, existi
 from plait.cli.lms import LMChoice, chosen, recorded
 from plait.cli.spending import spend_json, spending_text, stats_text
 from plait.cli.targets import item_ids, load_items, load_pipeline, stored_pipeline
+from plait.runtime.progress import resuming_line, show_progress
 
 
 @click.command(epilog="""\b
@@ -28,6 +29,7 @@ Examples:
   plait run app:Pipeline data.jsonl --lm openai/gpt-4o-mini --fallback local
   plait run app:Pipeline data.jsonl --store postgresql://db/plait --executor ray --ray-address head:6379
   plait run plan.json data.jsonl --id-field id --out outputs.jsonl --json
+  plait run app:Pipeline data.jsonl --name nightly   # again: goes on with that run
 
 \b
 TARGET is module:attribute (a Module instance or class, or a CompiledPipeline;
@@ -39,13 +41,18 @@ Exit status: 0 all items done, 3 some items failed, 1 the run failed, 2 usage.""
 @click.argument("data")
 @click.option("--id-field", metavar="FIELD", help="Take each item's id from this field (default: 0, 1, 2, ...).")
 @click.option("--strict", is_flag=True, help='Validate items strictly: no "7" for an int field, no true for an int.')
+@click.option("--name", metavar="NAME",
+              help="Name the run: the next `plait run --name NAME` of the same pipeline over the same data goes "
+                   "on with it (resumes or replays) instead of adding a run.")
 @run_options
 @executor_options
 @store_option
 @json_option
 @click.pass_context
-def run(ctx: click.Context, target: str, data: str, id_field: str | None, strict: bool, lm_spec: str | None,
-        fallback_specs: tuple[str, ...], concurrency: int, out: str | None, store: str, as_json: bool) -> None:
+def run(ctx: click.Context, target: str, data: str, id_field: str | None, strict: bool, name: str | None,
+        lm_spec: str | None,
+        api_base: str | None, fallback_specs: tuple[str, ...], concurrency: int, out: str | None, store: str,
+        as_json: bool) -> None:
     """Run a pipeline over a JSONL dataset, checkpointed.
 
     Every node's output is recorded in the store as it finishes: kill the process at any time
@@ -55,8 +62,8 @@ def run(ctx: click.Context, target: str, data: str, id_field: str | None, strict
     ids = item_ids(items, id_field, data)
     if not items:
         raise usage(f"{data} holds no items", fix="write one JSON object of inputs per line")
-    result = pipeline.run(items, store=store, ids=ids, strict=strict or None,
-                          **_run_kwargs(ctx, chosen(lm_spec, fallback_specs), concurrency))
+    result = pipeline.run(items, store=store, ids=ids, strict=strict or None, name=name,
+                          **_run_kwargs(ctx, chosen(lm_spec, fallback_specs, api_base), concurrency))
     _report(result, out, as_json)
 
 
@@ -78,13 +85,13 @@ and --fallback name others.""")
 @store_option
 @json_option
 @click.pass_context
-def resume(ctx: click.Context, run_ref: str, pipeline_ref: str | None, lm_spec: str | None,
+def resume(ctx: click.Context, run_ref: str, pipeline_ref: str | None, lm_spec: str | None, api_base: str | None,
            fallback_specs: tuple[str, ...], concurrency: int, out: str | None, store: str, as_json: bool) -> None:
     """Finish a run without repeating recorded work.
 
     After a crash, a Ctrl-C, or a fix to what made items fail."""
     run_id, edited = _prepare(store, run_ref, pipeline_ref)
-    lms = recorded(store, run_id, lm_spec, fallback_specs)
+    lms = recorded(store, run_id, lm_spec, fallback_specs, api_base=api_base)
     ctx.meta["plait.run_id"] = run_id
     result = plait.resume(run_id, store=store, pipeline=edited if pipeline_ref else None,
                           **_run_kwargs(ctx, lms, concurrency))
@@ -107,13 +114,14 @@ replay from the original, which stays unchanged. Node ids: `plait plan RUN`.""")
 @json_option
 @click.pass_context
 def rerun(ctx: click.Context, run_ref: str, from_node: str, pipeline_ref: str | None, lm_spec: str | None,
-          fallback_specs: tuple[str, ...], concurrency: int, out: str | None, store: str, as_json: bool) -> None:
+          api_base: str | None, fallback_specs: tuple[str, ...], concurrency: int, out: str | None, store: str,
+          as_json: bool) -> None:
     """Fork a run and recompute from one node on."""
     run_id, edited = _prepare(store, run_ref, pipeline_ref)
     if from_node not in edited.plan:
         raise usage(f"run {run_id} has no node '{from_node}'", found=", ".join(n.id for n in edited.plan.nodes),
                     fix="pick a node id from `plait plan RUN`")
-    lms = recorded(store, run_id, lm_spec, fallback_specs, doing="forking")
+    lms = recorded(store, run_id, lm_spec, fallback_specs, doing="forking", api_base=api_base)
     result = plait.rerun(run_id, from_node=from_node, store=store, pipeline=edited if pipeline_ref else None,
                          **_run_kwargs(ctx, lms, concurrency))
     _report(result, out, as_json)
@@ -131,6 +139,8 @@ def _run_kwargs(ctx: click.Context, lms: LMChoice, concurrency: int) -> dict[str
     def remember(event: Any) -> None:  # so that Ctrl-C can say which run to resume
         if isinstance(event, plait.events.RunStarted):
             ctx.meta["plait.run_id"] = event.run_id
+            if event.resumed and not show_progress(None, event.items):  # a bar says it itself
+                say(f"plait: {resuming_line(event)}")
 
     kwargs: dict[str, Any] = {"concurrency": concurrency, "on_event": remember, **lms.kwargs()}
     if (executor := executor_of(ctx)) is not None:
@@ -216,10 +226,12 @@ def runs(statuses: tuple[str, ...], limit: int | None, store: str, as_json: bool
     elif not rows:
         say(f"plait: no runs in {redact(store)}" + (" with that status" if statuses else ""))
     else:
-        click.echo(table(["RUN", "CREATED (UTC)", "STATUS", "DONE", "FAILED", "TOTAL", "LM CALLS", "ANSWERED",
-                          "TOKENS", "COST", "PARENT"],
-                         [[r["run_id"], utc(r["created_at"]), r["status"], r["items"]["done"], r["items"]["failed"],
-                           r["items"]["total"], *_spend_cells(r["totals"]), r["parent"]] for r in rows]))
+        named = any(r["name"] for r in rows)  # a NAME column only where runs have names
+        click.echo(table(["RUN", *(["NAME"] if named else []), "CREATED (UTC)", "STATUS", "DONE", "FAILED", "TOTAL",
+                          "LM CALLS", "ANSWERED", "TOKENS", "COST", "PARENT"],
+                         [[r["run_id"], *([r["name"] or "-"] if named else []), utc(r["created_at"]), r["status"],
+                           r["items"]["done"], r["items"]["failed"], r["items"]["total"], *_spend_cells(r["totals"]),
+                           r["parent"]] for r in rows]))
 
 
 def _spend_cells(totals: dict[str, Any]) -> list[Any]:
@@ -237,7 +249,8 @@ def _run_row(store: Any, record: Any, counts: dict[str, int], spent: Spend) -> d
     """A run as `plait runs` and `plait show` list it; ``totals``: what its journal spent on LM calls."""
     lease = store.lease(record.run_id) if record.status == "running" else None
     live = is_active(lease)
-    return {"run_id": record.run_id, "created": iso(record.created_at), "created_at": record.created_at,
+    return {"run_id": record.run_id, "name": record.config.get("name"), "created": iso(record.created_at),
+            "created_at": record.created_at,
             "updated_at": record.updated_at, "status": _status(record.status, live), "parent": record.parent_run,
             "items": {"done": counts.get("done", 0), "failed": counts.get("failed", 0),
                       "waiting": counts.get("waiting", 0), "total": sum(counts.values())}, "totals": spend_json(spent),
@@ -268,7 +281,9 @@ def show(run_ref: str, store: str, as_json: bool) -> None:
         waiting = opened.asks(run_id, unanswered=True)
         head = _run_row(opened, record, _count(items), total_spend(journal.values()))
     head["plan"] = {"name": plan.get("name"), "hash": record.plan_hash, "nodes": len(plan.get("nodes", []))}
-    item_rows = [{"id": i.item_id, "position": i.position, "status": i.status, "error": i.error} for i in items]
+    outputs = _opened_outputs(store, run_id)
+    item_rows = [{"id": i.item_id, "position": i.position, "status": i.status, "error": i.error,
+                  "outputs": outputs.get(i.item_id)} for i in items]
     if as_json:
         emit_json({"run": head, "items": item_rows, "nodes": nodes, "waiting": [question_row(q) for q in waiting]})
     else:
@@ -276,6 +291,18 @@ def show(run_ref: str, store: str, as_json: bool) -> None:
         if waiting:
             click.echo(f"\nwaiting for answers (plait answer {run_id} --item ID --node NODE --value ...):")
             click.echo(questions_table(waiting))
+
+
+def _opened_outputs(store: str, run_id: str) -> dict[str, Any]:
+    """Each done item's outputs, from the run opened read-only (plait.open_run: no lease, no LM
+    call); none, with a note, when the plan's steps or types cannot be imported here."""
+    try:
+        run = plait.open_run(run_id, store=store)
+    except plait.PlanLoadError as exc:
+        say(f"plait: note: outputs not shown: {exc.summary}")
+        return {}
+    return {r.item_id: to_jsonable_python(dict(r.outputs), fallback=repr)
+            for r in run.items if r.outputs is not None}
 
 
 def _count(items: list[Any]) -> dict[str, int]:
@@ -312,6 +339,10 @@ def _node_row(node_id: str, op: str | None) -> dict[str, Any]:
             "from_parent": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": None}
 
 
+def _short_json(outputs: dict[str, Any] | None) -> str:
+    return first_line(json.dumps(outputs, ensure_ascii=False), 60) if outputs is not None else ""
+
+
 def _show_text(head: dict[str, Any], items: list[dict[str, Any]], nodes: list[dict[str, Any]], store: str) -> str:
     counts = head["items"]
     lines = [f"run {head['run_id']}  {head['status']}  (plan {head['plan']['name']}, {head['plan']['nodes']} nodes)",
@@ -323,7 +354,8 @@ def _show_text(head: dict[str, Any], items: list[dict[str, Any]], nodes: list[di
     t = head["totals"]
     lines.append(f"run totals: {spending_text(t['lm_calls'], t['lm_answered'], t['prompt_tokens'], t['completion_tokens'], t['cost'])}")
     lines += ["", f"items: {counts['total']} ({counts['done']} done, {counts['failed']} failed{waiting})"]
-    lines.append(table(["ITEM", "STATUS", "ERROR"], [[i["id"], i["status"], first_line(i["error"])] for i in items]))
+    lines.append(table(["ITEM", "STATUS", "OUTPUTS", "ERROR"],
+                       [[i["id"], i["status"], _short_json(i["outputs"]), first_line(i["error"])] for i in items]))
     lines += ["", "nodes:"]
     lines.append(table(["NODE", "OK", "FAILED", "LM CALLS", "CACHE HITS", "FROM PARENT", "TOKENS", "COST"],
                        [[n["id"], n["ok"], n["failed"], n["lm_calls"], n["cache_hits"], n["from_parent"],

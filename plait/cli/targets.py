@@ -133,8 +133,11 @@ def _takes_no_arguments(func: Any) -> bool:
 
 
 # --- LMs -------------------------------------------------------------------------------------------
-def load_lm(spec: str | None) -> Any:
-    """The LM for ``--lm``; None means: the one the pipeline's module configured, else ``local``."""
+def load_lm(spec: str | None, api_base: str | None = None) -> Any:
+    """The LM for ``--lm`` (sent to ``--api-base`` when given); None means: the one the pipeline's
+    module configured, else ``local``."""
+    if api_base is not None:
+        return _hosted(spec, api_base)
     if spec is None:
         return None if config.current().lm is not None else plait.LocalLM()
     if spec == "local":
@@ -151,6 +154,13 @@ def load_lm(spec: str | None) -> Any:
         return plait.DSPyLM(spec)
     raise usage(f"unknown LM '{spec}'", found=repr(spec),
                 fix="use --lm local, --lm scripted:module:func, or a provider/model string like openai/gpt-4o-mini")
+
+
+def _hosted(spec: str | None, api_base: str) -> Any:
+    if spec is None or "/" not in spec or spec.startswith("scripted:"):
+        raise usage(f"--api-base {api_base} needs a provider/model --lm", found=f"--lm {spec}",
+                    fix="name the model the server serves, e.g. --lm openai/llama-3 --api-base " + api_base)
+    return plait.DSPyLM(spec, api_base=api_base)
 
 
 # --- data ------------------------------------------------------------------------------------------

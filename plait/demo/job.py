@@ -1,7 +1,8 @@
 """The main job: evaluate, compile with BootstrapFewShot, evaluate again, on the embedded model.
 
-Every phase is an ordinary checkpointed run in one store, so an interrupted job picks up where it
-stopped and a finished one replays in seconds with no LM call.
+Every phase is an ordinary checkpointed run in one store, named after its phase: an interrupted
+job picks up where it stopped, and a finished one replays its own runs in seconds with no LM call
+(running it again adds no run).
 """
 
 from __future__ import annotations
@@ -47,20 +48,22 @@ def run_job(store: str | Path, *, train: int = 40, dev: int = 60, demos: int = 4
     phases["load"] = _since(started)
 
     say(f"[1/3] evaluate the uncompiled pipeline on {len(devset)} held-out items")
-    before = _timed(phases, "evaluate (uncompiled)", lambda: plait.evaluate(base, devset, exact_match, **options))
+    before = _timed(phases, "evaluate (uncompiled)", lambda: plait.evaluate(
+        base, devset, exact_match, name="demo: evaluate uncompiled", **options))
     say(f"      {before}")
 
     say(f"[2/3] compile with BootstrapFewShot on {len(trainset)} training items")
     # DSPy's semantics: labeled demos fill each node up to `demos` in all, after the bootstrapped ones
     optimizer = plait.BootstrapFewShot(max_bootstrapped_demos=demos, max_labeled_demos=demos,
                                        teacher_demos=teacher_demos)
-    compiled = _timed(phases, "compile", lambda: plait.compile(
-        PeopleQA(), optimizer=optimizer, trainset=trainset, metric=exact_match, **options))
+    compiled = _timed(phases, "compile", lambda: optimizer.compile(  # what plait.compile(optimizer=...) does
+        base, trainset=trainset, metric=exact_match, name="demo: teacher", **options))
     say("      " + ", ".join(f"{n.id}: {len(n.params.demos)} demos" for n in compiled.plan.nodes if n.params
                             and hasattr(n.params, "demos")))
 
     say(f"[3/3] evaluate the compiled pipeline on the same {len(devset)} held-out items")
-    after = _timed(phases, "evaluate (compiled)", lambda: plait.evaluate(compiled, devset, exact_match, **options))
+    after = _timed(phases, "evaluate (compiled)", lambda: plait.evaluate(
+        compiled, devset, exact_match, name="demo: evaluate compiled", **options))
     say(f"      {after}")
     return JobResult(before, after, compiled, base, phases, tally)
 

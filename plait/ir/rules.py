@@ -31,7 +31,8 @@ from plait.ir.signatures import (
     signature_to_json,
 )
 from plait.ir.tools import Tool
-from plait.ir.types import import_qualified, type_name
+from plait.ir.locations import import_qualified
+from plait.ir.types import type_name
 
 if TYPE_CHECKING:  # sub-plans only pass through: the Plan module imports the printer, which imports this
     from plait.ir.plan import Plan

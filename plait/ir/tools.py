@@ -23,6 +23,7 @@ from pydantic_core import to_jsonable_python
 
 from plait.errors import TraceError
 from plait.hashing import code_version
+from plait.ir.locations import qualified_name
 from plait.ir.source import user_source
 
 IDEMPOTENCY_KEY = "idempotency_key"
@@ -38,7 +39,7 @@ class Tool:
         self.func = func
         self.name = func.__name__
         self.desc = (inspect.getdoc(func) or "").strip().split("\n\n")[0]
-        self.path = f"{func.__module__}:{func.__qualname__}"
+        self.path = qualified_name(func)
         self.version = code_version(func)
         params = inspect.signature(func).parameters
         self.takes_key = IDEMPOTENCY_KEY in params

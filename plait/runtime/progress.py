@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -35,22 +37,56 @@ def _in_jupyter() -> bool:
     return type(shell).__name__ == "ZMQInteractiveShell"
 
 
+def resuming_line(event: ev.RunStarted) -> str:
+    """What a run says when it continues from its journal."""
+    return f"resuming run {event.run_id}: {event.recorded} of {event.node_runs} nodes recorded"
+
+
 class ProgressBar:
+    """A bar over the run's node executions (items x the nodes that compute), so that its rate and
+    ETA come from node completions: an item's first nodes finish long before any item does, and an
+    ETA from items was off tenfold early on. Nodes recorded before count as done from the start (and
+    not in the rate); a failed or waiting item's nodes that will not run count when it ends."""
+
     def __init__(self, total: int, desc: str = "plait") -> None:
-        self._bar = tqdm(total=total, desc=desc, unit="item", dynamic_ncols=True, leave=True)
-        self._lm = self._failed = self._reused = self._waiting = 0
+        self._items, self._desc = total, desc
+        self._bar: Any = None
+        self._per_item = 0
+        self._counted: Counter[str] = Counter()  # per item: node executions the bar counts
+        self._lm = self._failed = self._reused = self._waiting = self._ended = 0
 
     def __call__(self, event: ev.Event) -> None:
-        if isinstance(event, ev.NodeFinished):
-            if event.source == "lm":
-                self._lm += 1
-            elif event.source in ("cache", "replay"):
-                self._reused += 1
+        if isinstance(event, ev.RunStarted):
+            self._start(event)
+        elif self._bar is None:
+            return
+        elif isinstance(event, ev.NodeFinished):
+            self._node(event)
         elif isinstance(event, ev.ItemFinished):
-            self._failed += event.status == "failed"
-            self._waiting += event.status == "waiting"
-            self._bar.update(1)
-            waiting = {"waiting": self._waiting} if self._waiting else {}
-            self._bar.set_postfix(lm=self._lm, reused=self._reused, failed=self._failed, **waiting, refresh=False)
+            self._item(event)
         elif isinstance(event, ev.RunFinished):
             self._bar.close()
+
+    def _start(self, event: ev.RunStarted) -> None:
+        total = event.node_runs or event.items
+        self._per_item = total // max(event.items, 1)
+        self._bar = tqdm(total=total, initial=event.recorded, desc=self._desc, unit="node", dynamic_ncols=True,
+                         leave=True)
+        if event.resumed:
+            self._bar.write(resuming_line(event), file=sys.stderr)
+
+    def _node(self, event: ev.NodeFinished) -> None:
+        self._lm += event.source == "lm"
+        self._reused += event.source in ("cache", "replay")
+        self._counted[event.item_id] += 1
+        if event.source != "replay":  # a replayed node is among the recorded ones the bar started at
+            self._bar.update(1)
+
+    def _item(self, event: ev.ItemFinished) -> None:
+        self._failed += event.status == "failed"
+        self._waiting += event.status == "waiting"
+        self._ended += 1
+        self._bar.update(max(0, self._per_item - self._counted.pop(event.item_id, 0)))
+        waiting = {"waiting": self._waiting} if self._waiting else {}
+        self._bar.set_postfix(items=f"{self._ended}/{self._items}", lm=self._lm, reused=self._reused,
+                              failed=self._failed, **waiting, refresh=False)

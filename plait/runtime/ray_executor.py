@@ -37,6 +37,7 @@ from plait.runtime.loops import lm_nodes
 from plait.runtime.policies import resolve_guards
 from plait.runtime.ray_limits import LimitKeeper
 from plait.runtime.ray_workers import RayRunSpec, ShardWorker
+from plait.ir.locations import MAIN as MAIN_MODULE, module_location
 from plait.runtime.shards import RunSpec, ShardItem, ShardResult, absorb, budget_stop, main_objects
 
 log = logging.getLogger("plait")
@@ -190,7 +191,8 @@ class RayRun:
                            executor=None, clock=None)
         plan_hash = job.store.get_run(job.run_id).plan_hash
         return RunSpec(self.locator, job.run_id, plan_hash, job.owner, portable, replace(config.current(), progress=False),
-                       dict(job.own_lms), frozenset(job.force), main_objects(job.store.load_plan(plan_hash)))
+                       dict(job.own_lms), frozenset(job.force), main_objects(job.store.load_plan(plan_hash)),
+                       module_location(MAIN_MODULE))
 
     def _shards(self, todo: list[ItemState], workers: int) -> deque[list[ShardItem]]:
         size = self.ex.shard_size or max(1, min(4 * self.job.options.concurrency, -(-len(todo) // (2 * workers))))

@@ -33,6 +33,7 @@ from plait.checkpoints.codec import codec_for
 from plait.checkpoints.protocol import Store
 from plait.checkpoints.stores import open_store
 from plait.errors import PlaitError, PlanLoadError
+from plait.ir.locations import MAIN as MAIN_MODULE, module_location
 from plait.ir.nodes import Op
 from plait.ir.plan import Plan
 from plait.ir.serialize import plan_from_json
@@ -58,6 +59,7 @@ class RunSpec:
     own_lms: dict[str, Any] = field(default_factory=dict)
     force: frozenset[str] = frozenset()
     main: dict[str, Any] = field(default_factory=dict)  # the plan's steps and types from __main__, by name
+    main_location: str = MAIN_MODULE  # how the plan names the driver's __main__: its script's path, if any
 
 
 @dataclass(frozen=True)
@@ -124,15 +126,18 @@ class ShardRunner:
         self._stores.clear()
 
 
-MAIN = '"__main__:'  # how a step or type defined in a notebook or a script is named in a saved plan
-
-
 def main_objects(plan_json: str) -> dict[str, Any]:
-    """The driver's objects that the plan names in ``__main__`` (a notebook's cells, a script): a
-    worker cannot import them, so they travel with the run's spec (by value, as Ray pickles them)."""
+    """The driver's objects that the plan names in ``__main__`` (a notebook's cells; a script, named
+    by its path): a worker may not reach them, so they travel with the run's spec (by value, as Ray
+    pickles them)."""
     main = sys.modules["__main__"]
-    names = {part.split('"', 1)[0].split(".")[0] for part in plan_json.split(MAIN)[1:]}
+    names = {part.split('"', 1)[0].split(".")[0] for prefix in _main_prefixes(module_location(MAIN_MODULE))
+             for part in plan_json.split(prefix)[1:]}
     return {name: getattr(main, name) for name in sorted(names) if hasattr(main, name)}
+
+
+def _main_prefixes(location: str) -> set[str]:
+    return {f'"{MAIN_MODULE}:', f'"{location}:'}
 
 
 def load_plan(store: Store, spec: RunSpec) -> Plan:
@@ -143,7 +148,8 @@ def load_plan(store: Store, spec: RunSpec) -> Plan:
         module = types.ModuleType(f"plait_driver_main_{spec.plan_hash[:16]}")
         module.__dict__.update(spec.main)
         sys.modules[module.__name__] = module
-        text = text.replace(MAIN, f'"{module.__name__}:')
+        for prefix in _main_prefixes(spec.main_location):
+            text = text.replace(prefix, f'"{module.__name__}:')
     try:
         return plan_from_json(json.loads(text), f"the plan of run {spec.run_id}")
     except PlanLoadError as exc:

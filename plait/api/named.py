@@ -1,0 +1,30 @@
+"""Named runs: a job that names its runs (``run(data, name="nightly")``) goes on with the latest
+run of that name instead of adding a new one, when it is the same work: the same plan over the
+same items. An unfinished one resumes; a finished one replays with no LM call. Other work (an
+edited pipeline, other items) starts a new run under the name, and ``plait gc --superseded``
+(plait/cli/gc.py) deletes the older ones."""
+
+from __future__ import annotations
+
+import json
+
+from plait.checkpoints.protocol import RunRecord, Store
+from plait.hashing import sha256_hex
+from plait.ir.plan import Plan
+from plait.ir.serialize import plan_to_json
+
+
+def latest_named(store: Store, name: str) -> RunRecord | None:
+    """The most recent run recorded under ``name``."""
+    named = [r for r in store.list_runs() if r.config.get("name") == name]
+    return named[-1] if named else None
+
+
+def same_work(store: Store, name: str, plan: Plan, items: list[tuple[str, bytes]]) -> str | None:
+    """The id of the latest run named ``name`` if it ran ``plan`` over exactly ``items`` (ids and
+    inputs, in order), else None."""
+    record = latest_named(store, name)
+    if record is None or record.plan_hash != sha256_hex(json.dumps(plan_to_json(plan), sort_keys=True)):
+        return None
+    stored = [(i.item_id, i.input_hash) for i in sorted(store.run_items(record.run_id), key=lambda i: i.position)]
+    return record.run_id if stored == [(item_id, sha256_hex(data)) for item_id, data in items] else None
