@@ -208,6 +208,8 @@ class Executor:
             await self._yield_now_and_then()
             if node.op is not Op.OUTPUT:
                 self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, Source.REPLAY))
+        if item.status != "running":  # a parallel branch failed the item while this node ran or committed
+            return
         if node.op is Op.OUTPUT:
             item.status, item.outputs = "done", value
             self._item_done(item)
@@ -225,7 +227,8 @@ class Executor:
             await self._fail(item, node, keys, exc)
             return
         self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, Source.STEP, time.perf_counter() - started))
-        self._complete(item, node.id, outcome.value)
+        if item.status == "running":  # else a parallel branch failed the item meanwhile
+            self._complete(item, node.id, outcome.value)
 
     async def _yield_now_and_then(self) -> None:
         """A replayed node awaits nothing, so a long replay would hold the loop from its timers (lease
