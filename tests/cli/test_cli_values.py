@@ -46,15 +46,16 @@ def test_nan_and_surrogates_run_resume_and_reuse(tmp_path):
 
     first = _run_json("run", PIPELINE, str(data), "--id-field", "id", *common)
     _check_outputs(first)
-    assert first["stats"]["lm_calls"] == 4 and first["stats"]["steps"] == 8
+    # 8 steps of the 4 done items; the failed item's 2 steps run too when they started beside its LM node
+    assert first["stats"]["lm_calls"] == 4 and first["stats"]["steps"] in (8, 9, 10)
 
     resumed = _run_json("resume", first["run_id"], *common)
     _check_outputs(resumed)
-    assert resumed["stats"]["lm_calls"] == 0 and resumed["stats"]["replayed"] == 12
+    assert resumed["stats"]["lm_calls"] == 0 and resumed["stats"]["replayed"] in (12, 13, 14)  # as above
 
     second = _run_json("run", PIPELINE, str(data), "--id-field", "id", *common)
     _check_outputs(second)
-    assert second["stats"]["cache_hits"] == 12 and second["stats"]["lm_calls"] == 0
+    assert second["stats"]["cache_hits"] in (12, 13, 14) and second["stats"]["lm_calls"] == 0
 
     with sqlite3.connect(store) as db:  # NaN is stored as NaN, a lone surrogate as its escape; no null
         blobs = [bytes(b) for (b,) in db.execute("SELECT data FROM blobs")]

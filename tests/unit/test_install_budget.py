@@ -22,6 +22,7 @@ CORE = {
     "click": "the plait command",
     "bm25s": "plait.Retrieve's default BM25 index",
     "optuna": "MIPRO's search and its journal",
+    "grandalf": "the graph's layered layout (pure Python; with pyparsing about 1 MB)",
 }
 HEAVY = {"torch", "llama-cpp-python", "sentence-transformers", "ray", "pandas", "psycopg"}
 
