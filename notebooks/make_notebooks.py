@@ -56,6 +56,8 @@ class PeopleQA(plait.Module):
     ("md", "## 2. Compile\n\nTracing gives every node a stable id and your source line; the plan prints the same way every time."),
     ("code", """compiled = plait.compile(PeopleQA())
 print(compiled)"""),
+    ("md", "In a notebook the compiled pipeline displays itself: its graph and each node's prompt state."),
+    ("code", """compiled"""),
     ("md", "## 3. Evaluate\n\nAn evaluation is a checkpointed run plus a score with a bootstrap confidence interval."),
     ("code", """data = load()
 train, dev = data[:12], data[-20:]
@@ -67,12 +69,15 @@ def exact_match(example, prediction):
 before = plait.evaluate(compiled, dev, exact_match, store=STORE, parse_retries=1)
 print(before)
 before.items[0]"""),
+    ("md", "The run behind the evaluation displays its counts and its graph coloured by status; `node_table()` has a row per node."),
+    ("code", """before.run"""),
+    ("code", """before.run.node_table()"""),
     ("md", """## 4. Optimize
 
 `BootstrapFewShot` runs the pipeline on the training items (through the executor, so it is
 checkpointed too), keeps the runs whose answer is right, and turns each node's inputs and outputs in
 them into that node's demos."""),
-    ("code", """optimized = plait.compile(PeopleQA(), optimizer=plait.BootstrapFewShot(max_bootstrapped_demos=4, teacher_demos=3),
+    ("code", """optimized = plait.compile(PeopleQA(), optimizer=plait.BootstrapFewShot(max_bootstrapped_demos=4, max_labeled_demos=4, teacher_demos=3),
                           trainset=train, metric=exact_match, store=STORE, parse_retries=1)
 print(compiled.diff(optimized)[:1500])"""),
     ("code", """after = plait.evaluate(optimized, dev, exact_match, store=STORE, parse_retries=1)
@@ -122,7 +127,7 @@ before"""),
 The optimizer runs the pipeline on the training items (a checkpointed run, with its own progress
 bar), keeps the items whose answer is right, and turns each node's inputs and outputs in them into
 that node's demos."""),
-    ("code", """optimized = plait.compile(PeopleQA(), optimizer=plait.BootstrapFewShot(max_bootstrapped_demos=3, teacher_demos=3),
+    ("code", """optimized = plait.compile(PeopleQA(), optimizer=plait.BootstrapFewShot(max_bootstrapped_demos=3, max_labeled_demos=3, teacher_demos=3),
                           trainset=train, metric=exact_match, store=STORE, parse_retries=1)
 optimized"""),
     ("md", "## What changed\n\n`diff` lists, node by node, the instructions, demos, types and settings that differ."),
