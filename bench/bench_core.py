@@ -55,12 +55,13 @@ def questions(n: int) -> list[dict[str, str]]:
 
 
 # --- plait ------------------------------------------------------------------------------------
-def plait_pipeline():
+def plait_pipeline(signatures: dict[str, str] = SIGNATURES):
+    """The workload as a plait pipeline (bench_peers.py builds it from its own signatures)."""
     import plait
 
     class Fanout(plait.Module):
         def __init__(self):
-            for name, signature in SIGNATURES.items():
+            for name, signature in signatures.items():
                 setattr(self, name, plait.Predict(signature))
 
         def forward(self, question: str):

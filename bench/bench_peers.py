@@ -23,6 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `common` when run as a script
 
+import bench_core  # noqa: E402
 import common  # noqa: E402
 import peer_workload as work  # noqa: E402
 import peers  # noqa: E402
@@ -36,21 +37,7 @@ TABLES = ("peers", "latency", "memory", "demo")
 
 # --- the cases run in this interpreter: plait and DSPy -----------------------------------------
 def plait_pipeline():
-    import plait
-
-    class Fanout(plait.Module):
-        def __init__(self):
-            for name, signature in work.SIGNATURES.items():
-                setattr(self, name, plait.Predict(signature))
-
-        def forward(self, question: str):
-            x = self.a(question=question).x
-            y = self.b(x=x).y
-            z = self.c(x=x).z
-            w = self.d(y=y, z=z).w
-            return self.e(w=w)
-
-    return plait.compile(Fanout())
+    return bench_core.plait_pipeline(work.SIGNATURES)
 
 
 def plait_store(opts: argparse.Namespace) -> Any:
