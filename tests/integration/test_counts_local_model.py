@@ -34,14 +34,18 @@ class Generations:
         return completion
 
 
-@pytest.mark.parametrize("max_tokens", [24, 2])  # 2 tokens: the reply is cut off, never parses, is re-asked
+# 2 tokens: the reply may be cut off and re-asked (the grammar's bound lets LocalLM raise max_tokens so
+# that a bounded reply ends, so it often parses): either way every generation is counted
+@pytest.mark.parametrize("max_tokens", [24, 2])
 def test_stats_count_every_generation_of_the_embedded_model(tmp_path, monkeypatch, max_tokens):
     lm = plait.LocalLM()
     generations = Generations(local.load_model(lm.n_ctx, lm.n_threads).llama, monkeypatch)
     compiled = plait.compile(plait.Predict(Capital, max_tokens=max_tokens))
     run = compiled.run([{"country": "France"}, {"country": "Japan"}], store=str(tmp_path / "r.db"), lm=lm,
                        parse_retries=1, progress=False)
-    assert generations.count >= 2 and (max_tokens > 2 or (run.failed and generations.count > 2))
+    assert generations.count >= 2
+    if generations.count == 2:  # no re-ask: both replies parsed the first time
+        assert not run.failed
     for stats in (run.stats, run.totals):
         assert stats.lm_calls == stats.lm_answered == generations.count
         assert (stats.prompt_tokens, stats.completion_tokens) == (generations.prompt_tokens,
