@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from plait.api import answers
-from plait.checkpoints.protocol import JournalRow, Source, Status
+from plait.checkpoints.protocol import Source, Status
 from plait.checkpoints.spend import Spend
 from plait.display.html import run_graph, run_html
 from plait.display.tables import items_frame, nodes_frame
@@ -24,7 +24,7 @@ class RunStats:
     ``retries``: failed attempts that were retried; ``fallbacks``: calls sent to a fallback LM.
 
     ``run.stats`` counts this invocation, from its events; ``run.totals`` the whole run over every
-    invocation (its first run and each resume), from the journal in the store (:meth:`from_journal`).
+    invocation (its first run and each resume), from the journal in the store (:meth:`from_summary`).
     """
 
     lm_calls: int = 0
@@ -68,17 +68,18 @@ class RunStats:
             setattr(self, name, getattr(self, name) + 1)
 
     @classmethod
-    def from_journal(cls, rows: Iterable[JournalRow]) -> RunStats:
-        """The run's totals over every invocation, from its journal rows: LM calls, tokens and cost
-        as the rows record them (checkpoints/spend.py), and the steps recorded, by source. What only
-        an invocation sees (``replayed``, ``retries``, ``fallbacks``, ``seconds``) stays 0."""
+    def from_summary(cls, groups: Iterable[tuple[str, str, bool, int, Spend]]) -> RunStats:
+        """The run's totals over every invocation, from its journal as the store sums it
+        (``Store.journal_summary``): LM calls, tokens and cost as the rows record them
+        (checkpoints/spend.py), and the steps recorded, by source. What only an invocation sees
+        (``replayed``, ``retries``, ``fallbacks``, ``seconds``) stays 0."""
         stats = cls()
-        for row in rows:
-            stats._spent(row.spent)
-            name = _SOURCE_FIELD.get(str(row.source)) if row.status == Status.OK else None
+        for source, status, first, count, spent in groups:
+            stats._spent(spent)
+            name = _SOURCE_FIELD.get(str(source)) if status == Status.OK else None
             if name is not None:
-                setattr(stats, name, getattr(stats, name) + 1)
-            stats.failed_nodes += row.status == Status.FAILED and row.iteration == 0 and row.source != Source.INPUT
+                setattr(stats, name, getattr(stats, name) + count)
+            stats.failed_nodes += count if status == Status.FAILED and first and source != Source.INPUT else 0
         return stats
 
     @property

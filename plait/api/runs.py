@@ -153,7 +153,7 @@ def run_totals(store: Store, run_id: str, stats: RunStats) -> RunStats:
     without a store has only this invocation."""
     if getattr(store, "path", None) == ":none:":
         return stats
-    return RunStats.from_journal(store.journal(run_id).values())
+    return RunStats.from_summary(store.journal_summary(run_id))
 
 
 def _node_runs(plan: Plan, items: int, journal: dict | None) -> tuple[int, int]:

@@ -82,6 +82,9 @@ class NullStore:
     def spending(self) -> dict[str, Spend]:
         return {}
 
+    def journal_summary(self, run_id: str) -> list:
+        return []
+
     def key_requests(self, content_keys: Sequence[str]) -> dict[str, int]:
         return {}
 

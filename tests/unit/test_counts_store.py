@@ -38,6 +38,20 @@ def test_the_rows_of_one_step_add_up_their_spend(store):
     assert store.spending() == {"r1": Spend(4, 2, 14, 7, 0.25)}
 
 
+def test_the_journal_summary_sums_the_rows_the_run_holds(store):
+    _run(store)
+    _run(store, "r2")
+    store.record(_row(Status.OK, Spend.reply(7, 4, 0.25), "v"), b"{}", cache=False, item_status=None)
+    other = JournalRow(run_id="r1", item_id="0", node_id="m", content_key="k2", status=Status.FAILED,
+                       source=Source.LM, attempts=3, spent=Spend(requests=3))
+    store.record(other, None, cache=False, item_status=None)
+    store.record(_row(Status.OK, Spend.reply(1, 1, None), "v", run_id="r2"), b"{}", cache=False, item_status=None)
+    groups = sorted(store.journal_summary("r1"), key=lambda g: g[1])
+    assert [(g[0], g[1], g[2], g[3]) for g in groups] == [("lm", "failed", True, 1), ("lm", "ok", True, 1)]
+    assert total_spend(store.journal("r1").values()) == Spend(4, 1, 7, 4, 0.25)
+    assert [g[4] for g in groups] == [Spend(requests=3), Spend(1, 1, 7, 4, 0.25)]
+
+
 def test_a_cost_stays_unknown_until_a_provider_reports_one(store):
     _run(store)
     store.record(_row(Status.RETRYING, Spend(requests=1)), None, cache=False, item_status=None)
