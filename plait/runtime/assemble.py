@@ -72,14 +72,15 @@ def resolve_lms(plan: Plan, options: RunOptions, own: dict[str, Any],
     settings = config.current()
     named = named if named is not None else named_lms(options, own)
     default = default_lm(options)
-    lms, adapters, hashes = {}, {}, {}
+    lms, adapters, hashes, identities = {}, {}, {}, {}
     for node in lm_nodes(plan):
         lm = named.get(node.params.lm) if node.params.lm else default
         if lm is None:
             raise _no_lm_error(node, node.params.lm, sorted(named))
-        lms[node.id] = check_lm(lm)
+        if id(lm) not in identities:  # each LM checked and hashed once, however many nodes use it
+            identities[id(lm)] = lm_identity_hash(check_lm(lm).identity())
+        lms[node.id], hashes[node.id] = lm, identities[id(lm)]
         adapters[node.id] = _adapter(node, settings, lm)
-        hashes[node.id] = lm_identity_hash(lm.identity())
     return lms, adapters, hashes
 
 
