@@ -27,7 +27,19 @@ def content_key(fingerprint: str, lm_hash: str, adapter: str | None, inputs: dic
     for a sampled call (see :func:`is_sampled`), so that two nodes asking the same question each
     get their own sample instead of sharing one.
     """
-    text = f"{fingerprint}|{lm_hash}|{adapter or ''}|{canonical_json(inputs)}"
+    return _content_key(fingerprint, lm_hash, adapter, canonical_json(inputs), site)
+
+
+def step_keys(fingerprint: str, lm_hash: str, adapter: str | None, inputs: dict[str, Any],
+              site: str | None = None) -> tuple[str, str]:
+    """(content_key(...), replay_key(fingerprint, inputs)), the inputs' JSON written once for both:
+    the executor needs both keys for every node, and the JSON is most of their cost."""
+    text = canonical_json(inputs)
+    return _content_key(fingerprint, lm_hash, adapter, text, site), _replay_key(fingerprint, text)
+
+
+def _content_key(fingerprint: str, lm_hash: str, adapter: str | None, inputs_json: str, site: str | None) -> str:
+    text = f"{fingerprint}|{lm_hash}|{adapter or ''}|{inputs_json}"
     return sha256_hex(text if site is None else f"{text}|site:{site}")
 
 
@@ -54,7 +66,11 @@ def replay_key(fingerprint: str, inputs: dict[str, Any]) -> str:
     The fingerprint holds the node's prompt state (its declared adapter included) or code
     version, so an edit changes this key; the LM and an adapter the LM chose are run options.
     """
-    return sha256_hex(f"replay|{fingerprint}|{canonical_json(inputs)}")
+    return _replay_key(fingerprint, canonical_json(inputs))
+
+
+def _replay_key(fingerprint: str, inputs_json: str) -> str:
+    return sha256_hex(f"replay|{fingerprint}|{inputs_json}")
 
 
 def failure_key(key: str) -> str:

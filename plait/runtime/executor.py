@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 from plait.checkpoints.asking import AskBook, HumanWait
 from plait.checkpoints.codec import codec_for
-from plait.checkpoints.keys import content_key, replay_key
+from plait.checkpoints.keys import step_keys
 from plait.checkpoints.protocol import Source, Store
 from plait.checkpoints.spend import Spend
 from plait.clock import REAL_CLOCK, Clock
@@ -191,8 +191,7 @@ class Executor:
         if getattr(node.params, "pure", False):
             await self._recompute(item, node, inputs)
             return
-        keys = Keys(self._key(node, self.lm_hashes.get(node.id, ""), inputs),
-                    replay_key(node.fingerprint or "", inputs))
+        keys = self._keys(node, self.lm_hashes.get(node.id, ""), inputs)
         try:
             value = self._replayed(item, node, keys, inputs)
         except StoreError as exc:  # a recorded value that does not read back: this item fails, alone
@@ -223,7 +222,7 @@ class Executor:
         try:
             outcome = await self.runner.run(node, inputs)
         except PlaitError as exc:
-            keys = Keys(self._key(node, "", inputs), replay_key(node.fingerprint or "", inputs))
+            keys = self._keys(node, "", inputs)
             await self._fail(item, node, keys, exc)
             return
         self.emit(ev.NodeFinished(self.run_id, item.item_id, node.id, Source.STEP, time.perf_counter() - started))
@@ -250,9 +249,9 @@ class Executor:
             return port.const
         return item.env[port.ref.node][port.ref.field]
 
-    def _key(self, node: Node, lm_hash: str, inputs: dict[str, Any]) -> str:
+    def _keys(self, node: Node, lm_hash: str, inputs: dict[str, Any]) -> Keys:
         site = node.id if node.id in self.sampled else None
-        return content_key(node.fingerprint or "", lm_hash, self.runner.adapters.get(node.id), inputs, site)
+        return Keys(*step_keys(node.fingerprint or "", lm_hash, self.runner.adapters.get(node.id), inputs, site))
 
     def _replayed(self, item: ItemState, node: Node, keys: Keys, inputs: dict) -> dict[str, Any] | None:
         """The recorded output, if this run's journal holds one for these inputs: whichever LM made it."""
@@ -263,7 +262,7 @@ class Executor:
     def _by_fallback(self, node: Node, inputs: dict[str, Any], recorded: str) -> bool:
         """Was the recorded output produced by one of the node's fallback LMs?"""
         guard = self.guards.get(node.id)
-        return guard is not None and any(self._key(node, r.lm_hash, inputs) == recorded for r in guard.routes[1:])
+        return guard is not None and any(self._keys(node, r.lm_hash, inputs).content == recorded for r in guard.routes[1:])
 
     async def _reused_or_run(self, item: ItemState, node: Node, keys: Keys, inputs: dict) -> dict | None:
         """A reusable node whose content key another item is computing right now waits for it, then
@@ -355,7 +354,7 @@ class Executor:
         """A fallback's answer is cached under the fallback's content key, never the primary's; a
         value a person's answer shaped is this run's own, never cached."""
         if outcome.fallback_hash is not None:
-            keys = replace(keys, content=self._key(node, outcome.fallback_hash, inputs))
+            keys = replace(keys, content=self._keys(node, outcome.fallback_hash, inputs).content)
         data = outcome.data if outcome.data is not None else codec_for(self.value_fields[node.id]).encode(outcome.value)
         self.steps.record_ok(item.item_id, node, 0, keys, data, source=outcome.source, lm=outcome.lm,
                              usage=outcome.usage, attempts=call.unrecorded if call is not None else outcome.attempts,

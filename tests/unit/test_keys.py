@@ -4,8 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import plait
-from plait.checkpoints.keys import content_key, lm_identity_hash
-from plait.hashing import source_version
+from plait.checkpoints.keys import content_key, lm_identity_hash, replay_key, step_keys
+from plait.hashing import sha256_hex, source_version
 from plait.ir.fingerprint import node_fingerprint
 from tests.programs import Chain4
 
@@ -113,3 +113,20 @@ def test_node_fingerprint_ignores_source_location_and_provenance():
 
     moved = node.with_(source=SourceLoc("/elsewhere.py", 999))
     assert node_fingerprint(moved) == node_fingerprint(node)
+
+
+@settings(max_examples=100, deadline=None)
+@given(inputs=st.dictionaries(texts, st.one_of(texts, st.integers(), st.floats(), st.lists(texts, max_size=3))),
+       site=st.one_of(st.none(), texts), adapter=st.one_of(st.none(), st.sampled_from(["chat", "json"])))
+def test_step_keys_are_the_two_keys_computed_apart(inputs, site, adapter):
+    """The executor writes the inputs' JSON once for both keys: the keys stay the ones stores hold."""
+    assert step_keys("fp", "lm", adapter, inputs, site) == (content_key("fp", "lm", adapter, inputs, site),
+                                                            replay_key("fp", inputs))
+
+
+def test_keys_keep_their_recorded_values():
+    """Keys written by earlier plait versions must be found again: pinned to their hex values."""
+    inputs = {"question": "2+2?", "n": 3}
+    assert content_key("fp", "lm", "chat", inputs) == sha256_hex('fp|lm|chat|{"n":3,"question":"2+2?"}')
+    assert content_key("fp", "lm", None, inputs, "a.b") == sha256_hex('fp|lm||{"n":3,"question":"2+2?"}|site:a.b')
+    assert replay_key("fp", inputs) == sha256_hex('replay|fp|{"n":3,"question":"2+2?"}')
