@@ -217,7 +217,10 @@ class StepJournal:
         """Wait until the record just queued (and every one before it) is committed; raises what
         writing it raised (LeaseHeld, StoreError). Nothing to wait for without a writer."""
         queued, self._queued = self._queued, []
-        if queued:  # shielded: a cancelled waiter does not cancel the write
+        # shielded: a cancelled waiter does not cancel the write; one record (the usual case) needs no gather
+        if len(queued) == 1:
+            await asyncio.shield(queued[0])
+        elif queued:
             await asyncio.shield(asyncio.gather(*queued))
 
     def _write(self, record: Record) -> None:
