@@ -56,12 +56,16 @@ class Codec:
         self.serializer = SchemaSerializer(self.adapter.core_schema, {"ser_json_inf_nan": "constants"})
         # ...except inside a nested model, or a value typed Any, which serialize with their own config.
         self.own_configs = bool(_schema_types(self.adapter.core_schema) - _PLAIN_SCHEMAS)
+        # Every field a plain str (most LM outputs): validating and reading back are identities there.
+        self.str_names = tuple(f.name for f in fields) if fields and all(f.type is str for f in fields) else None
 
     def validate(self, values: dict[str, Any], *, strict: bool = False) -> dict[str, Any]:
         """Coerce raw values (an item, an LM's parsed fields) into the declared types; raises
         ValidationError. ``strict``: refuse conversions between JSON kinds (see :meth:`check_strict`)."""
         if strict:
             self.check_strict(values)
+        elif self._plain_strs(values):  # what pydantic returns for them: the declared fields, unchanged
+            return {name: values[name] for name in self.str_names}
         return self.adapter.validate_python(values)
 
     def check_strict(self, values: dict[str, Any]) -> None:
@@ -93,11 +97,24 @@ class Codec:
         anything is stored, so that a run goes on with exactly what resume and the cache give back.
         UnstorableValue if they have no JSON form or it does not read back."""
         data = self.encode(values)
+        if len(values) == len(self.fields) and self._plain_strs(values):  # JSON strings read back as they were
+            return {name: values[name] for name in self.str_names}, data
         try:
             return self.decode(data), data
         except StoreError as exc:
             name = exc.field or (self.fields[0].name if self.fields else "?")
             raise UnstorableValue(name, values.get(name), f"it does not read back ({exc.summary})") from None
+
+    def _plain_strs(self, values: dict[str, Any]) -> bool:
+        """Are the fields all str, and is each given as an exact str that UTF-8 can encode (no lone
+        surrogate, which is stored as its escape and could pair up with a neighbour on the way back)?"""
+        if self.str_names is None:
+            return False
+        for name in self.str_names:
+            value = values.get(name)
+            if type(value) is not str or not (value.isascii() or is_utf8(value)):
+                return False
+        return True
 
     def _encode_faithfully(self, values: dict[str, Any]) -> bytes:
         try:  # JSON-mode Python keeps non-finite floats as floats; json.dumps writes them as NaN/Infinity
