@@ -80,7 +80,7 @@ class JSONAdapter(ChatAdapter):
 
 def _freeze(demos: tuple[dict, ...]) -> str:
     # A hashable, order-stable key for the lru_cache; demos are JSON by construction.
-    return json.dumps(list(demos), sort_keys=True, default=str)
+    return json.dumps(list(demos), sort_keys=True, default=str) if demos else "[]"
 
 
 # Adapters whose reply is one JSON object decoded under the output's JSON schema, where the LM
@@ -106,15 +106,17 @@ def reply_fix(adapter: str, finish_reason: str | None) -> str:
 
 
 def task_for(node_id: str, signature, demos: tuple[dict, ...], inputs: dict[str, Any]) -> LMTask:
-    return LMTask(
-        node_id=node_id,
-        signature_name=signature.__name__,
-        instructions=signature.instructions,
-        inputs=dict(inputs),
-        output_fields=tuple(signature.output_fields),
-        demos=tuple(demos),
-        signature=signature,
-    )
+    instructions, output_fields = _described(signature, signature.__doc__)
+    return LMTask(node_id=node_id, signature_name=signature.__name__, instructions=instructions,
+                  inputs=dict(inputs), output_fields=output_fields, demos=tuple(demos), signature=signature)
+
+
+@lru_cache(maxsize=512)
+def _described(signature, doc: str | None) -> tuple[str, tuple[str, ...]]:
+    """A signature's instructions and output field names, which DSPy's properties rebuild on every
+    read. ``doc``: where DSPy keeps the instructions (its setter writes ``__doc__``), so that
+    instructions set in place are read afresh."""
+    return signature.instructions, tuple(signature.output_fields)
 
 
 ADAPTERS: dict[str, type] = {"chat": ChatAdapter, "json": JSONAdapter, "compact": CompactAdapter}
