@@ -108,13 +108,8 @@ class Codec:
     def _plain_strs(self, values: dict[str, Any]) -> bool:
         """Are the fields all str, and is each given as an exact str that UTF-8 can encode (no lone
         surrogate, which is stored as its escape and could pair up with a neighbour on the way back)?"""
-        if self.str_names is None:
-            return False
-        for name in self.str_names:
-            value = values.get(name)
-            if type(value) is not str or not (value.isascii() or is_utf8(value)):
-                return False
-        return True
+        return self.str_names is not None and all(
+            type(v := values.get(name)) is str and (v.isascii() or is_utf8(v)) for name in self.str_names)
 
     def _encode_faithfully(self, values: dict[str, Any]) -> bytes:
         try:  # JSON-mode Python keeps non-finite floats as floats; json.dumps writes them as NaN/Infinity
