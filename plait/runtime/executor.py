@@ -279,6 +279,7 @@ class Executor:
             done.set()
 
     async def _cached_or_run(self, item: ItemState, node: Node, keys: Keys, inputs: dict) -> dict | None:
+        await self.steps.look_up(node, keys.content)  # off the loop: the store's lock may be the writer's
         if (cached := self._cached(node, keys.content)) is not None:
             value, value_hash = cached
             self.steps.record_ok(item.item_id, node, 0, keys, None, source=Source.CACHE, value_hash=value_hash)

@@ -35,6 +35,7 @@ from plait.hashing import sha256_hex
 from plait.ir.nodes import Node, Op
 from plait.lm.protocol import Usage
 from plait.runtime.calls import NodeCall
+from plait.runtime.lookups import Lookups
 
 Rows = dict[tuple[str, str, int], JournalRow]
 
@@ -72,6 +73,10 @@ class StepJournal:
         self._unread: dict[str, list[str]] | None = None  # item -> its recorded values' hashes, not yet read
         self._values: dict[str, bytes] = {}  # values read ahead, until replay has taken them
         self._takers: Counter[str] = Counter()  # how many rows read ahead still have to take each
+        # a store with a writer thread is asked for cache keys off the loop too (lookups.py)
+        self._lookups = Lookups(store.lookup) if writer is not None else None
+        self._probed: dict[str, str | None] = {}  # content key -> its cached value's hash, looked up ahead
+        self._failed: dict[str, str | None] = {}  # content key -> its remembered failure's hash, looked up ahead
 
     # --- check ------------------------------------------------------------------------------------
     def recorded(self, item_id: str, node: Node, iteration: int, keys: Keys, status: Status = Status.OK,
@@ -95,9 +100,21 @@ class StepJournal:
             return False
         return getattr(node.params, "reusable", True)
 
+    async def look_up(self, node: Node, key: str) -> None:
+        """Ask the cache for a reusable step's content key (and, for an LM node, its remembered
+        failure) off the event loop, for the ``cached`` and ``cached_failure`` calls that follow."""
+        if self._lookups is None or not self.reusable(node):
+            return
+        failed = failure_key(key) if node.op is Op.PREDICT else None
+        self._probed[key], failure = await self._lookups.get(key, failed)
+        if failed is not None and self._probed[key] is None:
+            self._failed[key] = failure
+
     def cached(self, node: Node, key: str) -> str | None:
         """The hash of the value the cache holds for a reusable node's content key."""
-        return self.store.lookup(key) if self.reusable(node) else None
+        if not self.reusable(node):
+            return None
+        return self._probed.pop(key) if key in self._probed else self.store.lookup(key)
 
     # A reply that never parsed, after every re-ask, is deterministic enough to remember: the store
     # keeps it under failure_key(content key) (see SQLiteStore.record), and a later run replays the
@@ -106,7 +123,7 @@ class StepJournal:
     def cached_failure(self, node: Node, key: str) -> OutputParseError | None:
         if node.op is not Op.PREDICT or not self.reusable(node):
             return None
-        value_hash = self.store.lookup(failure_key(key))
+        value_hash = self._failed.pop(key) if key in self._failed else self.store.lookup(failure_key(key))
         if value_hash is None:
             return None
         failure = json.loads(self.store.read_value(value_hash)).get("failure") or {}

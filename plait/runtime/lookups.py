@@ -1,0 +1,69 @@
+"""A run's cache lookups, made off the event loop, those of one loop iteration together.
+
+Before a node runs, the executor asks the store's cache for its content key (and, for an LM node
+whose key is not there, for a parse failure remembered beside it). Asked on the event loop's
+thread, every such read waited for the store's lock while the writer thread (group.py) committed,
+and every item in flight waited with it: two reads per node cost more than the rest of the store
+path. Here the keys asked in one loop iteration are collected (``get`` buffers them; a callback at
+the end of the iteration hands them over) and looked up together on a worker thread, while the
+loop goes on with other nodes; one callback then resolves every key's future on the loop. One
+batch is read at a time (keys asked meanwhile make the next one), so a run holds no more store
+connections than it did (a PostgreSQL pool's), and a busy store gets bigger batches, not more.
+
+Only where to ask changes: each key is read once, by the same ``lookup``, and its answer is what
+the store held when it was asked, as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Callable
+
+Lookup = Callable[[str], "str | None"]
+Answer = tuple[str | None, str | None]  # (the key's value hash, its remembered failure's)
+
+
+class Lookups:
+    """``get(key, failure_key)``: a future of (the value hash the cache holds for ``key``, and when
+    it holds none and ``failure_key`` is given, the hash under ``failure_key``)."""
+
+    def __init__(self, lookup: Lookup) -> None:
+        self._lookup = lookup
+        self._buffer: list[tuple[str, str | None, asyncio.Future]] = []
+        self._reading = False  # a batch is on the worker thread
+
+    def get(self, key: str, failure_key: str | None) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._buffer.append((key, failure_key, future))
+        if len(self._buffer) == 1 and not self._reading:  # hand the keys over at the iteration's end
+            loop.call_soon(self._hand_over, loop)
+        return future
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._reading or not self._buffer:
+            return
+        batch, self._buffer, self._reading = self._buffer, [], True
+        answers = loop.run_in_executor(None, self._answer, [(key, failed) for key, failed, _ in batch])
+        answers.add_done_callback(lambda done: self._read(loop, batch, done))
+
+    def _answer(self, keys: list[tuple[str, str | None]]) -> list[Answer | Exception]:
+        """On the worker thread: each key's answer, or what asking for it raised (a StoreError)."""
+        answers: list[Answer | Exception] = []
+        for key, failure_key in keys:
+            try:
+                value_hash = self._lookup(key)
+                answers.append((value_hash, self._lookup(failure_key) if value_hash is None and failure_key else None))
+            except Exception as exc:  # noqa: BLE001 - handed to the node that asked
+                answers.append(exc)
+        return answers
+
+    def _read(self, loop: asyncio.AbstractEventLoop, batch: list, done: asyncio.Future) -> None:
+        """Resolve the batch's futures (one cancelled meanwhile has no one waiting), then read the
+        keys asked while it was read. ``done`` is never cancelled: nothing else holds it."""
+        self._reading = False
+        failed = done.exception()  # the worker itself failed: every key gets its error
+        for (_, _, future), answer in zip(batch, [failed] * len(batch) if failed else done.result()):
+            if not future.done():
+                future.set_exception(answer) if isinstance(answer, BaseException) else future.set_result(answer)
+        self._hand_over(loop)
