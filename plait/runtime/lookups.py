@@ -17,10 +17,14 @@ the store held when it was asked, as before.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from typing import Callable
 
 Lookup = Callable[[str], "str | None"]
 Answer = tuple[str | None, str | None]  # (the key's value hash, its remembered failure's)
+# The process's lookup threads (made on first use), not the loop's default executor: blocking LM
+# calls (asyncio.to_thread) may fill that one, and a node's lookup must not wait for them.
+_THREADS = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="plait-lookups")
 
 
 class Lookups:
@@ -44,7 +48,12 @@ class Lookups:
         if self._reading or not self._buffer:
             return
         batch, self._buffer, self._reading = self._buffer, [], True
-        answers = loop.run_in_executor(None, self._answer, [(key, failed) for key, failed, _ in batch])
+        keys = [(key, failed) for key, failed, _ in batch]
+        try:
+            answers = loop.run_in_executor(_THREADS, self._answer, keys)
+        except RuntimeError:  # the interpreter is shutting down: no new threads, so read them here
+            answers = loop.create_future()
+            answers.set_result(self._answer(keys))
         answers.add_done_callback(lambda done: self._read(loop, batch, done))
 
     def _answer(self, keys: list[tuple[str, str | None]]) -> list[Answer | Exception]:

@@ -6,6 +6,7 @@ value is missing, each answer or error reaches its own asker; and the step journ
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 
 import pytest
@@ -124,3 +125,23 @@ def test_keys_asked_while_a_batch_is_read_make_the_next_one(store):
     answers = asyncio.run(main())
     assert answers == [(store.lookup("stored"), None), (None, None), (None, None), (store.lookup("stored"), None)]
     assert [key for key, _ in asked.asked] == ["stored", "a", "b", "stored"]
+
+
+def test_lookups_do_not_wait_for_blocking_calls_on_the_loops_default_threads(store):
+    """A local LM's blocking calls run on the loop's default executor (asyncio.to_thread): with all
+    its threads busy, a node's cache lookup is still answered."""
+    lookups, release = Lookups(Asked(store)), threading.Event()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(1))
+        busy = asyncio.ensure_future(asyncio.to_thread(release.wait, 30))
+        await asyncio.sleep(0.05)  # the one default thread is blocked now
+        answer = await asyncio.wait_for(lookups.get("stored", None), 10)
+        done_before = busy.done()
+        release.set()
+        await busy
+        return answer, done_before
+
+    answer, busy_was_done = asyncio.run(main())
+    assert answer == (store.lookup("stored"), None) and not busy_was_done
