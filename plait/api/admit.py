@@ -11,7 +11,7 @@ that failed validation, its error."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 
@@ -60,24 +60,20 @@ class Admitted:
 def store_items(store: Store, record: RunRecord, items: Iterable[tuple[ItemState, bytes]], input_id: str) -> Admitted:
     """Create the run ``record`` holding ``items`` ((state, input JSON) pairs), a chunk at a time;
     an item that failed validation is recorded failed at ``input_id``."""
-    admitted, journal, chunks = Admitted(), StepJournal(store, record.run_id), _chunks(items)
-    chunk, following = next(chunks, []), next(chunks, None)
+    admitted, journal, source = Admitted(), StepJournal(store, record.run_id), iter(items)
+    chunk = list(islice(source, STORE_CHUNK))
+    following = next(source, None)  # one item of look-ahead: is there more than one chunk?
     in_parts = following is not None
     store.create_run(replace(record, status=STORING if in_parts else record.status), admitted.take(chunk))
     _record_failures(journal, chunk, input_id)
     while following is not None:
-        chunk, following = following, next(chunks, None)
+        chunk = [following, *islice(source, STORE_CHUNK - 1)]
+        following = next(source, None)
         store.add_items(record.run_id, admitted.take(chunk))
         _record_failures(journal, chunk, input_id)
     if in_parts:
         store.set_run(record.run_id, status=record.status)
     return admitted
-
-
-def _chunks(items: Iterable[tuple[ItemState, bytes]]) -> Iterator[list[tuple[ItemState, bytes]]]:
-    source = iter(items)
-    while chunk := list(islice(source, STORE_CHUNK)):
-        yield chunk
 
 
 def _record_failures(journal: StepJournal, chunk: list[tuple[ItemState, bytes]], input_id: str) -> None:

@@ -20,7 +20,7 @@ from plait.errors import StoreError
 from plait.runtime.executor import ItemState
 
 READ_CHUNK = 256  # items whose inputs are read back from the store in one query
-_SWEEP_FIRST = 1024  # tracked items before the first sweep; then twice those still open
+_SWEEP_FIRST = 128  # items tracked before a sweep (at least; twice those still open after the last)
 
 
 class ItemFeed:
