@@ -65,12 +65,14 @@ class ItemFeed:
 
     def finish(self) -> None:
         """After the run: settle every item; one still running (stopped by the budget, interrupted)
-        or never taken (the run was cut short) is kept as it is."""
+        is kept as it is. Items never taken (only when the run raised: an executor takes them all)
+        count as running, and are not read."""
         self._sweep()
-        for state in [*self._open, *self._states]:
+        for state in self._open:
             self.statuses[state.status] += 1
             self.kept[state.position] = state
         self._open = []
+        self.statuses["running"] += self.count - self.yielded
 
     def status(self, stopped: bool) -> str:
         """The run's status from its items' (as runs.py has always said it)."""
