@@ -11,7 +11,7 @@ that failed validation, its error."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from itertools import islice
 
@@ -22,21 +22,6 @@ from plait.runtime.journal import StepJournal
 
 STORE_CHUNK = 2048  # items stored per transaction
 STORING = "storing"  # a run's status while its items are being stored
-
-
-class PositionIds(Sequence[str]):
-    """The default item ids, '0', '1', ...: the positions, held as one number."""
-
-    def __init__(self, count: int) -> None:
-        self.count = count
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, index):  # type: ignore[override]
-        if isinstance(index, slice):
-            return [str(i) for i in range(self.count)[index]]
-        return str(range(self.count)[index])
 
 
 @dataclass

@@ -2,15 +2,14 @@
 
 ``run.items`` (and ``run.outputs``) of a run with a store file is a read-only sequence: an item
 that finished done is read back from the store (its OUTPUT node's recorded value, a chunk of
-items per query, the file opened for the read and closed after), exactly as ``plait.open_run``
-reads it; the items that did not finish done (failed, waiting, interrupted) are held in memory,
-with their exceptions and questions. Indexing, slicing, iteration, ``len`` and ``==`` work as on
-a list."""
+items per query, the file opened for the read and closed after), as ``plait.open_run`` reads it;
+the items that did not finish done (failed, waiting, interrupted) are held in memory, with their
+exceptions and questions. Indexing, slicing, iteration, ``len`` and ``==`` work as on a list."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Callable
 
 from plait.api.results import ItemResult
 from plait.checkpoints.codec import codec_for
@@ -23,11 +22,13 @@ from plait.runtime.executor import value_fields
 CHUNK = 256  # items read per query
 
 
-class StoredItems(Sequence[ItemResult]):
-    """``ids[i]``: item i's id; ``kept``: position -> result of each item that did not finish done."""
+class StoredItems(Sequence):
+    """``ids[i]``: item i's id; ``kept``: position -> result of each item that did not finish done;
+    ``shown``: what an item shows of its result (``outputs()`` shows its outputs)."""
 
-    def __init__(self, path: str, run_id: str, output: Node, ids: Sequence[str], kept: dict[int, ItemResult]) -> None:
-        self.path, self.run_id, self.output, self.ids, self.kept = path, run_id, output, ids, kept
+    def __init__(self, path: str, run_id: str, output: Node, ids: Sequence[str], kept: dict[int, ItemResult],
+                 shown: Callable[[ItemResult], Any] = lambda result: result) -> None:
+        self.path, self.run_id, self.output, self.ids, self.kept, self.shown = path, run_id, output, ids, kept, shown
         self._cached: tuple[int, list[ItemResult]] = (-1, [])  # the chunk read last: reading in order reads each once
 
     def __len__(self) -> int:
@@ -40,11 +41,7 @@ class StoredItems(Sequence[ItemResult]):
         start = position - position % CHUNK
         if self._cached[0] != start:
             self._cached = (start, self._read(start))
-        return self._cached[1][position - start]
-
-    def __iter__(self) -> Iterator[ItemResult]:
-        for start in range(0, len(self), CHUNK):
-            yield from self._read(start)
+        return self.shown(self._cached[1][position - start])
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and len(other) == len(self) and list(self) == list(other)
@@ -52,31 +49,22 @@ class StoredItems(Sequence[ItemResult]):
     def __repr__(self) -> str:
         return f"<{len(self)} items of run {self.run_id}, read from {self.path}>"
 
-    def with_status(self, status: str) -> list[ItemResult]:
-        """The items that ended with ``status``, in order; 'done' ones are read from the store."""
-        if status == "done":
-            return [r for r in self if r.status == "done"]
-        return [self.kept[p] for p in sorted(self.kept) if self.kept[p].status == status]
+    def outputs(self) -> StoredItems:
+        return StoredItems(self.path, self.run_id, self.output, self.ids, self.kept, lambda result: result.outputs)
 
-    def outputs(self) -> Outputs:
-        return Outputs(self)
-
-    def count_done(self) -> int:
-        return len(self) - len(self.kept)
+    def not_done(self) -> list[ItemResult]:
+        """The items that did not finish done, in order: they are in memory."""
+        return [self.kept[p] for p in sorted(self.kept)]
 
     def _read(self, start: int) -> list[ItemResult]:
         positions = range(start, min(start + CHUNK, len(self)))
         done = [self.ids[p] for p in positions if p not in self.kept]
-        outputs = self._outputs(done) if done else {}
-        return [self.kept[p] if p in self.kept else outputs[self.ids[p]] for p in positions]
-
-    def _outputs(self, item_ids: list[str]) -> dict[str, ItemResult]:
         store = open_location(self.path, create=False)
         try:
-            rows = store.journal(self.run_id, item_ids)
-            hashes = {i: getattr(rows.get((i, self.output.id, 0)), "value_hash", None) for i in item_ids}
+            rows = store.journal(self.run_id, done) if done else {}
+            hashes = {i: getattr(rows.get((i, self.output.id, 0)), "value_hash", None) for i in done}
             values = store.read_values([h for h in hashes.values() if h is not None])
-            return {i: self._result(store, i, hashes[i], values) for i in item_ids}
+            return [self.kept.get(p) or self._result(store, self.ids[p], hashes[self.ids[p]], values) for p in positions]
         finally:
             store.close()
 
@@ -89,27 +77,3 @@ class StoredItems(Sequence[ItemResult]):
         except StoreError as exc:  # one item's unreadable outputs never hide the others
             return ItemResult(item_id, "failed", None, str(exc), exc)
         return ItemResult(item_id, "done", Prediction(decoded))
-
-
-class Outputs(Sequence[Any]):
-    """``run.outputs`` over stored items: each item's outputs (None unless done), read as items are."""
-
-    def __init__(self, items: StoredItems) -> None:
-        self.items = items
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return [r.outputs for r in self.items[index]]
-        return self.items[index].outputs
-
-    def __iter__(self) -> Iterator[Any]:
-        return (r.outputs for r in self.items)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Sequence) and len(other) == len(self) and list(self) == list(other)
-
-    def __repr__(self) -> str:
-        return repr(list(self)) if len(self) <= 20 else f"<outputs of {len(self)} items of run {self.items.run_id}>"

@@ -158,9 +158,9 @@ class Run:
         return self._with_status("failed")
 
     def _with_status(self, status: str) -> list[ItemResult]:
-        if isinstance(self.items, list):
-            return [r for r in self.items if r.status == status]
-        return self.items.with_status(status)  # the items not done are in memory: no store read
+        """Those items that ended ``status``; not 'done', whose items a store file may hold (item_view.py)."""
+        items = self.items if isinstance(self.items, list) else self.items.not_done()
+        return [r for r in items if r.status == status]
 
     def pending(self) -> list[Any]:
         """The questions this run's items wait on, unanswered, as :class:`plait.Question` s (from
@@ -192,8 +192,7 @@ class Run:
         return run_html(self)
 
     def __repr__(self) -> str:
-        done = len(self._with_status("done")) if isinstance(self.items, list) else self.items.count_done()
-        s = self.stats
-        waiting = len(self._with_status("waiting"))
+        s, waiting = self.stats, len(self._with_status("waiting"))
+        done = len(self.items) - len(self.failed) - waiting - len(self._with_status("interrupted"))
         return (f"Run({self.id!r}, status={self.status!r}, items={len(self.items)} ({done} done, "
                 f"{len(self.failed)} failed{f', {waiting} waiting' if waiting else ''}), lm_calls={s.lm_calls}, reused={s.reused}, {s.seconds:.2f}s)")

@@ -11,17 +11,18 @@ from collections.abc import Sized
 from pathlib import Path
 from typing import Any, Callable
 
-from plait.api.admit import PositionIds, check_resumable, store_items
+from plait.api.admit import check_resumable, store_items
 from plait.api.item_view import StoredItems
 from plait.api.named import same_work
 from plait.api.preflight import check_keys
 from plait.api.results import ItemResult, Run, RunStats
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.lease import LeaseKeeper
-from plait.checkpoints.protocol import RunRecord, Store
+from plait.checkpoints.protocol import ItemRecord, RunRecord, Store
 from plait.checkpoints.sqlite import SQLiteStore
 from plait.checkpoints.stores import using_store
 from plait.errors import InputError, LeaseHeld, PlaitError
+from plait.hashing import sha256_hex
 from plait.ir.nodes import Op
 from plait.ir.plan import Plan
 from plait.ir.serialize import plan_from_json, plan_to_json
@@ -29,7 +30,7 @@ from plait.lm import config
 from plait.pipeline.prediction import Prediction
 from plait.runtime import events as ev
 from plait.runtime.executor import ItemState
-from plait.runtime.feed import ItemFeed, stored_item, stored_states
+from plait.runtime.feed import Computed, ItemFeed, stored_states
 from plait.runtime.items import check_ids, encoded_items, item_source
 from plait.runtime.progress import ProgressBar, show_progress
 from plait.runtime.assemble import local_executor, recorded_lms
@@ -71,8 +72,9 @@ async def _start(plan: Plan, data: Any, store: Store, ids: list[str] | None, own
         items = source if not streamed else encoded_items(input_node, source, ids, strict)
         admitted = store_items(store, record, items, input_node.id)
         if streamed:  # read back from the store as the executor takes them; done ones forgotten
-            ids = ids or PositionIds(admitted.count)
-            states = stored_states(store, codec_for(input_node.outputs), ids, admitted.digests, admitted.failures)
+            ids = ids or Computed(admitted.count, str)
+            digests = Computed(admitted.count, lambda p: admitted.digests[32 * p: 32 * p + 32].hex())
+            states = stored_states(store, codec_for(input_node.outputs), ids, digests, admitted.failures)
             feed = ItemFeed(admitted.count, states, keep_done=False, ids=ids)
         else:
             feed = ItemFeed(len(source), [s for s, _ in source])
@@ -107,16 +109,15 @@ async def _resume_held(run_id: str, store: Store, plan: Plan | None, own_lms: di
     check_resumable(record)
     stored = plan_from_json(json.loads(store.load_plan(record.plan_hash)), f"the plan of run {run_id}")
     plan = plan or stored
-    states = _stored_items(store, run_id, plan)
-    journal = store.journal(run_id)
+    items, journal = store.run_items(run_id), store.journal(run_id)
     plan_hash = store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True))
-    if plan_hash != record.plan_hash or _unfinished(plan, states, journal):
+    if plan_hash != record.plan_hash or _unfinished(plan, items, journal):
         check_keys(plan, options, own_lms)  # a finished run replays with no LM call: it needs no key
     if plan_hash != record.plan_hash:
         store.set_run(run_id, plan_hash=plan_hash)
     store.set_run(run_id, status="running")
-    return await _execute(plan, store, run_id, ItemFeed(len(states), states), own_lms, options, journal=journal,
-                          resumed=True, owner=owner)
+    return await _execute(plan, store, run_id, _stored_feed(store, items, plan, options), own_lms, options,
+                          journal=journal, resumed=True, owner=owner)
 
 
 async def arerun(run_id: str, from_node: str, *, store: Any = None, plan: Plan | None = None,
@@ -145,8 +146,8 @@ async def _fork(run_id: str, from_node: str, store: Store, plan: Plan | None, ow
                                    "running", time.time(), time.time(), run_id, config),
                          [(i.item_id, store.read_value(i.input_hash)) for i in items])
         store.copy_journal(run_id, fork_id, {n.id for n in plan.nodes} - force)
-        states = _stored_items(store, fork_id, plan)
-        return await _execute(plan, store, fork_id, ItemFeed(len(states), states), own_lms, options,
+        feed = _stored_feed(store, store.run_items(fork_id), plan, options)
+        return await _execute(plan, store, fork_id, feed, own_lms, options,
                               journal=store.journal(fork_id), force=force, resumed=True, owner=lease.owner)
 
 
@@ -167,8 +168,7 @@ async def _execute(plan: Plan, store: Store, run_id: str, feed: ItemFeed, own_lm
         raise
     finally:
         stats.seconds = time.perf_counter() - started
-        feed.finish()
-        status = feed.status(executor.stopped is not None)
+        status = feed.finish(executor.stopped is not None)
         if not lost:
             store.set_run(run_id, status=status)
         emit(ev.RunFinished(run_id, status, stats.as_dict()))
@@ -202,11 +202,12 @@ def _node_runs(plan: Plan, items: int, journal: dict | None) -> tuple[int, int]:
     return items * len(computing), recorded
 
 
-def _unfinished(plan: Plan, states: list[ItemState], journal: dict) -> bool:
-    """Will the run compute anything? Not when every item's outputs are recorded (a finished run replays)."""
+def _unfinished(plan: Plan, items: list[ItemRecord], journal: dict) -> bool:
+    """Will the run compute anything? Not when every item's outputs are recorded (a finished run
+    replays) or it never passed input validation."""
     output = plan.of_op(Op.OUTPUT)[0].id
-    return any(s.status == "running" and getattr(journal.get((s.item_id, output, 0)), "status", None) != "ok"
-               for s in states)
+    return any(not _never_valid(i) and getattr(journal.get((i.item_id, output, 0)), "status", None) != "ok"
+               for i in items)
 
 
 def _executor(plan: Plan, store: Store, run_id: str, own: dict, options: RunOptions, journal: dict | None,
@@ -238,18 +239,20 @@ def _fanout(stats: RunStats, options: RunOptions, items: int, *more: Callable) -
     return emit
 
 
-def _stored_items(store: Store, run_id: str, plan: Plan) -> list[ItemState]:
-    codec = codec_for(plan.of_op(Op.INPUT)[0].outputs)
-    states, items = [], store.run_items(run_id)
-    inputs = store.read_values([i.input_hash for i in items])  # one query, not one per item
-    for i in items:
-        data = inputs.get(i.input_hash)
-        data = store.read_value(i.input_hash) if data is None else data  # read_value says what is wrong
-        if data == b"{}" and i.status == "failed":  # it never passed input validation
-            states.append(ItemState(i.item_id, i.position, {}, "failed", error=InputError(i.error or "invalid input")))
-        else:
-            states.append(stored_item(codec, i.item_id, i.position, data))
-    return states
+def _stored_feed(store: Store, items: list[ItemRecord], plan: Plan, options: RunOptions) -> ItemFeed:
+    """A stored run's items, their inputs read back a chunk at a time as the executor takes them."""
+    failed = {i.position: ItemState(i.item_id, i.position, {}, "failed", error=InputError(i.error or "invalid input"))
+              for i in items if _never_valid(i)}
+    ids = [i.item_id for i in items]
+    states = stored_states(store, codec_for(plan.of_op(Op.INPUT)[0].outputs), ids, [i.input_hash for i in items], failed)
+    return ItemFeed(len(ids), states, keep_done=not _streamed(store, options), ids=ids)
+
+
+def _never_valid(item: ItemRecord) -> bool:
+    return item.status == "failed" and item.input_hash == _NO_INPUT
+
+
+_NO_INPUT = sha256_hex(b"{}")  # what an item that did not pass input validation stores as its input
 
 
 def _result(state: ItemState) -> ItemResult:

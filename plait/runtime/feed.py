@@ -11,8 +11,7 @@ the store gives them back, as resume reads them."""
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from plait.checkpoints.codec import Codec
 from plait.checkpoints.protocol import Store
@@ -24,80 +23,72 @@ _SWEEP_FIRST = 128  # items tracked before a sweep (at least; twice those still 
 
 
 class ItemFeed:
-    """``count`` items from ``states`` (in position order). After the run: ``kept`` (position ->
-    final state of every item not dropped), ``statuses`` (how many items ended in each status;
-    'running' for those that never finished) and ``yielded`` (how many the executor took).
-    ``keep_done`` False: a done item is dropped, and ``ids`` (position -> item id) says what to read back."""
+    """``count`` items from ``states`` (in position order). After the run (``finish``), ``kept``
+    holds position -> final state of every item not dropped. ``keep_done`` False: a done item is
+    dropped, and ``ids`` (position -> item id) says what to read back."""
 
     def __init__(self, count: int, states: Iterable[ItemState], *, keep_done: bool = True,
                  ids: Sequence[str] | None = None) -> None:
-        self.count, self._states, self.keep_done = count, iter(states), keep_done
-        self.ids = ids  # the items' ids by position, for reading dropped ones back
+        self.count, self._states, self.keep_done, self.ids = count, iter(states), keep_done, ids
         self.kept: dict[int, ItemState] = {}
-        self.statuses: Counter[str] = Counter()
-        self.yielded = 0
         self._open: list[ItemState] = []
-        self._sweep_at = _SWEEP_FIRST
+        self._sweep_at, self._taken = _SWEEP_FIRST, 0
 
     def __len__(self) -> int:
         return self.count
 
     def __iter__(self) -> Iterator[ItemState]:
         for state in self._states:
-            self.yielded += 1
+            self._taken += 1
             self._open.append(state)
-            if len(self._open) >= self._sweep_at:
-                self._sweep()
+            if len(self._open) >= self._sweep_at:  # amortized O(1): the threshold doubles with what stays open
+                self._open = [s for s in self._open if s.status == "running" or self._settle(s)]
+                self._sweep_at = max(_SWEEP_FIRST, 2 * len(self._open))
             yield state
 
-    def _sweep(self) -> None:
-        """Settle the finished items; amortized O(1) per item, as the threshold doubles with what stays open."""
-        self._open = [s for s in self._open if not self._settled(s)]
-        self._sweep_at = max(_SWEEP_FIRST, 2 * len(self._open))
-
-    def _settled(self, state: ItemState) -> bool:
-        if state.status == "running":
-            return False
-        self.statuses[state.status] += 1
+    def _settle(self, state: ItemState) -> bool:
         if state.status != "done" or self.keep_done:
             self.kept[state.position] = state
-        return True
+        return False
 
-    def finish(self) -> None:
-        """After the run: settle every item; one still running (stopped by the budget, interrupted)
-        is kept as it is. Items never taken (only when the run raised: an executor takes them all)
-        count as running, and are not read."""
-        self._sweep()
+    def finish(self, stopped: bool) -> str:
+        """After the run: settle every item (one still running, stopped by the budget or cut short,
+        is kept as it is) and say the run's status. Items never taken (only when the run raised: an
+        executor takes them all) count as running, and are not read."""
         for state in self._open:
-            self.statuses[state.status] += 1
-            self.kept[state.position] = state
-        self._open = []
-        self.statuses["running"] += self.count - self.yielded
-
-    def status(self, stopped: bool) -> str:
-        """The run's status from its items' (as runs.py has always said it)."""
-        if self.statuses["running"]:
+            self._settle(state)
+        statuses = {s.status for s in self.kept.values()} | ({"running"} if self._taken < self.count else set())
+        if "running" in statuses:
             return "stopped" if stopped else "interrupted"
-        if self.statuses["waiting"]:
-            return "waiting"
-        return "failed" if self.statuses["failed"] else "done"
+        return "waiting" if "waiting" in statuses else "failed" if "failed" in statuses else "done"
 
 
-def stored_states(store: Store, codec: Codec, ids: Sequence[str], digests: bytes,
+def stored_states(store: Store, codec: Codec, ids: Sequence[str], hashes: Sequence[str],
                   failures: dict[int, ItemState]) -> Iterator[ItemState]:
-    """The states of ``len(ids)`` stored items, read back a chunk at a time: item i's input is the
-    value whose sha256 is ``digests[32 i: 32 i + 32]``; ``failures`` are those that failed validation."""
+    """The states of stored items, item i's input read back, a chunk at a time, from the value
+    ``hashes[i]``; ``failures``: position -> state of those that failed input validation."""
     for start in range(0, len(ids), READ_CHUNK):
-        positions = [p for p in range(start, min(start + READ_CHUNK, len(ids))) if p not in failures]
-        hashes = {p: digests[32 * p: 32 * p + 32].hex() for p in positions}
-        values = store.read_values(list(hashes.values()))  # one query, not one per item
-        for position in range(start, min(start + READ_CHUNK, len(ids))):
-            if position in failures:
-                yield failures.pop(position)
-            else:
-                data = values.get(hashes[position])
-                data = store.read_value(hashes[position]) if data is None else data  # read_value says what is wrong
-                yield stored_item(codec, ids[position], position, data)
+        positions = range(start, min(start + READ_CHUNK, len(ids)))
+        values = store.read_values([hashes[p] for p in positions if p not in failures])  # one query per chunk
+        for p in positions:
+            if p in failures:
+                yield failures.pop(p)
+            else:  # read_value says what is wrong with a value the query did not find
+                data = values.get(hashes[p]) or store.read_value(hashes[p])
+                yield stored_item(codec, ids[p], p, data)
+
+
+class Computed(Sequence):
+    """``count`` values computed from their position when asked: default ids, hashes from digests."""
+
+    def __init__(self, count: int, at: Callable[[int], str]) -> None:
+        self.count, self.at = count, at
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: Any) -> str:
+        return self.at(range(self.count)[index])
 
 
 def stored_item(codec: Codec, item_id: str, position: int, data: bytes) -> ItemState:

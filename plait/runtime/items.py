@@ -19,11 +19,6 @@ _ITEM_SHAPE = "a dict like {'question': ...}"
 _ITEM_FIX = "make each item a dict (or a dspy.Example / pydantic model) of the pipeline's inputs"
 
 
-def as_items(data: Any) -> list[Any]:
-    """A dataset as a list; a single mapping is one item."""
-    return list(item_source(data))
-
-
 def item_source(data: Any) -> Iterable[Any]:
     """A dataset as given (a list, or any iterable, a generator included: read once, in order);
     a single mapping is one item."""
@@ -33,15 +28,6 @@ def item_source(data: Any) -> Iterable[Any]:
         raise InputError(f"run() expects a dataset (a list of dicts) or one dict, got {type(data).__name__}",
                          fix="pass [{'field': value, ...}, ...]")
     return data
-
-
-def item_states(input_node: Node, data: list[Any], ids: list[str] | None,
-                strict: bool = False) -> tuple[list[ItemState], list[bytes]]:
-    """(states, encoded inputs); an invalid item's state is already failed with an InputError.
-    An item's inputs are what the store gives back (see Codec.stored), so resume sees the same values."""
-    check_ids(ids, len(data))
-    pairs = list(encoded_items(input_node, data, ids, strict))
-    return [state for state, _ in pairs], [blob for _, blob in pairs]
 
 
 def check_ids(ids: Sequence[str] | None, count: int) -> None:

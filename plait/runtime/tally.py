@@ -34,19 +34,18 @@ _SOURCE_FIELD = {"step": "steps", "cache": "cache_hits", "replay": "replayed"}
 
 class NodeTally:
     """Consumes a run's events: per node counts, and per (item, node) the last status seen, in the
-    journal's words ('running', 'retrying', 'ok', 'failed', 'waiting').
-
-    A finished item's 'ok' cells are dropped: the displays read a done item's missing cells as done
-    (display/status.py), so a run of any size keeps cells only for its open and unfinished items."""
+    journal's words ('running', 'retrying', 'ok', 'failed', 'waiting'). A done item's cells are
+    dropped: the displays read a done item's missing cells as done (display/status.py), so that a
+    run of any size keeps cells only for its open items and those that did not finish done."""
 
     def __init__(self) -> None:
         self.nodes: dict[str, NodeCounts] = {}
         self.cells: dict[tuple[str, str], str] = {}
-        self._open: dict[str, list[str]] = {}  # item -> the nodes it has cells at, until it is done
 
     def __call__(self, event: ev.Event) -> None:
-        if isinstance(event, ev.ItemFinished):
-            self._item_finished(event)
+        if isinstance(event, ev.ItemFinished) and event.status == "done":  # each of its nodes finished ok
+            for node_id in self.nodes:
+                self.cells.pop((event.item_id, node_id), None)
         elif isinstance(event, ev.NodeFinished):
             self._finished(event)
         elif isinstance(event, ev.LMCalled):
@@ -56,14 +55,14 @@ class NodeTally:
             counts.completion_tokens += event.completion_tokens
         elif isinstance(event, ev.NodeFailed):
             self._node(event.node_id).failed_nodes += 1
-            self._cell(event, "failed")
+            self.cells[(event.item_id, event.node_id)] = "failed"
         elif isinstance(event, ev.NodeRetried):
             self._node(event.node_id).retries += 1
-            self._cell(event, "retrying")
+            self.cells[(event.item_id, event.node_id)] = "retrying"
         elif isinstance(event, ev.NodeStarted):
-            self._cell(event, "running")
+            self.cells[(event.item_id, event.node_id)] = "running"
         elif isinstance(event, ev.ItemWaiting):  # the node asked a person and waits for the answer
-            self._cell(event, "waiting")
+            self.cells[(event.item_id, event.node_id)] = "waiting"
 
     def _finished(self, event: ev.NodeFinished) -> None:
         counts = self._node(event.node_id)
@@ -71,21 +70,7 @@ class NodeTally:
         if name is not None:
             setattr(counts, name, getattr(counts, name) + 1)
         counts.seconds += event.seconds
-        self._cell(event, "ok")
-
-    def _cell(self, event: Any, status: str) -> None:
-        key = (event.item_id, event.node_id)
-        if key not in self.cells:
-            self._open.setdefault(event.item_id, []).append(event.node_id)
-        self.cells[key] = status
-
-    def _item_finished(self, event: ev.ItemFinished) -> None:
-        """A done item's cells all read 'ok': drop them; another item's stay, to show where it stopped."""
-        nodes = self._open.pop(event.item_id, [])
-        if event.status == "done":
-            for node_id in nodes:
-                if self.cells.get((event.item_id, node_id)) == "ok":
-                    del self.cells[(event.item_id, node_id)]
+        self.cells[(event.item_id, event.node_id)] = "ok"
 
     def _node(self, node_id: str) -> NodeCounts:
         return self.nodes.setdefault(node_id, NodeCounts())
