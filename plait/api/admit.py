@@ -46,8 +46,7 @@ def store_items(store: Store, record: RunRecord, items: Iterable[tuple[ItemState
     """Create the run ``record`` holding ``items`` ((state, input JSON) pairs), a chunk at a time;
     an item that failed validation is recorded failed at ``input_id``."""
     admitted, journal, source = Admitted(), StepJournal(store, record.run_id), iter(items)
-    chunk = list(islice(source, STORE_CHUNK))
-    following = next(source, None)  # one item of look-ahead: is there more than one chunk?
+    chunk, following = list(islice(source, STORE_CHUNK)), next(source, None)  # look-ahead: more than one chunk?
     in_parts = following is not None
     store.create_run(replace(record, status=STORING if in_parts else record.status), admitted.take(chunk))
     _record_failures(journal, chunk, input_id)

@@ -51,9 +51,8 @@ async def _start(plan: Plan, data: Any, store: Store, ids: list[str] | None, own
                  options: RunOptions) -> Run:
     strict = options.strict if options.strict is not None else config.current().strict
     input_node, source = plan.of_op(Op.INPUT)[0], item_source(data)
-    if ids is not None and not isinstance(source, Sized):
-        source = list(source)  # the ids are checked against the items before the run exists
-    if ids is not None:
+    if ids is not None:  # checked against the items before the run exists
+        source = source if isinstance(source, Sized) else list(source)
         check_ids(ids, len(source))
     streamed = _streamed(store, options)
     if not streamed:  # every item is held in memory: no store file to read them back from
@@ -116,8 +115,9 @@ async def _resume_held(run_id: str, store: Store, plan: Plan | None, own_lms: di
     if plan_hash != record.plan_hash:
         store.set_run(run_id, plan_hash=plan_hash)
     store.set_run(run_id, status="running")
-    return await _execute(plan, store, run_id, _stored_feed(store, items, plan, options), own_lms, options,
-                          journal=journal, resumed=True, owner=owner)
+    # after an edit, recomputed outputs do not replace the journal's (an 'ok' row is final): keep them in memory
+    feed = _stored_feed(store, items, plan, _streamed(store, options) and plan_hash == record.plan_hash)
+    return await _execute(plan, store, run_id, feed, own_lms, options, journal=journal, resumed=True, owner=owner)
 
 
 async def arerun(run_id: str, from_node: str, *, store: Any = None, plan: Plan | None = None,
@@ -146,7 +146,7 @@ async def _fork(run_id: str, from_node: str, store: Store, plan: Plan | None, ow
                                    "running", time.time(), time.time(), run_id, config),
                          [(i.item_id, store.read_value(i.input_hash)) for i in items])
         store.copy_journal(run_id, fork_id, {n.id for n in plan.nodes} - force)
-        feed = _stored_feed(store, store.run_items(fork_id), plan, options)
+        feed = _stored_feed(store, store.run_items(fork_id), plan, _streamed(store, options))
         return await _execute(plan, store, fork_id, feed, own_lms, options,
                               journal=store.journal(fork_id), force=force, resumed=True, owner=lease.owner)
 
@@ -239,13 +239,15 @@ def _fanout(stats: RunStats, options: RunOptions, items: int, *more: Callable) -
     return emit
 
 
-def _stored_feed(store: Store, items: list[ItemRecord], plan: Plan, options: RunOptions) -> ItemFeed:
-    """A stored run's items, their inputs read back a chunk at a time as the executor takes them."""
+def _stored_feed(store: Store, items: list[ItemRecord], plan: Plan, streamed: bool) -> ItemFeed:
+    """A stored run's items, their inputs read in one query and decoded as the executor takes them;
+    ``streamed``: done items are dropped, their results read back from the store."""
     failed = {i.position: ItemState(i.item_id, i.position, {}, "failed", error=InputError(i.error or "invalid input"))
               for i in items if _never_valid(i)}
     ids = [i.item_id for i in items]
-    states = stored_states(store, codec_for(plan.of_op(Op.INPUT)[0].outputs), ids, [i.input_hash for i in items], failed)
-    return ItemFeed(len(ids), states, keep_done=not _streamed(store, options), ids=ids)
+    states = stored_states(store, codec_for(plan.of_op(Op.INPUT)[0].outputs), ids, [i.input_hash for i in items],
+                           failed, chunk=max(1, len(ids)))
+    return ItemFeed(len(ids), states, keep_done=not streamed, ids=ids)
 
 
 def _never_valid(item: ItemRecord) -> bool:

@@ -64,11 +64,12 @@ class ItemFeed:
 
 
 def stored_states(store: Store, codec: Codec, ids: Sequence[str], hashes: Sequence[str],
-                  failures: dict[int, ItemState]) -> Iterator[ItemState]:
-    """The states of stored items, item i's input read back, a chunk at a time, from the value
-    ``hashes[i]``; ``failures``: position -> state of those that failed input validation."""
-    for start in range(0, len(ids), READ_CHUNK):
-        positions = range(start, min(start + READ_CHUNK, len(ids)))
+                  failures: dict[int, ItemState], chunk: int = 0) -> Iterator[ItemState]:
+    """The states of stored items, item i's input read back, ``chunk`` items (READ_CHUNK) per query,
+    from the value ``hashes[i]``; ``failures``: position -> state of those that failed input validation."""
+    chunk = chunk or READ_CHUNK
+    for start in range(0, len(ids), chunk):
+        positions = range(start, min(start + chunk, len(ids)))
         values = store.read_values([hashes[p] for p in positions if p not in failures])  # one query per chunk
         for p in positions:
             if p in failures:
