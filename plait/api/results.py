@@ -139,7 +139,7 @@ class Run:
     id: str
     store: str | None
     status: str
-    items: list[ItemResult]
+    items: list[ItemResult]  # or, for a run with a store file, a StoredItems (item_view.py) reading them from it
     stats: RunStats
     stop_reason: str | None = None
     totals: RunStats = field(default_factory=RunStats, compare=False)  # over every invocation, from the store
@@ -149,17 +149,24 @@ class Run:
 
     @property
     def outputs(self) -> list[Prediction | None]:
-        return [r.outputs for r in self.items]
+        if isinstance(self.items, list):
+            return [r.outputs for r in self.items]
+        return self.items.outputs()  # a sequence that reads them from the store as they are used
 
     @property
     def failed(self) -> list[ItemResult]:
-        return [r for r in self.items if r.status == "failed"]
+        return self._with_status("failed")
+
+    def _with_status(self, status: str) -> list[ItemResult]:
+        """Those items that ended ``status``; not 'done', whose items a store file may hold (item_view.py)."""
+        items = self.items if isinstance(self.items, list) else self.items.not_done()
+        return [r for r in items if r.status == status]
 
     def pending(self) -> list[Any]:
         """The questions this run's items wait on, unanswered, as :class:`plait.Question` s (from
         the store, so answers given since are left out)."""
         if self.store in (None, ":none:", ":memory:"):  # no store to read again: what its items waited on when it ended
-            return [r.question for r in self.items if r.status == "waiting"]
+            return [r.question for r in self._with_status("waiting")]
         return answers.pending(self.id, store=self.store)
 
     def __len__(self) -> int:
@@ -185,8 +192,7 @@ class Run:
         return run_html(self)
 
     def __repr__(self) -> str:
-        done = sum(r.status == "done" for r in self.items)
-        s = self.stats
-        waiting = sum(r.status == "waiting" for r in self.items)
+        s, waiting = self.stats, len(self._with_status("waiting"))
+        done = len(self.items) - len(self.failed) - waiting - len(self._with_status("interrupted"))
         return (f"Run({self.id!r}, status={self.status!r}, items={len(self.items)} ({done} done, "
                 f"{len(self.failed)} failed{f', {waiting} waiting' if waiting else ''}), lm_calls={s.lm_calls}, reused={s.reused}, {s.seconds:.2f}s)")

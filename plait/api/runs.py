@@ -7,16 +7,22 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Sized
+from pathlib import Path
 from typing import Any, Callable
 
+from plait.api.admit import check_resumable, store_items
+from plait.api.item_view import StoredItems
 from plait.api.named import same_work
 from plait.api.preflight import check_keys
 from plait.api.results import ItemResult, Run, RunStats
-from plait.checkpoints.codec import Codec, codec_for
+from plait.checkpoints.codec import codec_for
 from plait.checkpoints.lease import LeaseKeeper
-from plait.checkpoints.protocol import RunRecord, Store
+from plait.checkpoints.protocol import ItemRecord, RunRecord, Store
+from plait.checkpoints.sqlite import SQLiteStore
 from plait.checkpoints.stores import using_store
-from plait.errors import InputError, LeaseHeld, PlaitError, StoreError
+from plait.errors import InputError, LeaseHeld, PlaitError
+from plait.hashing import sha256_hex
 from plait.ir.nodes import Op
 from plait.ir.plan import Plan
 from plait.ir.serialize import plan_from_json, plan_to_json
@@ -24,8 +30,8 @@ from plait.lm import config
 from plait.pipeline.prediction import Prediction
 from plait.runtime import events as ev
 from plait.runtime.executor import ItemState
-from plait.runtime.items import as_items, item_states
-from plait.runtime.journal import StepJournal
+from plait.runtime.feed import Computed, ItemFeed, stored_states
+from plait.runtime.items import check_ids, encoded_items, item_source
 from plait.runtime.progress import ProgressBar, show_progress
 from plait.runtime.assemble import local_executor, recorded_lms
 from plait.runtime.options import RunJob, RunOptions
@@ -44,21 +50,42 @@ async def arun(plan: Plan, data: Any, *, store: Any = None, ids: list[str] | Non
 async def _start(plan: Plan, data: Any, store: Store, ids: list[str] | None, own_lms: dict | None,
                  options: RunOptions) -> Run:
     strict = options.strict if options.strict is not None else config.current().strict
-    states, encoded = item_states(plan.of_op(Op.INPUT)[0], as_items(data), ids, strict)
-    items = [(s.item_id, e) for s, e in zip(states, encoded)]
-    if options.name and (same := same_work(store, options.name, plan, items)):
-        return await _resume(same, store, None, own_lms, options)  # the job's run of that name: go on with it
+    input_node, source = plan.of_op(Op.INPUT)[0], item_source(data)
+    if ids is not None:  # checked against the items before the run exists
+        source = source if isinstance(source, Sized) else list(source)
+        check_ids(ids, len(source))
+    streamed = _streamed(store, options)
+    if not streamed:  # every item is held in memory: no store file to read them back from
+        source = list(encoded_items(input_node, source, ids, strict))
+        if options.name and (same := same_work(store, options.name, plan, [(s.item_id, b) for s, b in source])):
+            return await _resume(same, store, None, own_lms, options)  # the job's run of that name: go on with it
     lms = recorded_lms(plan, options, own_lms or {})
     check_keys(plan, options, own_lms)  # once, before the run exists, not once per item
     run_id = new_run_id()
     with LeaseKeeper(store, run_id, ttl=options.lease_ttl) as lease:
         plan_hash = store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True))
         named = {"name": options.name} if options.name else {}
-        record = RunRecord(run_id, plan_hash, "running", time.time(), time.time(),
-                           config={"concurrency": options.concurrency, "items": len(states), "lms": lms, **named})
-        store.create_run(record, items)
-        _record_input_failures(store, run_id, plan, states)
-        return await _execute(plan, store, run_id, states, own_lms, options, owner=lease.owner)
+        record = RunRecord(run_id, plan_hash, "running", time.time(), time.time(), config={
+            "concurrency": options.concurrency, "items": len(source) if isinstance(source, Sized) else None,
+            "lms": lms, **named})
+        items = source if not streamed else encoded_items(input_node, source, ids, strict)
+        admitted = store_items(store, record, items, input_node.id)
+        if streamed:  # read back from the store as the executor takes them; done ones forgotten
+            ids = ids or Computed(admitted.count, str)
+            digests = Computed(admitted.count, lambda p: admitted.digests[32 * p: 32 * p + 32].hex())
+            states = stored_states(store, codec_for(input_node.outputs), ids, digests, admitted.failures)
+            feed = ItemFeed(admitted.count, states, keep_done=False, ids=ids)
+        else:
+            feed = ItemFeed(len(source), [s for s, _ in source])
+        return await _execute(plan, store, run_id, feed, own_lms, options, owner=lease.owner)
+
+
+def _streamed(store: Store, options: RunOptions) -> bool:
+    """Are the run's items streamed through the store and its results read back from it? With a
+    SQLite file and this process's executor; not for a named run, which compares its items with
+    the last run of its name first."""
+    return (isinstance(store, SQLiteStore) and store.path != ":memory:" and options.executor is None
+            and not options.name)
 
 
 async def aresume(run_id: str, *, store: Any = None, plan: Plan | None = None,
@@ -78,17 +105,19 @@ async def _resume(run_id: str, store: Store, plan: Plan | None, own_lms: dict | 
 async def _resume_held(run_id: str, store: Store, plan: Plan | None, own_lms: dict | None, options: RunOptions,
                        owner: str) -> Run:
     record = store.get_run(run_id)  # read under the lease: the previous holder may have just finished
+    check_resumable(record)
     stored = plan_from_json(json.loads(store.load_plan(record.plan_hash)), f"the plan of run {run_id}")
     plan = plan or stored
-    states = _stored_items(store, run_id, plan)
-    journal = store.journal(run_id)
+    items, journal = store.run_items(run_id), store.journal(run_id)
     plan_hash = store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True))
-    if plan_hash != record.plan_hash or _unfinished(plan, states, journal):
+    if plan_hash != record.plan_hash or _unfinished(plan, items, journal):
         check_keys(plan, options, own_lms)  # a finished run replays with no LM call: it needs no key
     if plan_hash != record.plan_hash:
         store.set_run(run_id, plan_hash=plan_hash)
     store.set_run(run_id, status="running")
-    return await _execute(plan, store, run_id, states, own_lms, options, journal=journal, resumed=True, owner=owner)
+    # after an edit, recomputed outputs do not replace the journal's (an 'ok' row is final): keep them in memory
+    feed = _stored_feed(store, items, plan, _streamed(store, options) and plan_hash == record.plan_hash)
+    return await _execute(plan, store, run_id, feed, own_lms, options, journal=journal, resumed=True, owner=owner)
 
 
 async def arerun(run_id: str, from_node: str, *, store: Any = None, plan: Plan | None = None,
@@ -117,35 +146,43 @@ async def _fork(run_id: str, from_node: str, store: Store, plan: Plan | None, ow
                                    "running", time.time(), time.time(), run_id, config),
                          [(i.item_id, store.read_value(i.input_hash)) for i in items])
         store.copy_journal(run_id, fork_id, {n.id for n in plan.nodes} - force)
-        states = _stored_items(store, fork_id, plan)
-        return await _execute(plan, store, fork_id, states, own_lms, options,
+        feed = _stored_feed(store, store.run_items(fork_id), plan, _streamed(store, options))
+        return await _execute(plan, store, fork_id, feed, own_lms, options,
                               journal=store.journal(fork_id), force=force, resumed=True, owner=lease.owner)
 
 
-async def _execute(plan: Plan, store: Store, run_id: str, states: list[ItemState], own_lms: dict | None,
+async def _execute(plan: Plan, store: Store, run_id: str, feed: ItemFeed, own_lms: dict | None,
                    options: RunOptions, journal: dict | None = None, force: frozenset = frozenset(),
                    resumed: bool = False, owner: str | None = None) -> Run:
     stats, tally = RunStats(), NodeTally()
-    emit = _fanout(stats, options, len(states), tally)
+    emit = _fanout(stats, options, len(feed), tally)
     executor = _executor(plan, store, run_id, own_lms or {}, options, journal, force, emit, owner)
     started = time.perf_counter()
-    node_runs, recorded = _node_runs(plan, len(states), journal)
-    emit(ev.RunStarted(run_id, len(states), len(plan), resumed, node_runs, recorded))
+    node_runs, recorded = _node_runs(plan, len(feed), journal)
+    emit(ev.RunStarted(run_id, len(feed), len(plan), resumed, node_runs, recorded))
     lost = False
     try:
-        await executor.run(states)
+        await executor.run(feed)
     except LeaseHeld:
         lost = True  # another process took the run over: its status is now that process's to write
         raise
     finally:
         stats.seconds = time.perf_counter() - started
-        status = _status(states, executor.stopped)
+        status = feed.finish(executor.stopped is not None)
         if not lost:
             store.set_run(run_id, status=status)
         emit(ev.RunFinished(run_id, status, stats.as_dict()))
     reason = str(executor.stopped) if status == "stopped" else None
-    return Run(run_id, getattr(store, "path", None), status, [_result(s) for s in states], stats, reason,
+    return Run(run_id, getattr(store, "path", None), status, _results(feed, store, run_id, plan), stats, reason,
                totals=run_totals(store, run_id, stats), plan=plan, tally=tally)
+
+
+def _results(feed: ItemFeed, store: Store, run_id: str, plan: Plan) -> Any:
+    """Every item's result: in memory, or (a streamed run) read from the store when asked."""
+    kept = {position: _result(state) for position, state in feed.kept.items()}
+    if feed.keep_done:
+        return [kept[p] for p in range(feed.count)]
+    return StoredItems(str(Path(store.path).resolve()), run_id, plan.of_op(Op.OUTPUT)[0], feed.ids, kept)
 
 
 def run_totals(store: Store, run_id: str, stats: RunStats) -> RunStats:
@@ -165,11 +202,12 @@ def _node_runs(plan: Plan, items: int, journal: dict | None) -> tuple[int, int]:
     return items * len(computing), recorded
 
 
-def _unfinished(plan: Plan, states: list[ItemState], journal: dict) -> bool:
-    """Will the run compute anything? Not when every item's outputs are recorded (a finished run replays)."""
+def _unfinished(plan: Plan, items: list[ItemRecord], journal: dict) -> bool:
+    """Will the run compute anything? Not when every item's outputs are recorded (a finished run
+    replays) or it never passed input validation."""
     output = plan.of_op(Op.OUTPUT)[0].id
-    return any(s.status == "running" and getattr(journal.get((s.item_id, output, 0)), "status", None) != "ok"
-               for s in states)
+    return any(not _never_valid(i) and getattr(journal.get((i.item_id, output, 0)), "status", None) != "ok"
+               for i in items)
 
 
 def _executor(plan: Plan, store: Store, run_id: str, own: dict, options: RunOptions, journal: dict | None,
@@ -201,40 +239,22 @@ def _fanout(stats: RunStats, options: RunOptions, items: int, *more: Callable) -
     return emit
 
 
-def _stored_items(store: Store, run_id: str, plan: Plan) -> list[ItemState]:
-    codec = codec_for(plan.of_op(Op.INPUT)[0].outputs)
-    states, items = [], store.run_items(run_id)
-    inputs = store.read_values([i.input_hash for i in items])  # one query, not one per item
-    for i in items:
-        data = inputs.get(i.input_hash)
-        data = store.read_value(i.input_hash) if data is None else data  # read_value says what is wrong
-        if data == b"{}" and i.status == "failed":  # it never passed input validation
-            states.append(ItemState(i.item_id, i.position, {}, "failed", error=InputError(i.error or "invalid input")))
-        else:
-            states.append(_stored_item(codec, i.item_id, i.position, data))
-    return states
+def _stored_feed(store: Store, items: list[ItemRecord], plan: Plan, streamed: bool) -> ItemFeed:
+    """A stored run's items, their inputs read in one query and decoded as the executor takes them;
+    ``streamed``: done items are dropped, their results read back from the store."""
+    failed = {i.position: ItemState(i.item_id, i.position, {}, "failed", error=InputError(i.error or "invalid input"))
+              for i in items if _never_valid(i)}
+    ids = [i.item_id for i in items]
+    states = stored_states(store, codec_for(plan.of_op(Op.INPUT)[0].outputs), ids, [i.input_hash for i in items],
+                           failed, chunk=max(1, len(ids)))
+    return ItemFeed(len(ids), states, keep_done=not streamed, ids=ids)
 
 
-def _stored_item(codec: Codec, item_id: str, position: int, data: bytes) -> ItemState:
-    try:
-        return ItemState(item_id, position, codec.decode(data, f"item {item_id}'s input"))
-    except StoreError as exc:  # an input that does not read back fails its item, not the run
-        return ItemState(item_id, position, {}, "failed", error=exc)
+def _never_valid(item: ItemRecord) -> bool:
+    return item.status == "failed" and item.input_hash == _NO_INPUT
 
 
-def _record_input_failures(store: Store, run_id: str, plan: Plan, states: list[ItemState]) -> None:
-    input_id, journal = plan.of_op(Op.INPUT)[0].id, StepJournal(store, run_id)
-    for s in states:
-        if s.status == "failed":
-            journal.record_input_failure(s.item_id, input_id, str(s.error))
-
-
-def _status(states: list[ItemState], stopped: BaseException | None = None) -> str:
-    if any(s.status == "running" for s in states):
-        return "stopped" if stopped is not None else "interrupted"
-    if any(s.status == "waiting" for s in states):
-        return "waiting"
-    return "failed" if any(s.status == "failed" for s in states) else "done"
+_NO_INPUT = sha256_hex(b"{}")  # what an item that did not pass input validation stores as its input
 
 
 def _result(state: ItemState) -> ItemResult:

@@ -30,9 +30,8 @@ import asyncio
 import itertools
 import logging
 import time
-from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from plait.checkpoints.asking import AskBook, HumanWait
 from plait.checkpoints.codec import codec_for
@@ -102,12 +101,13 @@ class Executor:
         self.asks = AskBook(store, run_id, owner)
         self.loops = LoopRunner(self)
 
-    async def run(self, items: list[ItemState]) -> None:
-        """Run every item to done or failed. Store errors (and bugs) abort the run and propagate."""
+    async def run(self, items: Sequence[ItemState]) -> None:
+        """Run every item to done or failed. Store errors (and bugs) abort the run and propagate.
+        ``items`` is iterated lazily, one item as another is released (runtime/feed.py)."""
         if not items:
             return
         self._queue: asyncio.PriorityQueue = asyncio.PriorityQueue()
-        self._pending, self._left = deque(items), len(items)
+        self._pending, self._left = iter(items), len(items)
         self._finished, self._fatal = asyncio.Event(), None
         for _ in range(min(self.window, len(items))):
             self._admit()
@@ -122,14 +122,14 @@ class Executor:
         if self._fatal is not None:
             raise self._fatal
 
-    def _node_slots(self, items: list[ItemState]) -> int:
+    def _node_slots(self, items: Sequence[ItemState]) -> int:
         return max(1, len(items) * max(1, len(self.plan) - 1))
 
     # --- scheduling ---------------------------------------------------------------------------
     def _admit(self) -> None:
-        if not self._pending:
+        item = next(self._pending, None)
+        if item is None:
             return
-        item = self._pending.popleft()
         if item.status != "running":  # failed input validation: nothing to run
             self._item_done(item)
             return

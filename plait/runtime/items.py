@@ -3,7 +3,7 @@ against the pipeline's inputs before any LM call. A bad item fails alone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -19,34 +19,35 @@ _ITEM_SHAPE = "a dict like {'question': ...}"
 _ITEM_FIX = "make each item a dict (or a dspy.Example / pydantic model) of the pipeline's inputs"
 
 
-def as_items(data: Any) -> list[Any]:
-    """A dataset as a list; a single mapping is one item."""
+def item_source(data: Any) -> Iterable[Any]:
+    """A dataset as given (a list, or any iterable, a generator included: read once, in order);
+    a single mapping is one item."""
     if isinstance(data, (Mapping, BaseModel)) or hasattr(data, "inputs") and hasattr(data, "toDict"):
         return [data]
     if isinstance(data, (str, bytes)) or not isinstance(data, Iterable):
         raise InputError(f"run() expects a dataset (a list of dicts) or one dict, got {type(data).__name__}",
                          fix="pass [{'field': value, ...}, ...]")
-    return list(data)
+    return data
 
 
-def item_states(input_node: Node, data: list[Any], ids: list[str] | None,
-                strict: bool = False) -> tuple[list[ItemState], list[bytes]]:
-    """(states, encoded inputs); an invalid item's state is already failed with an InputError.
-    An item's inputs are what the store gives back (see Codec.stored), so resume sees the same values."""
-    ids = ids or [str(i) for i in range(len(data))]
-    if len(ids) != len(data) or len(set(ids)) != len(ids):
-        raise InputError("ids= must give one unique id per item", expected=f"{len(data)} unique ids",
+def check_ids(ids: Sequence[str] | None, count: int) -> None:
+    if ids is not None and (len(ids) != count or len(set(ids)) != len(ids)):
+        raise InputError("ids= must give one unique id per item", expected=f"{count} unique ids",
                          found=f"{len(ids)} ids, {len(set(ids))} unique", fix="pass distinct ids, or none")
-    states, encoded = [], []
-    for position, (item_id, raw) in enumerate(zip(ids, data)):
-        state = ItemState(item_id, position, {})
+
+
+def encoded_items(input_node: Node, data: Iterable[Any], ids: Sequence[str] | None,
+                  strict: bool = False) -> Iterator[tuple[ItemState, bytes]]:
+    """Each item validated as it is reached: (its state, its inputs' JSON). Item ids are ``ids``
+    (checked by the caller) or the positions."""
+    for position, raw in enumerate(data):
+        state = ItemState(ids[position] if ids is not None else str(position), position, {})
         try:
-            state.inputs, blob = stored_item(input_node, item_id, validate_item(input_node, item_id, raw, strict))
+            state.inputs, blob = stored_item(input_node, state.item_id,
+                                             validate_item(input_node, state.item_id, raw, strict))
         except InputError as exc:
             state.status, state.error, blob = "failed", exc, b"{}"
-        states.append(state)
-        encoded.append(blob)
-    return states, encoded
+        yield state, blob
 
 
 def validate_item(input_node: Node, item_id: str, raw: Any, strict: bool = False) -> dict[str, Any]:

@@ -34,14 +34,19 @@ _SOURCE_FIELD = {"step": "steps", "cache": "cache_hits", "replay": "replayed"}
 
 class NodeTally:
     """Consumes a run's events: per node counts, and per (item, node) the last status seen, in the
-    journal's words ('running', 'retrying', 'ok', 'failed', 'waiting')."""
+    journal's words ('running', 'retrying', 'ok', 'failed', 'waiting'). A done item's cells are
+    dropped: the displays read a done item's missing cells as done (display/status.py), so that a
+    run of any size keeps cells only for its open items and those that did not finish done."""
 
     def __init__(self) -> None:
         self.nodes: dict[str, NodeCounts] = {}
         self.cells: dict[tuple[str, str], str] = {}
 
     def __call__(self, event: ev.Event) -> None:
-        if isinstance(event, ev.NodeFinished):
+        if isinstance(event, ev.ItemFinished) and event.status == "done":  # each of its nodes finished ok
+            for node_id in self.nodes:
+                self.cells.pop((event.item_id, node_id), None)
+        elif isinstance(event, ev.NodeFinished):
             self._finished(event)
         elif isinstance(event, ev.LMCalled):
             counts = self._node(event.node_id)
