@@ -50,6 +50,7 @@ from plait.runtime.journal import Keys, StepJournal
 from plait.runtime.loops import LoopRunner
 from plait.runtime.nodes import NodeRunner, Outcome
 from plait.runtime.policies import sampled_nodes
+from plait.runtime.replay import REPLAY_SLICE, FinishedReplay
 
 log = logging.getLogger("plait")
 
@@ -66,9 +67,6 @@ class ItemState:
     waiting: dict[str, int] = field(default_factory=dict)
     question: Any = None  # the first Question it waits on; it waits once no other branch can run
     active: int = 0  # its nodes queued or running
-
-
-REPLAY_SLICE = 0.01  # seconds a replay runs before the event loop's timers get a turn
 
 
 class Executor:
@@ -104,6 +102,7 @@ class Executor:
 
     async def run(self, items: list[ItemState]) -> None:
         """Run every item to done or failed. Store errors (and bugs) abort the run and propagate."""
+        items = await FinishedReplay(self).replay(items)  # finished items: replay.py
         if not items:
             return
         self._queue: asyncio.PriorityQueue = asyncio.PriorityQueue()

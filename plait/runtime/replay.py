@@ -1,0 +1,126 @@
+"""Replaying finished items straight from their recorded rows, without the scheduler.
+
+A resumed run whose items are finished computes nothing: each node of each item replays (DESIGN.md
+contract 5). The executor's scheduler would still take every node through its queue, its workers
+and check-else-run-and-record (both keys computed, awaits, each item's values read in a query of
+its own). Here an item whose every node the journal records as done under the node's current
+replay key is replayed in one pass over the plan, in topological order:
+
+  1. the values of a batch of items are read in one query (``Store.read_values``)
+  2. per item, per node: the inputs from the values replayed so far, the replay key over them,
+     which must equal the recorded row's; the recorded value decoded into the node's types (a
+     pure node is recomputed, as the executor recomputes it on every replay)
+  3. only once the whole item checks out: its events, those the normal path emits (NodeFinished
+     per node, ItemFinished), which displays and tallies consume; its status and outputs.
+
+The check is the one ``StepJournal.recorded`` makes for a row with a replay key, so an item
+replays here exactly what the normal path would replay. An item that does not check out in full
+(unfinished, failed, waiting, a node to recompute after an edit, a forced node, a row from before
+replay keys, a value that does not read back, a pure node that fails) is left untouched for the
+normal path, which replays what it can and runs the rest. Every REPLAY_SLICE seconds the event
+loop gets a turn, so that timers (progress, the user's tasks) keep running during a long replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any, Sequence
+
+from plait.checkpoints.codec import codec_for
+from plait.checkpoints.keys import replay_key
+from plait.checkpoints.protocol import JournalRow, Source, Status
+from plait.errors import PlaitError, StoreError
+from plait.ir.nodes import Node, Op
+from plait.runtime import events as ev
+
+if TYPE_CHECKING:
+    from plait.runtime.executor import Executor, ItemState
+
+BATCH = 100  # items whose values are read in one query: few queries, and memory bounded by a batch
+REPLAY_SLICE = 0.01  # seconds a replay runs before the event loop's timers get a turn
+
+
+class FinishedReplay:
+    """Replays an executor's finished items from its journal (the executor's plan, rows, events)."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.ex, self.steps = executor, executor.steps
+        self.input_id, self.output_id = executor.input_id, executor.plan.of_op(Op.OUTPUT)[0].id
+        self.nodes = [n for n in executor.plan.nodes if n.op is not Op.INPUT]  # topological order
+        self.codecs = {n.id: codec_for(executor.value_fields[n.id]) for n in self.nodes
+                       if not getattr(n.params, "pure", False)}  # a pure node is never journaled: no codec
+        # nothing recorded (a new run), or a node forced to recompute (a fork): only the normal path runs
+        self.possible = bool(self.steps.rows) and not any(n.id in self.steps.force for n in self.nodes)
+
+    async def replay(self, items: Sequence[ItemState]) -> list[ItemState]:
+        """Replay the items that are finished under the current plan; return the others, in order."""
+        if not self.possible:
+            return list(items)
+        left, slice_start = [], time.perf_counter()
+        for start in range(0, len(items), BATCH):
+            batch = [(item, self._rows(item)) for item in items[start:start + BATCH]]
+            hashes = [row.value_hash for _, rows in batch if rows is not None for row in rows.values()]
+            values = self.steps.store.read_values(hashes) if hashes else {}
+            for item, rows in batch:
+                if rows is None or not await self._replay_item(item, rows, values):
+                    left.append(item)
+                if time.perf_counter() - slice_start >= REPLAY_SLICE:
+                    await let_timers_run()
+                    slice_start = time.perf_counter()
+        return left
+
+    def _rows(self, item: ItemState) -> dict[str, JournalRow] | None:
+        """The item's rows by node, if every journaled node has a finished one with a replay key (a
+        row from before replay keys is matched by its content key: the normal path does that)."""
+        rows = {}
+        for node_id in self.codecs if item.status == "running" else ():
+            row = self.steps.rows.get((item.item_id, node_id, 0))
+            if row is None or row.status != Status.OK or row.replay_key is None or row.value_hash is None:
+                return None
+            rows[node_id] = row
+        return rows or None
+
+    async def _replay_item(self, item: ItemState, rows: dict[str, JournalRow], values: dict[str, bytes]) -> bool:
+        """Check and decode every node of the item; only then emit its events and finish it."""
+        env: dict[str, dict[str, Any]] = {self.input_id: item.inputs}
+        finished: list[tuple[str, Source, float]] = []  # its NodeFinished events, emitted if it all replays
+        for node in self.nodes:
+            inputs = {p.name: p.const if p.ref is None else env[p.ref.node][p.ref.field] for p in node.inputs}
+            started = time.perf_counter()
+            if node.id in rows:
+                env[node.id] = self._recorded(node, rows[node.id], inputs, values)
+            else:  # a pure node recomputes on replay; should it fail, the normal path fails the item
+                try:
+                    env[node.id] = (await self.ex.runner.run(node, inputs)).value
+                except PlaitError:
+                    return False
+            if env[node.id] is None:
+                return False
+            if node.id != self.output_id:
+                replayed = node.id in rows
+                finished.append((node.id, Source.REPLAY if replayed else Source.STEP,
+                                 0.0 if replayed else time.perf_counter() - started))
+        for node_id, source, seconds in finished:
+            self.ex.emit(ev.NodeFinished(self.ex.run_id, item.item_id, node_id, source, seconds))
+        item.status, item.outputs = "done", env[self.output_id]
+        self.ex.emit(ev.ItemFinished(self.ex.run_id, item.item_id, "done"))
+        return True
+
+    def _recorded(self, node: Node, row: JournalRow, inputs: dict[str, Any], values: dict[str, bytes]) -> Any:
+        """The node's recorded value, if it was recorded for these inputs and reads back; else None."""
+        data = values.get(row.value_hash)
+        if data is None or replay_key(node.fingerprint or "", inputs) != row.replay_key:
+            return None
+        try:
+            return self.codecs[node.id].decode(data, f"the stored output of node '{node.id}'")
+        except StoreError:  # the normal path fails this item alone, with the error
+            return None
+
+
+async def let_timers_run() -> None:
+    """Give the event loop a turn that lets a task woken by a due timer run before this one goes on.
+    A due timer's callback runs in the loop iteration after the one that yielded, and only wakes its
+    task for the iteration after that: one yield per iteration, three in all."""
+    for _ in range(3):
+        await asyncio.sleep(0)
