@@ -48,6 +48,7 @@ class FinishedReplay:
         self.ex, self.steps = executor, executor.steps
         self.input_id, self.output_id = executor.input_id, executor.plan.of_op(Op.OUTPUT)[0].id
         self.nodes = [n for n in executor.plan.nodes if n.op is not Op.INPUT]  # topological order
+        self.shown = [n.id for n in self.nodes if n.op is not Op.OUTPUT]  # the nodes with a NodeFinished event
         self.codecs = {n.id: codec_for(executor.value_fields[n.id]) for n in self.nodes
                        if not getattr(n.params, "pure", False)}  # a pure node is never journaled: no codec
         # nothing recorded (a new run), or a node forced to recompute (a fork): only the normal path runs
@@ -84,28 +85,33 @@ class FinishedReplay:
     async def _replay_item(self, item: ItemState, rows: dict[str, JournalRow], values: dict[str, bytes]) -> bool:
         """Check and decode every node of the item; only then emit its events and finish it."""
         env: dict[str, dict[str, Any]] = {self.input_id: item.inputs}
-        finished: list[tuple[str, Source, float]] = []  # its NodeFinished events, emitted if it all replays
+        seconds: dict[str, float] = {}  # the pure nodes' compute times, for their events
         for node in self.nodes:
             inputs = {p.name: p.const if p.ref is None else env[p.ref.node][p.ref.field] for p in node.inputs}
-            started = time.perf_counter()
             if node.id in rows:
-                env[node.id] = self._recorded(node, rows[node.id], inputs, values)
-            else:  # a pure node recomputes on replay; should it fail, the normal path fails the item
-                try:
-                    env[node.id] = (await self.ex.runner.run(node, inputs)).value
-                except PlaitError:
-                    return False
-            if env[node.id] is None:
+                value = self._recorded(node, rows[node.id], inputs, values)
+            else:
+                value = await self._recomputed(node, inputs, seconds)
+            if value is None:
                 return False
-            if node.id != self.output_id:
-                replayed = node.id in rows
-                finished.append((node.id, Source.REPLAY if replayed else Source.STEP,
-                                 0.0 if replayed else time.perf_counter() - started))
-        for node_id, source, seconds in finished:
-            self.ex.emit(ev.NodeFinished(self.ex.run_id, item.item_id, node_id, source, seconds))
+            env[node.id] = value
+        for node_id in self.shown:
+            source = Source.REPLAY if node_id in rows else Source.STEP
+            self.ex.emit(ev.NodeFinished(self.ex.run_id, item.item_id, node_id, source, seconds.get(node_id, 0.0)))
         item.status, item.outputs = "done", env[self.output_id]
         self.ex.emit(ev.ItemFinished(self.ex.run_id, item.item_id, "done"))
         return True
+
+    async def _recomputed(self, node: Node, inputs: dict[str, Any], seconds: dict[str, float]) -> Any:
+        """A pure node's value, recomputed as on every replay; None if it fails (the normal path then
+        fails the item, with the error)."""
+        started = time.perf_counter()
+        try:
+            value = (await self.ex.runner.run(node, inputs)).value
+        except PlaitError:
+            return None
+        seconds[node.id] = time.perf_counter() - started
+        return value
 
     def _recorded(self, node: Node, row: JournalRow, inputs: dict[str, Any], values: dict[str, bytes]) -> Any:
         """The node's recorded value, if it was recorded for these inputs and reads back; else None."""
