@@ -17,8 +17,8 @@ The check is the one ``StepJournal.recorded`` makes for a row with a replay key,
 replays here exactly what the normal path would replay. An item that does not check out in full
 (unfinished, failed, waiting, a node to recompute after an edit, a forced node, a row from before
 replay keys, a value that does not read back, a pure node that fails) is left untouched for the
-normal path, which replays what it can and runs the rest. Every REPLAY_SLICE seconds the event
-loop gets a turn, so that timers (progress, the user's tasks) keep running during a long replay.
+normal path, which replays what it can and runs the rest. After each batch, and every REPLAY_SLICE
+seconds, the event loop gets a turn, so that timers (progress, the user's tasks) keep running.
 """
 
 from __future__ import annotations
@@ -63,10 +63,10 @@ class FinishedReplay:
             batch = [(item, self._rows(item)) for item in items[start:start + BATCH]]
             hashes = [row.value_hash for _, rows in batch if rows is not None for row in rows.values()]
             values = self.steps.store.read_values(hashes) if hashes else {}
-            for item, rows in batch:
+            for i, (item, rows) in enumerate(batch, 1):
                 if rows is None or not await self._replay_item(item, rows, values):
                     left.append(item)
-                if time.perf_counter() - slice_start >= REPLAY_SLICE:
+                if i == len(batch) or time.perf_counter() - slice_start >= REPLAY_SLICE:  # a batch, or a slice
                     await let_timers_run()
                     slice_start = time.perf_counter()
         return left
