@@ -49,15 +49,12 @@ class FinishedReplay:
         self.input_id, self.output_id = executor.input_id, executor.plan.of_op(Op.OUTPUT)[0].id
         self.nodes = [n for n in executor.plan.nodes if n.op is not Op.INPUT]  # topological order
         self.shown = [n.id for n in self.nodes if n.op is not Op.OUTPUT]  # the nodes with a NodeFinished event
+        # a pure node is never journaled; a node forced to recompute (a fork's) has no row in the journal
         self.codecs = {n.id: codec_for(executor.value_fields[n.id]) for n in self.nodes
-                       if not getattr(n.params, "pure", False)}  # a pure node is never journaled: no codec
-        # nothing recorded (a new run), or a node forced to recompute (a fork): only the normal path runs
-        self.possible = bool(self.steps.rows) and not any(n.id in self.steps.force for n in self.nodes)
+                       if not getattr(n.params, "pure", False)}
 
     async def replay(self, items: Sequence[ItemState]) -> list[ItemState]:
         """Replay the items that are finished under the current plan; return the others, in order."""
-        if not self.possible:
-            return list(items)
         left, slice_start = [], time.perf_counter()
         for start in range(0, len(items), BATCH):
             batch = [(item, self._rows(item)) for item in items[start:start + BATCH]]
@@ -67,20 +64,19 @@ class FinishedReplay:
                 if rows is None or not await self._replay_item(item, rows, values):
                     left.append(item)
                 if i == len(batch) or time.perf_counter() - slice_start >= REPLAY_SLICE:  # a batch, or a slice
-                    await let_timers_run()
+                    # A due timer's callback runs in the loop's next iteration, and wakes its task for the
+                    # iteration after that: three turns let that task run before the replay goes on.
+                    for _ in range(3):
+                        await asyncio.sleep(0)
                     slice_start = time.perf_counter()
         return left
 
     def _rows(self, item: ItemState) -> dict[str, JournalRow] | None:
         """The item's rows by node, if every journaled node has a finished one with a replay key (a
         row from before replay keys is matched by its content key: the normal path does that)."""
-        rows = {}
-        for node_id in self.codecs if item.status == "running" else ():
-            row = self.steps.rows.get((item.item_id, node_id, 0))
-            if row is None or row.status != Status.OK or row.replay_key is None or row.value_hash is None:
-                return None
-            rows[node_id] = row
-        return rows or None
+        rows = {node_id: self.steps.rows.get((item.item_id, node_id, 0)) for node_id in self.codecs}
+        finished = all(r is not None and r.status == Status.OK and r.replay_key and r.value_hash for r in rows.values())
+        return rows if finished and item.status == "running" else None
 
     async def _replay_item(self, item: ItemState, rows: dict[str, JournalRow], values: dict[str, bytes]) -> bool:
         """Check and decode every node of the item; only then emit its events and finish it."""
@@ -105,9 +101,8 @@ class FinishedReplay:
     async def _recomputed(self, node: Node, inputs: dict[str, Any], seconds: dict[str, float]) -> Any:
         """A pure node's value, recomputed as on every replay; None if it fails (the normal path then
         fails the item, with the error)."""
-        started = time.perf_counter()
         try:
-            value = (await self.ex.runner.run(node, inputs)).value
+            started, value = time.perf_counter(), (await self.ex.runner.run(node, inputs)).value
         except PlaitError:
             return None
         seconds[node.id] = time.perf_counter() - started
@@ -122,11 +117,3 @@ class FinishedReplay:
             return self.codecs[node.id].decode(data, f"the stored output of node '{node.id}'")
         except StoreError:  # the normal path fails this item alone, with the error
             return None
-
-
-async def let_timers_run() -> None:
-    """Give the event loop a turn that lets a task woken by a due timer run before this one goes on.
-    A due timer's callback runs in the loop iteration after the one that yielded, and only wakes its
-    task for the iteration after that: one yield per iteration, three in all."""
-    for _ in range(3):
-        await asyncio.sleep(0)

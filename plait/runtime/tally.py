@@ -68,5 +68,4 @@ class NodeTally:
         self.cells[(event.item_id, event.node_id)] = "ok"
 
     def _node(self, node_id: str) -> NodeCounts:
-        counts = self.nodes.get(node_id)  # not setdefault: it would build a NodeCounts per event
-        return counts if counts is not None else self.nodes.setdefault(node_id, NodeCounts())
+        return self.nodes.setdefault(node_id, NodeCounts())
