@@ -49,7 +49,7 @@ class FinishedReplay:
         self.input_id, self.output_id = executor.input_id, executor.plan.of_op(Op.OUTPUT)[0].id
         self.nodes = [n for n in executor.plan.nodes if n.op is not Op.INPUT]  # topological order
         self.shown = [n.id for n in self.nodes if n.op is not Op.OUTPUT]  # the nodes with a NodeFinished event
-        # a pure node is never journaled; a node forced to recompute (a fork's) has no row in the journal
+        # a pure node is never journaled, so it has no codec here: it recomputes
         self.codecs = {n.id: codec_for(executor.value_fields[n.id]) for n in self.nodes
                        if not getattr(n.params, "pure", False)}
 
@@ -73,10 +73,11 @@ class FinishedReplay:
 
     def _rows(self, item: ItemState) -> dict[str, JournalRow] | None:
         """The item's rows by node, if every journaled node has a finished one with a replay key (a
-        row from before replay keys is matched by its content key: the normal path does that)."""
+        row from before replay keys is matched by its content key: the normal path does that) and no
+        node is forced to recompute (a fork's first run, on every attempt of a shard)."""
         rows = {node_id: self.steps.rows.get((item.item_id, node_id, 0)) for node_id in self.codecs}
         finished = all(r is not None and r.status == Status.OK and r.replay_key and r.value_hash for r in rows.values())
-        return rows if finished and item.status == "running" else None
+        return rows if finished and item.status == "running" and not self.steps.force else None
 
     async def _replay_item(self, item: ItemState, rows: dict[str, JournalRow], values: dict[str, bytes]) -> bool:
         """Check and decode every node of the item; only then emit its events and finish it."""
