@@ -15,10 +15,15 @@ from pydantic_core import to_jsonable_python
 from plait.errors import TraceError
 
 
+# One encoder for every key: json.dumps with options builds a new one per call (half the time of a
+# small value's key). It holds no state between calls, so threads may share it.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=to_jsonable_python)
+
+
 def canonical_json(obj: Any) -> str:
     """Deterministic JSON: sorted keys, no whitespace; pydantic models and dataclasses as data.
     NaN and the infinities are written as NaN / Infinity, so a NaN input gives the same key each time."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=to_jsonable_python)
+    return _CANONICAL.encode(obj)
 
 
 def sha256_hex(text: str | bytes) -> str:

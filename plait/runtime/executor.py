@@ -49,6 +49,7 @@ from plait.runtime.journal import Keys, StepJournal
 from plait.runtime.loops import LoopRunner
 from plait.runtime.nodes import NodeRunner, Outcome
 from plait.runtime.policies import sampled_nodes
+from plait.runtime.replay import REPLAY_SLICE, FinishedReplay
 
 log = logging.getLogger("plait")
 
@@ -65,9 +66,6 @@ class ItemState:
     waiting: dict[str, int] = field(default_factory=dict)
     question: Any = None  # the first Question it waits on; it waits once no other branch can run
     active: int = 0  # its nodes queued or running
-
-
-REPLAY_SLICE = 0.01  # seconds a replay runs before the event loop's timers get a turn
 
 
 class Executor:
@@ -104,6 +102,8 @@ class Executor:
     async def run(self, items: Sequence[ItemState]) -> None:
         """Run every item to done or failed. Store errors (and bugs) abort the run and propagate.
         ``items`` is iterated lazily, one item as another is released (runtime/feed.py)."""
+        if self.steps.rows:  # a resumed run: its finished items replay in one pass (replay.py)
+            items = await FinishedReplay(self).replay(items)
         if not items:
             return
         self._queue: asyncio.PriorityQueue = asyncio.PriorityQueue()
