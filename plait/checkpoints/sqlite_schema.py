@@ -12,11 +12,12 @@ Version history (``meta.schema_version``):
      adds, answered or not, with the tokens and cost of every reply (checkpoints/spend.py). Older
      rows are filled from what they kept: requests = attempts of LM rows, answered = requests of
      those with a value, tokens and cost from ``usage`` (the replies of a failed node were not kept)
-  7  a smaller store (4.4 KB -> about 2 KB per item of bench/bench_peers.py's workload): every hash
+  7  a smaller store (4.4 KB -> 2.2 KB per item of bench/bench_peers.py's workload): every hash
      and key (blobs.hash, items.input_hash, journal.content_key, value_hash, replay_key, cache's two)
      stored as its 32 bytes, not 64 hex characters; a journal row's usual ``usage`` as ``"p,c,cost"``
      instead of its JSON (layout.py converts both at the store's boundary); blobs and items rebuilt
-     WITHOUT ROWID too, so no index repeats their keys. Every row is converted in place
+     WITHOUT ROWID too, so no index repeats their keys (a large value spills to overflow pages as
+     before). Every row is converted in place
 
 A store is migrated in place, in one transaction, the first time a newer plait opens it; an older
 plait then refuses it with "written by a newer plait". A file that is not a plait store, from a
