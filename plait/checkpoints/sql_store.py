@@ -172,7 +172,7 @@ class SQLStore(StoredAsks, RunTransfer, ABC):
             chunk = wanted[start:start + 500]
             rows = self._query(f"SELECT hash, data FROM blobs WHERE hash IN ({','.join('?' * len(chunk))})",
                                [key_bytes(h) for h in chunk])
-            found.update((h, bytes(d)) for h, d in ((key_text(h), d) for h, d in rows) if sha256_hex(bytes(d)) == h)
+            found.update((key_text(h), bytes(d)) for h, d in rows if sha256_hex(bytes(d)) == key_text(h))
         return found
 
     def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None,
