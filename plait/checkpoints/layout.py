@@ -17,12 +17,10 @@ tables hold, so that the rest of plait keeps its hex strings and dicts.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 DIGEST = 32
 _ZERO = bytes(DIGEST)
-_HEX_LED = re.compile(r"[0-9a-f]{64}")
 _USAGE_KEYS = ("prompt_tokens", "completion_tokens", "cost")
 
 
@@ -30,8 +28,12 @@ def key_bytes(key: str | None) -> bytes | None:
     """What a hash or key is stored as (see the module docstring); None stays None."""
     if key is None:
         return None
-    if _HEX_LED.match(key) and not key.startswith("0" * 64):
-        return bytes.fromhex(key[:64]) + key[64:].encode()
+    try:  # a digest's text is exactly the hex of its bytes (fromhex also takes capitals and spaces)
+        head = bytes.fromhex(key[:64])
+    except ValueError:
+        head = b""
+    if len(head) == DIGEST and head != _ZERO and head.hex() == key[:64]:
+        return head + key[64:].encode()
     text = key.encode()
     return text if len(text) < DIGEST else _ZERO + text
 
@@ -52,7 +54,7 @@ def usage_text(usage: dict[str, Any] | None) -> str | None:
     if not usage:
         return None  # as before: an empty dict is no usage
     prompt, completion, cost = (usage.get(k) for k in _USAGE_KEYS)
-    usual = (sorted(usage) == sorted(_USAGE_KEYS) and type(prompt) is type(completion) is int
+    usual = (usage.keys() == set(_USAGE_KEYS) and type(prompt) is type(completion) is int
              and (cost is None or type(cost) is float))
     if not usual:
         return json.dumps(usage)

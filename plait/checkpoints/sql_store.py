@@ -134,8 +134,7 @@ class SQLStore(StoredAsks, RunTransfer, ABC):
     def run_items(self, run_id: str) -> list[ItemRecord]:
         rows = self._query("SELECT item_id, position, input_hash, status, error FROM items WHERE run_id=?"
                            " ORDER BY position", (run_id,))
-        return [ItemRecord(item_id, position, key_text(digest), status, error)
-                for item_id, position, digest, status, error in rows]
+        return [ItemRecord(r[0], r[1], key_text(r[2]), *r[3:]) for r in rows]  # input_hash: layout.py
 
     # --- journal, cache and values --------------------------------------------------------------
     def journal(self, run_id: str, item_ids: Sequence[str] | None = None) -> dict[tuple[str, str, int], JournalRow]:

@@ -83,8 +83,7 @@ def _rebuild(tx: sqlite3.Connection, table: str, keys: tuple[str, ...]) -> None:
     for key in keys:
         sql = re.sub(rf"\b{key} TEXT\b", f"{key} BLOB", sql)
     sql += "" if "WITHOUT ROWID" in sql.upper() else " WITHOUT ROWID"
-    converted = [f"plait_key({n})" if n in keys else "plait_usage(usage)" if n == "usage" and keys else n
-                 for n in names]
+    converted = [f"plait_key({n})" if n in keys else f"plait_usage({n})" if n == "usage" and keys else n for n in names]
     tx.execute(f"ALTER TABLE {table} RENAME TO {table}_old")
     tx.execute(sql)
     tx.execute(f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(converted)} FROM {table}_old")
