@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from plait.checkpoints import sqlite_schema as schema
+from plait.checkpoints.layout import key_text
 from plait.errors import StoreError
 from plait.hashing import sha256_hex
 
@@ -33,7 +34,8 @@ FIX_PAGES = ("restore the store from a copy; `sqlite3 {path} .recover | sqlite3 
 _FIX_LEFTOVER = "leftovers of a deleted run, harmless: with no plait process using the store, run "
 
 # Each reference: (name, the rows that break it, where, what, fix); the texts are formatted with
-# the row's columns ({0}, {1}, ...), the store's path ({path}) and the command that runs SQL on it ({shell}).
+# the row's columns ({0}, {1}, ...; a stored hash as its hex text), the store's path ({path}), the
+# command that runs SQL on it ({shell}) and the first column as an SQL literal ({literal0}).
 REFERENCES = [
     ("journal -> values",
      "SELECT run_id, item_id, node_id, iteration, value_hash FROM journal"
@@ -47,7 +49,7 @@ REFERENCES = [
      "cache (content key {0:.12})",
      "the value {1:.12} this entry names is missing from blobs: a run that reuses it fails",
      "with no plait process using the store, delete the entry (the next run recomputes the node): "
-     "{shell}\"DELETE FROM cache WHERE content_key='{0}'\""),
+     "{shell}\"DELETE FROM cache WHERE content_key={literal0}\""),
     ("items -> values",
      "SELECT run_id, item_id, input_hash FROM items WHERE input_hash NOT IN (SELECT hash FROM blobs)",
      "items (run {0}, item {1})",
@@ -197,27 +199,37 @@ def tables(query: Query, report: StoreCheck, versions: tuple[int, int], expected
         (report.rows[table],) = query(f"SELECT COUNT(*) FROM {table}")[0]
 
 
-def references(query: Query, report: StoreCheck, shell: str) -> None:
-    """Every reference between tables holds (``shell``: the command that runs SQL on the store)."""
+def literal(stored: Any, blob: str = "X'{}'") -> str:
+    """A stored column's value as an SQL literal: a hash's bytes as ``blob`` says (SQLite's X'...')."""
+    if isinstance(stored, (bytes, memoryview)):
+        return blob.format(bytes(stored).hex())
+    return "'" + str(stored).replace("'", "''") + "'"
+
+
+def references(query: Query, report: StoreCheck, shell: str, blob: str = "X'{}'") -> None:
+    """Every reference between tables holds (``shell``: the command that runs SQL on the store;
+    ``blob``: how that database writes bytes in SQL)."""
     report.checked.append(f"references: {', '.join(name for name, *_ in REFERENCES)}")
     for name, sql, where, what, fix in REFERENCES:
         if report.rows and any(t not in report.rows for t in re.findall(r"FROM (\w+)", sql)):
             continue  # a table of a later schema version, or one the schema check found missing
         (total,) = query(f"SELECT COUNT(*) FROM ({sql}) AS broken")[0]
         rows = query(f"{sql} LIMIT {LISTED}")
-        report.add([Problem("references", where.format(*r), what.format(*r),
-                            fix.format(*r, path=report.path, shell=shell)) for r in rows], total)
+        report.add([Problem("references", where.format(*t), what.format(*t),
+                            fix.format(*t, path=report.path, shell=shell, literal0=literal(r[0], blob)))
+                    for r, t in ((r, [key_text(v) for v in r]) for r in rows)], total)
 
 
 def values(query: Query, report: StoreCheck) -> None:
     """Every stored value and plan matches its hash and parses as JSON."""
     report.checked.append("values: every stored value and plan matches its hash and parses as JSON")
     bad, damaged = [], 0
-    for value_hash, data in query("SELECT hash, data FROM blobs"):
+    for stored, data in query("SELECT hash, data FROM blobs"):
+        value_hash = key_text(stored)
         if (what := _damage(value_hash, bytes(data))) is not None:
             damaged += 1
             if len(bad) < LISTED:
-                bad.append(Problem("values", f"blobs (value {value_hash:.12})", what, _value_fix(query, value_hash)))
+                bad.append(Problem("values", f"blobs (value {value_hash:.12})", what, _value_fix(query, stored)))
     report.add(bad, damaged)
     bad = []
     for plan_hash, plan_json in query("SELECT plan_hash, plan_json FROM plans"):
@@ -237,7 +249,7 @@ def _damage(expected_hash: str, data: bytes) -> str | None:
     return None
 
 
-def _value_fix(query: Query, value_hash: str) -> str:
+def _value_fix(query: Query, value_hash: Any) -> str:
     user = next(iter(query("SELECT run_id, node_id FROM journal WHERE value_hash=? LIMIT 1", (value_hash,))), None)
     if user is not None:
         return (f"restore the store from a copy; or recompute the nodes that recorded it in a fork, e.g. "

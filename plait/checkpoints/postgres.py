@@ -159,7 +159,7 @@ class PostgresStore(SQLStore):
         steps: dict[str, Callable[[Any, StoreCheck], None]] = {
             "pages": lambda tx, report: report.checked.append(f"pages: {_PAGES}"),
             "schema": self._check_schema,
-            "references": lambda tx, report: references(_reader(tx), report, shell),
+            "references": lambda tx, report: references(_reader(tx), report, shell, "'\\x{}'"),
             "values": lambda tx, report: values(_reader(tx), report)}
         return checked(self.path, {name: self._read_only(step) for name, step in steps.items()})
 

@@ -10,6 +10,10 @@ Version history (``plait.meta.schema_version``):
      journal.replay_key: no PostgreSQL store was released before it, so it needs no migration)
   2  + journal.requests, answered, prompt_tokens, completion_tokens, cost (SQLite's schema 5, filled
      in older rows the same way)
+  3  every hash and key (blobs.hash, items.input_hash, journal.content_key, value_hash, replay_key,
+     cache's two) a ``bytea`` of its 32 bytes instead of 64 hex characters, converted in place as
+     layout.key_bytes does (SQLite's schema 7); usage is written compactly from now on (older rows
+     keep their JSON, which reads back the same)
 
 A store is created, or migrated in place, in one transaction under an advisory lock, so that
 processes opening a new store at once create it once (versions.py has the rules they share).
@@ -24,7 +28,7 @@ from plait.checkpoints.versions import APP_ID, statements
 from plait.errors import StoreError
 
 SCHEMA = "plait"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 LOCKS = 0x706C6169  # the first key of plait's advisory locks ('plai'); the second is a run's hash, or 0
 
 _V1 = f"""
@@ -56,6 +60,11 @@ CREATE TABLE {SCHEMA}.asks (
     PRIMARY KEY (run_id, item_id, node_id, iteration, ask_index));
 """
 
+def _to_bytes(*names: str) -> str:
+    """ALTER TABLE's clauses that turn text keys into bytes (layout.key_bytes, in SQL)."""
+    return ", ".join(f"ALTER COLUMN {n} TYPE BYTEA USING pg_temp.plait_key({n})" for n in names)
+
+
 # MIGRATIONS[v]: the statements that take a version-v store to version v + 1.
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -70,6 +79,17 @@ MIGRATIONS: dict[int, str] = {
         completion_tokens = COALESCE((usage::jsonb ->> 'completion_tokens')::bigint, 0),
         cost = (usage::jsonb ->> 'cost')::double precision
     WHERE source = 'lm';
+    """,
+    2: f"""
+    CREATE FUNCTION pg_temp.plait_key(k TEXT) RETURNS BYTEA IMMUTABLE STRICT LANGUAGE sql AS $$
+        SELECT CASE WHEN k ~ '^[0-9a-f]{{64}}' AND left(k, 64) <> repeat('0', 64)
+                THEN decode(left(k, 64), 'hex') || convert_to(substr(k, 65), 'UTF8')
+            WHEN octet_length(convert_to(k, 'UTF8')) < 32 THEN convert_to(k, 'UTF8')
+            ELSE decode(repeat('00', 32), 'hex') || convert_to(k, 'UTF8') END $$;
+    ALTER TABLE blobs ALTER COLUMN hash TYPE BYTEA USING pg_temp.plait_key(hash);
+    ALTER TABLE items ALTER COLUMN input_hash TYPE BYTEA USING pg_temp.plait_key(input_hash);
+    ALTER TABLE journal {_to_bytes("content_key", "value_hash", "replay_key")};
+    ALTER TABLE cache {_to_bytes("content_key", "value_hash")};
     """,
 }
 

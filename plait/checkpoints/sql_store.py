@@ -14,11 +14,13 @@ import json
 import os
 import time
 from abc import ABC, abstractmethod
+from dataclasses import astuple
 from typing import Any, Callable, Sequence, TypeVar
 
 from plait.checkpoints.asks import StoredAsks
 from plait.checkpoints.group import GroupWriter, Record
 from plait.checkpoints.keys import failure_key
+from plait.checkpoints.layout import key_bytes, key_text, usage_dict, usage_text
 from plait.checkpoints.lease import is_active, lease_held, this_host
 from plait.checkpoints.spend import Spend
 from plait.checkpoints.protocol import Garbage, ItemRecord, JournalRow, Lease, RunRecord, Source, Status, as_word
@@ -132,7 +134,7 @@ class SQLStore(StoredAsks, RunTransfer, ABC):
     def run_items(self, run_id: str) -> list[ItemRecord]:
         rows = self._query("SELECT item_id, position, input_hash, status, error FROM items WHERE run_id=?"
                            " ORDER BY position", (run_id,))
-        return [ItemRecord(*r) for r in rows]
+        return [ItemRecord(r[0], r[1], key_text(r[2]), *r[3:]) for r in rows]  # input_hash: layout.py
 
     # --- journal, cache and values --------------------------------------------------------------
     def journal(self, run_id: str, item_ids: Sequence[str] | None = None) -> dict[tuple[str, str, int], JournalRow]:
@@ -146,11 +148,11 @@ class SQLStore(StoredAsks, RunTransfer, ABC):
         return {(r[1], r[2], r[3]): journal_row(r) for r in rows}
 
     def lookup(self, content_key: str) -> str | None:
-        row = self._one("SELECT value_hash FROM cache WHERE content_key=?", (content_key,))
-        return row[0] if row else None
+        row = self._one("SELECT value_hash FROM cache WHERE content_key=?", (key_bytes(content_key),))
+        return key_text(row[0]) if row else None
 
     def read_value(self, value_hash: str) -> bytes:
-        row = self._one("SELECT data FROM blobs WHERE hash=?", (value_hash,))
+        row = self._one("SELECT data FROM blobs WHERE hash=?", (key_bytes(value_hash),))
         if row is None:
             raise StoreError(f"value {value_hash[:12]} is missing from {self.path}",
                              fix="the store is damaged; rerun the affected run into a new store")
@@ -167,8 +169,9 @@ class SQLStore(StoredAsks, RunTransfer, ABC):
         wanted = sorted(set(value_hashes))
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
-            rows = self._query(f"SELECT hash, data FROM blobs WHERE hash IN ({','.join('?' * len(chunk))})", chunk)
-            found.update((h, bytes(d)) for h, d in rows if sha256_hex(bytes(d)) == h)
+            rows = self._query(f"SELECT hash, data FROM blobs WHERE hash IN ({','.join('?' * len(chunk))})",
+                               [key_bytes(h) for h in chunk])
+            found.update((key_text(h), bytes(d)) for h, d in rows if sha256_hex(bytes(d)) == key_text(h))
         return found
 
     def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None,
@@ -205,17 +208,17 @@ class SQLStore(StoredAsks, RunTransfer, ABC):
         if owner is not None:
             self._check_holder(tx, row.run_id, owner)
         if value is not None:
-            tx.execute(PUT_VALUE, (row.value_hash, value))
-        tx.execute(RECORD, (row.run_id, row.item_id, row.node_id, row.iteration, row.content_key, row.value_hash,
-                            row.status, row.source, row.error, row.lm, json.dumps(row.usage) if row.usage else None,
-                            row.attempts, time.time(), row.replay_key, *_spend_columns(row.spent)))
+            tx.execute(PUT_VALUE, (key_bytes(row.value_hash), value))
+        tx.execute(RECORD, (row.run_id, row.item_id, row.node_id, row.iteration, key_bytes(row.content_key),
+                            key_bytes(row.value_hash), row.status, row.source, row.error, row.lm, usage_text(row.usage),
+                            row.attempts, time.time(), key_bytes(row.replay_key), *astuple(row.spent)))
         if cache and row.status == "ok":
             tx.execute("INSERT INTO cache (content_key, value_hash) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                       (row.content_key, row.value_hash))
+                       (key_bytes(row.content_key), key_bytes(row.value_hash)))
         elif cache and row.status == "failed" and row.value_hash:  # a parse failure, under a derived key
             tx.execute("INSERT INTO cache (content_key, value_hash) VALUES (?, ?)"
                        " ON CONFLICT (content_key) DO UPDATE SET value_hash=excluded.value_hash",
-                       (failure_key(row.content_key), row.value_hash))
+                       (key_bytes(failure_key(row.content_key)), key_bytes(row.value_hash)))
         if item_status is not None:
             tx.execute("UPDATE items SET status=?, error=? WHERE run_id=? AND item_id=?",
                        (item_status, row.error if item_status == "failed" else None, row.run_id, row.item_id))
@@ -302,9 +305,9 @@ class SQLStore(StoredAsks, RunTransfer, ABC):
         keys = sorted(set(content_keys))
         for start in range(0, len(keys), 500):  # well under any database's limit on parameters
             chunk = keys[start:start + 500]
-            found.update((k, int(n)) for k, n in self._query(
+            found.update((key_text(k), int(n)) for k, n in self._query(
                 f"SELECT content_key, MAX(requests) FROM journal WHERE content_key IN ({','.join('?' * len(chunk))})"
-                " GROUP BY content_key", chunk))
+                " GROUP BY content_key", [key_bytes(k) for k in chunk]))
         return found
 
     def collect_garbage(self, run_ids: Sequence[str] = (), *, dry_run: bool = False) -> Garbage:
@@ -353,7 +356,7 @@ def _lease_row(tx: Any, run_id: str) -> Lease | None:
 def _insert_items(tx: Any, run_id: str, items: list[tuple[str, bytes]], start: int) -> None:
     rows, blobs = [], {}
     for position, (item_id, data) in enumerate(items, start):
-        digest = sha256_hex(data)
+        digest = key_bytes(sha256_hex(data))
         blobs[digest] = data
         rows.append((run_id, item_id, position, digest, "pending", None))
     # in hash order: two transactions inserting the same values then wait for each other, never deadlock
@@ -368,11 +371,8 @@ def run_record(row: tuple) -> RunRecord:
 
 
 def journal_row(r: tuple) -> JournalRow:
-    return JournalRow(run_id=r[0], item_id=r[1], node_id=r[2], iteration=r[3], content_key=r[4], value_hash=r[5],
-                      status=as_word(Status, r[6]), source=as_word(Source, r[7]), error=r[8], lm=r[9],
-                      usage=json.loads(r[10]) if r[10] else None, attempts=r[11], replay_key=r[13],
+    """A row read in JOURNAL_COLUMNS order (layout.py: its keys and usage as stored)."""
+    return JournalRow(run_id=r[0], item_id=r[1], node_id=r[2], iteration=r[3], content_key=key_text(r[4]),
+                      value_hash=key_text(r[5]), status=as_word(Status, r[6]), source=as_word(Source, r[7]),
+                      error=r[8], lm=r[9], usage=usage_dict(r[10]), attempts=r[11], replay_key=key_text(r[13]),
                       spent=Spend(*r[14:19]))
-
-
-def _spend_columns(spent: Spend) -> tuple:
-    return spent.requests, spent.answered, spent.prompt_tokens, spent.completion_tokens, spent.cost

@@ -12,6 +12,12 @@ Version history (``meta.schema_version``):
      adds, answered or not, with the tokens and cost of every reply (checkpoints/spend.py). Older
      rows are filled from what they kept: requests = attempts of LM rows, answered = requests of
      those with a value, tokens and cost from ``usage`` (the replies of a failed node were not kept)
+  7  a smaller store (4.4 KB -> 2.2 KB per item of bench/bench_peers.py's workload): every hash
+     and key (blobs.hash, items.input_hash, journal.content_key, value_hash, replay_key, cache's two)
+     stored as its 32 bytes, not 64 hex characters; a journal row's usual ``usage`` as ``"p,c,cost"``
+     instead of its JSON (layout.py converts both at the store's boundary); blobs and items rebuilt
+     WITHOUT ROWID too, so no index repeats their keys (a large value spills to overflow pages as
+     before). Every row is converted in place
 
 A store is migrated in place, in one transaction, the first time a newer plait opens it; an older
 plait then refuses it with "written by a newer plait". A file that is not a plait store, from a
@@ -24,17 +30,19 @@ reading commands) refuses those too, and leaves the file as it was.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import struct
 import time
 from pathlib import Path
 
 from plait.checkpoints import versions
+from plait.checkpoints.layout import key_bytes, usage_dict, usage_text
 from plait.checkpoints.versions import APP_ID, statements
 from plait.errors import StoreError
 
-SCHEMA_VERSION = 6
-WITHOUT_ROWID = ("journal", "cache")  # small rows every recorded node writes (blobs: values can be large)
+SCHEMA_VERSION = 7
+WITHOUT_ROWID = ("journal", "cache")  # schema 5: small rows every recorded node writes (rebuilt by _rebuild)
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -54,17 +62,32 @@ CREATE TABLE IF NOT EXISTS journal (
 CREATE TABLE IF NOT EXISTS cache (content_key TEXT PRIMARY KEY, value_hash TEXT NOT NULL);
 """
 
-def without_rowid(tx: sqlite3.Connection) -> None:
-    """Rebuild WITHOUT_ROWID's tables in that layout, with the columns and rows they have now (so
-    that a column another migration adds, before or after this one, is carried over unchanged)."""
-    for table in WITHOUT_ROWID:
-        (sql,) = tx.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()
-        if "WITHOUT ROWID" in sql.upper():
-            continue
-        tx.execute(f"ALTER TABLE {table} RENAME TO {table}_v4")
-        tx.execute(sql.rstrip().rstrip(";") + " WITHOUT ROWID")
-        tx.execute(f"INSERT INTO {table} SELECT * FROM {table}_v4")
-        tx.execute(f"DROP TABLE {table}_v4")
+# Schema 7: the columns that hold a hash or key, per table; each of these tables is WITHOUT ROWID.
+_V7_KEYS = {"blobs": ("hash",), "items": ("input_hash",), "journal": ("content_key", "value_hash", "replay_key"),
+            "cache": ("content_key", "value_hash")}
+
+
+def v7_layout(tx: sqlite3.Connection) -> None:
+    """Rebuild _V7_KEYS's tables with their keys as bytes and usage compact (layout.py), every row kept."""
+    tx.create_function("plait_key", 1, key_bytes, deterministic=True)
+    tx.create_function("plait_usage", 1, lambda text: usage_text(usage_dict(text)), deterministic=True)
+    for table, keys in _V7_KEYS.items():
+        _rebuild(tx, table, keys)
+
+
+def _rebuild(tx: sqlite3.Connection, table: str, keys: tuple[str, ...]) -> None:
+    """Rebuild ``table`` WITHOUT ROWID, its ``keys`` columns BLOBs converted by plait_key and its usage
+    by plait_usage (when given keys), every other column as it is now."""
+    (sql,) = tx.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()
+    names = [r[0] for r in tx.execute("SELECT name FROM pragma_table_info(?)", (table,))]
+    for key in keys:
+        sql = re.sub(rf"\b{key} TEXT\b", f"{key} BLOB", sql)
+    sql += "" if "WITHOUT ROWID" in sql.upper() else " WITHOUT ROWID"
+    converted = [f"plait_key({n})" if n in keys else f"plait_usage({n})" if n == "usage" and keys else n for n in names]
+    tx.execute(f"ALTER TABLE {table} RENAME TO {table}_old")
+    tx.execute(sql)
+    tx.execute(f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(converted)} FROM {table}_old")
+    tx.execute(f"DROP TABLE {table}_old")
 
 
 # MIGRATIONS[v]: what takes a version-v store to version v + 1 (versions.py: SQL, or a function).
@@ -86,7 +109,7 @@ MIGRATIONS: dict[int, versions.Migration] = {
     3: """
     ALTER TABLE journal ADD COLUMN replay_key TEXT;
     """,
-    4: without_rowid,
+    4: lambda tx: [_rebuild(tx, table, keys=()) for table in WITHOUT_ROWID],
     5: """
     ALTER TABLE journal ADD COLUMN requests INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE journal ADD COLUMN answered INTEGER NOT NULL DEFAULT 0;
@@ -100,6 +123,7 @@ MIGRATIONS: dict[int, versions.Migration] = {
         cost = json_extract(usage, '$.cost')
     WHERE source = 'lm';
     """,
+    6: v7_layout,
 }
 
 _FIX_NEW_FILE = "point store= (or --store, or $PLAIT_STORE) at a new file or a plait store"

@@ -15,6 +15,7 @@ import pytest
 
 import plait
 from plait.checkpoints.check import LISTED, check_store
+from plait.checkpoints.layout import key_bytes, key_text
 from plait.checkpoints.sqlite import SQLiteStore
 from plait.hashing import sha256_hex
 from tests.cli.test_cli import plait_cmd
@@ -67,9 +68,10 @@ def test_a_whole_store_passes_and_the_report_says_what_was_checked(copy):
 
 def test_a_deleted_value_names_the_journal_row_and_the_cache_entry_that_referenced_it(copy):
     path, run_id = copy
-    (value_hash, item_id), = _sql(path, "SELECT value_hash, item_id FROM journal WHERE node_id='diamond.left'"
-                                        " ORDER BY item_id LIMIT 1")
-    _sql(path, "DELETE FROM blobs WHERE hash=?", args=(value_hash,))
+    (stored, item_id), = _sql(path, "SELECT value_hash, item_id FROM journal WHERE node_id='diamond.left'"
+                                    " ORDER BY item_id LIMIT 1")
+    _sql(path, "DELETE FROM blobs WHERE hash=?", args=(stored,))
+    value_hash = key_text(stored)  # schema 7 stores a hash as its bytes
     report = check_store(str(path))
     assert not report.ok and report.found == 2
     journal, cache = report.problems
@@ -95,9 +97,10 @@ def test_a_dangling_cache_entry_is_reported_and_its_fix_clears_it(copy):
 
 def test_a_value_that_is_not_json_or_not_its_hash_is_named_with_a_node_to_recompute(copy):
     path, run_id = copy
-    _sql(path, "INSERT INTO blobs VALUES (?, ?)", args=(sha256_hex(b"{not json"), b"{not json"))
-    (value_hash,), = _sql(path, "SELECT value_hash FROM journal WHERE node_id='diamond.final' LIMIT 1")
-    _sql(path, "UPDATE blobs SET data=? WHERE hash=?", args=(b'{"answer": "forged"}', value_hash))
+    _sql(path, "INSERT INTO blobs VALUES (?, ?)", args=(key_bytes(sha256_hex(b"{not json")), b"{not json"))
+    (stored,), = _sql(path, "SELECT value_hash FROM journal WHERE node_id='diamond.final' LIMIT 1")
+    _sql(path, "UPDATE blobs SET data=? WHERE hash=?", args=(b'{"answer": "forged"}', stored))
+    value_hash = key_text(stored)  # schema 7 stores a hash as its bytes
     problems = {p.where: p for p in check_store(str(path)).problems}
     forged = problems[f"blobs (value {value_hash[:12]})"]
     assert forged.what.startswith("its bytes do not match its hash") and "plait rerun" in forged.fix
@@ -132,7 +135,8 @@ def _pages_of(path, name: str) -> list[int]:
     return [p for (p,) in _sql(path, "SELECT pageno FROM dbstat WHERE name=? ORDER BY pageno", args=(name,))]
 
 
-@pytest.mark.parametrize("table", ["journal", "blobs", "items", "cache", "sqlite_autoindex_blobs_1"])
+# schema 7: blobs has no index beside it (WITHOUT ROWID); the runs table still has one
+@pytest.mark.parametrize("table", ["journal", "blobs", "items", "cache", "sqlite_autoindex_runs_1"])
 def test_a_page_of_garbage_is_found(copy, table):
     path, _ = copy
     pages = _pages_of(path, table)

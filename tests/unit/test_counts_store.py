@@ -107,7 +107,7 @@ def test_a_version_1_postgres_store_gets_the_spend_of_its_old_rows(pg_url, monke
                        " 2, 1.0)")
         store.close()
     store = open_location(pg_url)
-    assert execute(store, "SELECT value FROM meta WHERE key='schema_version'") == [("2",)]
+    assert execute(store, "SELECT value FROM meta WHERE key='schema_version'") == [("3",)]
     assert store.journal("r1")[("0", "a", 0)].spent == Spend(2, 2, 30, 6, 0.5)
     store.close()
 

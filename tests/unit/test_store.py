@@ -12,6 +12,7 @@ import time
 import pytest
 
 import plait
+from plait.checkpoints.layout import key_bytes
 from plait.checkpoints.location import open_location
 from plait.checkpoints.protocol import JournalRow, RunRecord, Source, Status
 from plait.checkpoints.sqlite import SQLiteStore
@@ -98,7 +99,7 @@ def test_values_are_checked_against_their_hash(store, tmp_path):
     good = sha256_hex(b"1")
     store.record(_row(value_hash=good), b"1", cache=True, item_status=None)
     assert store.read_value(good) == b"1"
-    execute(store, "UPDATE blobs SET data=? WHERE hash=?", b"2", good)
+    execute(store, "UPDATE blobs SET data=? WHERE hash=?", b"2", key_bytes(good))  # schema 7: hashes as bytes
     with pytest.raises(plait.StoreError, match="does not match its hash"):
         store.read_value(good)
 

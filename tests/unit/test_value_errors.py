@@ -15,6 +15,7 @@ import plait
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.sqlite import SQLiteStore
 from plait.errors import InputError, NodeError, StoreError
+from plait.checkpoints.layout import key_bytes
 from plait.hashing import sha256_hex
 from plait.ir.nodes import Field
 from tests.values import Color
@@ -90,11 +91,11 @@ def _legacy_null(store_path: str, run_id: str, item: str, node: str) -> None:
     """Make a recorded float what plait wrote for NaN before it stored NaN: null."""
     data = b'{"output":null}'
     with sqlite3.connect(store_path) as db:
-        db.execute("INSERT OR IGNORE INTO blobs VALUES (?, ?)", (sha256_hex(data), data))
+        db.execute("INSERT OR IGNORE INTO blobs VALUES (?, ?)", (key_bytes(sha256_hex(data)), data))  # schema 7: hashes as bytes
         (old,) = db.execute("SELECT value_hash FROM journal WHERE run_id=? AND item_id=? AND node_id=?",
                             (run_id, item, node)).fetchone()
-        db.execute("UPDATE journal SET value_hash=? WHERE value_hash=?", (sha256_hex(data), old))
-        db.execute("UPDATE cache SET value_hash=? WHERE value_hash=?", (sha256_hex(data), old))
+        db.execute("UPDATE journal SET value_hash=? WHERE value_hash=?", (key_bytes(sha256_hex(data)), old))
+        db.execute("UPDATE cache SET value_hash=? WHERE value_hash=?", (key_bytes(sha256_hex(data)), old))
 
 
 def test_an_unreadable_recorded_value_fails_its_item_alone_with_the_right_fix(store_path, caplog):
@@ -120,8 +121,8 @@ def test_an_unreadable_stored_input_fails_its_item_alone(store_path):
     first = plait.compile(Halving()).run([{"x": 1.0}, {"x": 4.0}], store=store_path)
     data = b'{"x":null}'
     with sqlite3.connect(store_path) as db:
-        db.execute("INSERT INTO blobs VALUES (?, ?)", (sha256_hex(data), data))
-        db.execute("UPDATE items SET input_hash=? WHERE item_id='0'", (sha256_hex(data),))
+        db.execute("INSERT INTO blobs VALUES (?, ?)", (key_bytes(sha256_hex(data)), data))
+        db.execute("UPDATE items SET input_hash=? WHERE item_id='0'", (key_bytes(sha256_hex(data)),))
         db.execute("DELETE FROM journal WHERE item_id='0'")
     resumed = plait.resume(first.id, store=store_path)
     assert [i.status for i in resumed.items] == ["failed", "done"]
