@@ -44,6 +44,7 @@ class PrefixQueue:
         self.max_skips = max_skips
         self._lock = threading.Lock()
         self._busy = False
+        self._holder: asyncio.AbstractEventLoop | None = None  # the event loop of the call running
         self._last = ""
         self._waiting: list[_Waiter] = []
 
@@ -58,8 +59,9 @@ class PrefixQueue:
     async def acquire(self, prompt: str) -> None:
         loop = asyncio.get_running_loop()
         with self._lock:
-            if not self._busy:
-                self._busy, self._last = True, prompt
+            # A holder whose event loop was closed without running its `finally` will never release.
+            if not self._busy or (self._holder is not None and self._holder.is_closed()):
+                self._busy, self._holder, self._last = True, loop, prompt
                 return
             waiter = _Waiter(prompt, loop.create_future(), loop)
             self._waiting.append(waiter)
@@ -77,10 +79,10 @@ class PrefixQueue:
         while True:
             with self._lock:
                 if not self._waiting:
-                    self._busy = False
+                    self._busy, self._holder = False, None
                     return
                 chosen = self._pick()
-                chosen.granted, self._last = True, chosen.prompt
+                chosen.granted, self._holder, self._last = True, chosen.loop, chosen.prompt
             try:
                 chosen.loop.call_soon_threadsafe(_grant, chosen.future)
                 return

@@ -76,3 +76,12 @@ def test_a_turn_granted_to_a_waiter_cancelled_at_that_moment_passes_on():
 def test_shared_prefix_is_the_common_prefix_length(a, b):
     assert shared_prefix(a, b) == len(os.path.commonprefix([a, b]))
     assert shared_prefix(a, a + b) == len(a)
+
+
+def test_a_holder_whose_event_loop_closed_without_releasing_does_not_block_the_queue():
+    queue = PrefixQueue()
+    abandoned = asyncio.new_event_loop()
+    abandoned.run_until_complete(queue.acquire("held for ever"))  # never released
+    abandoned.close()
+    order = asyncio.run(asyncio.wait_for(_run_all(queue, ["next"]), 5))
+    assert order == ["next"]
