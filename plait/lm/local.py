@@ -158,6 +158,9 @@ class LoadedModel:
     llama: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
     evaluated: int = 0
+    # Greedy grammar replies check the grammar on the model's first choice only (same tokens, see
+    # plait/lm/greedy_grammar.py); False samples with llama-cpp-python's own chain.
+    greedy_grammar: bool = True
 
     def __post_init__(self) -> None:
         evaluate = self.llama.eval
@@ -167,6 +170,18 @@ class LoadedModel:
             evaluate(tokens)
 
         self.llama.eval = counting_eval  # Llama.generate calls self.eval for prompt and replies alike
+        self.llama._init_sampler = self._sampler_factory(self.llama._init_sampler)
+
+    def _sampler_factory(self, chain: Any) -> Any:
+        # Imported here: it imports llama_cpp, which this module loads only with the model.
+        from plait.lm.greedy_grammar import GreedyGrammarSampler, applies
+
+        def new_sampler(**options: Any) -> Any:
+            if self.greedy_grammar and applies(options):
+                return GreedyGrammarSampler(self.llama._model, options["grammar"])
+            return chain(**options)
+
+        return new_sampler
 
     def complete(self, messages: list[dict], schema: dict | None, options: dict[str, Any]) -> dict:
         grammar = grammar_for(json.dumps(schema)) if schema is not None else None
