@@ -318,6 +318,7 @@ def _close_models() -> None:
     # it runs after llama_cpp's module globals are gone and prints a TypeError traceback.
     with _MODELS_LOCK:
         for model in _MODELS.values():
+            model.llama._sampler = None  # a GreedyGrammarSampler frees its grammar before the vocabulary goes
             model.llama.close()
         _MODELS.clear()
 
