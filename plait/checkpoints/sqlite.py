@@ -8,7 +8,8 @@ power loss at the cost of a disk flush per transaction.
 
 Concurrency: any number of processes may write different runs to one file. Writes take SQLite's
 write lock up front (``BEGIN IMMEDIATE``) and wait for it up to ``timeout`` seconds; a lease
-(see ``lease.py``) keeps two processes from running the same run. The schema, its migrations,
+(see ``lease.py``) keeps two processes from running the same run. Reads go through a second
+connection of their own, so that they never wait for a write transaction of the writer thread. The schema, its migrations,
 opening the file and the checks on damaged files are in ``sqlite_schema.py``; the SQL of every
 store method, shared with the PostgreSQL store, in ``sql_store.py``.
 """
@@ -54,6 +55,7 @@ class SQLiteStore(SQLStore):
         self._conn = schema.connect(self.path, timeout, "FULL" if durability == "power" else "NORMAL", create)
         try:
             self._init_schema(create)
+            self._reader, self._read_lock = self._open_reader(timeout)
         except BaseException:
             self._conn.close()
             raise
@@ -73,14 +75,22 @@ class SQLiteStore(SQLStore):
                 elif version < SCHEMA_VERSION:
                     schema.migrate(self._conn, version)
 
-    # --- the connection: what SQLStore runs its SQL on ------------------------------------------
+    def _open_reader(self, timeout: float) -> tuple[sqlite3.Connection, Any]:
+        """A second connection, for reads: in WAL mode a read never waits for the writer thread's
+        transaction, so the event loop's lookups do not stall behind a commit. (An in-memory
+        database has one connection only: it reads under the writer's lock.)"""
+        if self.path == ":memory:" or self.path.startswith("file:"):
+            return self._conn, self._lock
+        return schema.connect(self.path, timeout, "NORMAL", create=False), threading.Lock()
+
+    # --- the connections: what SQLStore runs its SQL on -----------------------------------------
     def _transact(self, work: Callable[[sqlite3.Connection], T], *, commit: bool = True) -> T:
         with self._write(commit):
             return work(self._conn)
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
-        with self._guard("read"):
-            return self._conn.execute(sql, args).fetchall()
+        with self._guard("read", self._read_lock):
+            return self._reader.execute(sql, args).fetchall()
 
     # --- maintenance ----------------------------------------------------------------------------
     def vacuum(self) -> int:
@@ -110,8 +120,9 @@ class SQLiteStore(SQLStore):
 
     def close(self) -> None:
         self._close_writer()
-        with self._lock:
+        with self._lock, self._read_lock:
             self._conn.close()
+            self._reader.close()
 
     # --- plumbing -------------------------------------------------------------------------------
     @contextmanager
@@ -128,8 +139,8 @@ class SQLiteStore(SQLStore):
             self._conn.execute("COMMIT" if commit else "ROLLBACK")
 
     @contextmanager
-    def _guard(self, what: str):
-        with self._lock:
+    def _guard(self, what: str, lock: Any = None):
+        with lock or self._lock:
             try:
                 yield
             except sqlite3.DatabaseError as exc:
