@@ -55,7 +55,11 @@ class SQLiteStore(SQLStore):
         self._conn = schema.connect(self.path, timeout, "FULL" if durability == "power" else "NORMAL", create)
         try:
             self._init_schema(create)
-            self._reader, self._read_lock = self._open_reader(timeout)
+            # reads on a connection of their own: in WAL mode they never wait for the writer thread's
+            # transaction (an in-memory database has one connection only: reads take the writer's lock)
+            alone = self.path == ":memory:" or self.path.startswith("file:")
+            self._reader = self._conn if alone else schema.connect(self.path, timeout, "NORMAL", create=False)
+            self._read_lock = self._lock if alone else threading.Lock()
         except BaseException:
             self._conn.close()
             raise
@@ -74,14 +78,6 @@ class SQLiteStore(SQLStore):
                     schema.create(self._conn)
                 elif version < SCHEMA_VERSION:
                     schema.migrate(self._conn, version)
-
-    def _open_reader(self, timeout: float) -> tuple[sqlite3.Connection, Any]:
-        """A second connection, for reads: in WAL mode a read never waits for the writer thread's
-        transaction, so the event loop's lookups do not stall behind a commit. (An in-memory
-        database has one connection only: it reads under the writer's lock.)"""
-        if self.path == ":memory:" or self.path.startswith("file:"):
-            return self._conn, self._lock
-        return schema.connect(self.path, timeout, "NORMAL", create=False), threading.Lock()
 
     # --- the connections: what SQLStore runs its SQL on -----------------------------------------
     def _transact(self, work: Callable[[sqlite3.Connection], T], *, commit: bool = True) -> T:
