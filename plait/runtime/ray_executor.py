@@ -24,7 +24,7 @@ import logging
 import os
 from collections import deque
 from dataclasses import replace
-from typing import Any
+from typing import Any, Iterable
 
 from plait.runtime.assemble import named_lms, resolve_lms
 from plait.runtime.options import RunJob
@@ -152,8 +152,8 @@ class RayRun:
         self.key = f"{job.run_id}:{job.owner}"  # this binding of the run, in the LimitKeeper
         self._budget_noted = False
 
-    async def run(self, states: list[ItemState]) -> None:
-        todo = self._runnable(states)
+    async def run(self, states: Iterable[ItemState]) -> None:
+        todo = self._runnable(list(states))  # a run's items may be an iterator (runtime/feed.py): read once
         if not todo:
             return
         ray, pool = self.ex.connect(), self.ex.pool()

@@ -32,8 +32,9 @@ def test_a_finished_local_model_run_replays_from_its_rows_with_no_call(tmp_path,
     replayed, original = [], FinishedReplay.replay
 
     async def spy(self, items):
-        left = await original(self, items)
-        replayed.extend(i.item_id for i in items if i not in left)
+        seen = []  # the items as the replay takes them (a run's items are an iterator: runtime/feed.py)
+        left = await original(self, (seen.append(i) or i for i in items))
+        replayed.extend(i.item_id for i in seen if i not in left)
         return left
 
     monkeypatch.setattr(FinishedReplay, "replay", spy)

@@ -22,6 +22,7 @@ import dspy  # noqa: E402
 import pytest  # noqa: E402
 
 import plait  # noqa: E402
+from plait.checkpoints.layout import usage_dict  # noqa: E402
 from plait.lm.dspy_lm import DSPyLM  # noqa: E402
 from plait.lm.protocol import LMError, LMRequest  # noqa: E402
 from plait.lm.secrets import redact  # noqa: E402
@@ -162,7 +163,7 @@ def test_configure_context_and_a_module_lm_each_route_to_their_server(server, se
 def journal_usage(db: Path, run_id: str) -> list[dict]:
     rows = sqlite3.connect(db).execute(
         "SELECT usage FROM journal WHERE run_id=? AND source='lm' ORDER BY node_id, item_id", (run_id,)).fetchall()
-    return [json.loads(u) for (u,) in rows]
+    return [usage_dict(u) for (u,) in rows]  # the store's compact "prompt,completion,cost" (layout.py)
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -160,10 +160,10 @@ def test_a_lone_surrogate_round_trips_through_a_step(tmp_path, text):
 @given(value=st.one_of(floats, texts))
 @settings(max_examples=50, deadline=None)
 def test_item_inputs_are_what_resume_reads_back(value):
-    from plait.runtime.items import item_states
+    from plait.runtime.items import encoded_items
 
     input_node = _INPUT_ONLY.plan.of_op(Op.INPUT)[0]
-    (state,), (blob,) = item_states(input_node, [{"value": value}], None)
+    ((state, blob),) = encoded_items(input_node, [{"value": value}], None)
     stored = codec_for(input_node.outputs).decode(blob)
     assert state.status == "running" and same(state.inputs["value"], stored["value"])
 
