@@ -1,9 +1,17 @@
+import signal
+
 import pytest
 
 import plait
 from plait.lm import config
 from tests.pg import pg_server, pg_url  # noqa: F401 (fixtures: the session's PostgreSQL server, a new database)
 from tests.stores import new_store_url, store, store_kind, store_url  # noqa: F401 (fixtures: one per kind of store)
+
+# A suite started in the background by a non-interactive shell (`cmd &`, nohup) inherits SIGINT
+# ignored, and so would every child it starts: the Ctrl-C tests' children would never see their
+# SIGINT. A handled signal is reset to the default in a child (exec), an ignored one is not.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
