@@ -82,7 +82,7 @@ class Executor:
         # owner: the run's lease holder; the store records only while it holds the lease
         self.steps = StepJournal(store, run_id, owner=owner, rows=journal, force=force,
                                  reset_attempts=reset_attempts, parse_retries=runner.parse_retries,
-                                 writer=store.writer())
+                                 writer=store.writer(), threads=clock is REAL_CLOCK)
         self.guards = runner.guards
         self.sampled = sampled_nodes(plan, self.guards)  # their content keys name their call site
         self._computing: dict[str, asyncio.Event] = {}  # content keys being computed, set when recorded

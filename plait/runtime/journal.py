@@ -64,7 +64,7 @@ class StepJournal:
 
     def __init__(self, store: Store, run_id: str, *, owner: str | None = None, rows: Rows | None = None,
                  force: frozenset[str] = frozenset(), reset_attempts: bool = False, parse_retries: int = 2,
-                 writer: GroupWriter | None = None) -> None:
+                 writer: GroupWriter | None = None, threads: bool = True) -> None:
         self.store, self.run_id, self.owner = store, run_id, owner  # owner: record only while it holds the lease
         self.rows, self.force = rows or {}, force
         self.reset_attempts, self.parse_retries = reset_attempts, parse_retries
@@ -73,8 +73,9 @@ class StepJournal:
         self._unread: dict[str, list[str]] | None = None  # item -> its recorded values' hashes, not yet read
         self._values: dict[str, bytes] = {}  # values read ahead, until replay has taken them
         self._takers: Counter[str] = Counter()  # how many rows read ahead still have to take each
-        # a store with a writer thread is asked for cache keys off the loop too (lookups.py)
-        self._lookups = Lookups(store.lookup) if writer is not None else None
+        # a store with a writer thread is asked for cache keys off the loop too (lookups.py); not under
+        # a fake clock (``threads`` False), whose time moves whenever the loop waits, a thread's read too
+        self._lookups = Lookups(store.lookup) if writer is not None and threads else None
         self._probed: dict[str, str | None] = {}  # content key -> its cached value's hash, looked up ahead
         self._failed: dict[str, str | None] = {}  # content key -> its remembered failure's hash, looked up ahead
 
