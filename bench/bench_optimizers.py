@@ -104,10 +104,10 @@ def run_plait(task: Task, split: dict[str, list[dict]], args: argparse.Namespace
     side = PlaitSide(task, folder, args.threads, args.lm_threads, lm=lm)
     rows = [_announced(side.measure(name, optimizer, split), args.jsonl)
             for name, optimizer in plait_rows(args).items() if wanted(name, args)]
-    if wanted("RandomSearch", args) and budget:  # the same calls DSPy's RandomSearch spent, more candidates
+    if wanted(BUDGET_ROW, args) and budget:  # the same calls DSPy's RandomSearch spent, more candidates
         budgeted = random_search(args, num_candidates=4 * args.candidates, max_lm_calls=budget)
         rows.append(_announced(side.measure(BUDGET_ROW, budgeted, split), args.jsonl))
-    if wanted("RandomSearch", args) and args.extend:  # the finished search's store: only new calls count
+    if wanted(EXTEND_ROW, args) and args.extend:  # the finished search's store: only new calls count
         more = random_search(args, num_candidates=args.candidates + args.extend)
         rows.append(_announced(side.measure(f"{EXTEND_ROW} by {args.extend}", more, split, store="RandomSearch"),
                                args.jsonl))
