@@ -14,11 +14,11 @@ Both SQL texts are here and nowhere else (a schema change adapts them in one pla
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from typing import Any, Sequence
 
 from plait.checkpoints.layout import key_text
-from plait.hashing import sha256_hex
 
 # A row without a replay key (written before store schema 4) is left out: the normal path matches it
 # by its content key. LEFT JOIN: a value missing from blobs comes back as NULL, and replay leaves the
@@ -49,7 +49,7 @@ class ReplayReads(ABC):
             chunk = item_ids[start:start + CHUNK]
             rows = self._query(REPLAY_ROWS.format(marks=",".join("?" * len(chunk))), (run_id, *chunk))
             for item_id, node_id, replay_key, value_hash, data in rows:
-                found[item_id][node_id] = (key_text(replay_key), _checked(key_text(value_hash), data))
+                found[item_id][node_id] = (key_text(replay_key), _checked(value_hash, data))
         return found
 
     def recorded_counts(self, run_id: str) -> dict[str, int]:
@@ -57,9 +57,11 @@ class ReplayReads(ABC):
         return {node_id: int(count) for node_id, count in self._query(RECORDED_COUNTS, (run_id,))}
 
 
-def _checked(value_hash: str, data: Any) -> bytes | None:
-    """The value, if it is there and matches its hash (as ``read_values`` keeps only those)."""
+def _checked(stored_hash: Any, data: Any) -> bytes | None:
+    """The value, if it is there and matches its hash (as ``read_values`` keeps only those). A
+    digest is stored as its 32 bytes (layout.py): compared as such, without its hex."""
     if data is None:
         return None
     data = bytes(data)
-    return data if sha256_hex(data) == value_hash else None
+    digest = hashlib.sha256(data).digest()
+    return data if stored_hash == digest or key_text(stored_hash) == digest.hex() else None

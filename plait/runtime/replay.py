@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from plait.runtime.executor import Executor, ItemState
 
 Recorded = tuple[str, bytes]  # a finished row's replay key and value (Store.replay_rows)
+_NONE = ("", None)  # a node without a row: no value
 BATCH = 100  # items whose rows and values are read in one query: few queries, and memory bounded by a batch
 REPLAY_SLICE = 0.01  # seconds a replay runs before the event loop's timers get a turn
 
@@ -80,10 +81,9 @@ class FinishedReplay:
         (its input did not validate), nor for any while nodes are forced to recompute (a fork's first
         run, on every attempt of a shard); a row from before replay keys is not in it (the normal
         path matches it by its content key)."""
-        if not read:
+        if not read or any(read.get(node_id, _NONE)[1] is None for node_id in self.codecs):
             return None
-        rows = {node_id: read.get(node_id) for node_id in self.codecs}
-        return rows if all(r is not None and r[1] is not None for r in rows.values()) else None
+        return read
 
     async def _replay_item(self, item: ItemState, rows: dict[str, Recorded]) -> bool:
         """Check and decode every node of the item; only then emit its events and finish it."""
@@ -91,7 +91,7 @@ class FinishedReplay:
         seconds: dict[str, float] = {}  # the pure nodes' compute times, for their events
         for node in self.nodes:
             inputs = {p.name: p.const if p.ref is None else env[p.ref.node][p.ref.field] for p in node.inputs}
-            if node.id in rows:
+            if node.id in self.codecs:  # journaled (rows may hold a node's that is pure since an edit)
                 value = self._recorded(node, rows[node.id], inputs)
             else:
                 value = await self._recomputed(node, inputs, seconds)
@@ -99,7 +99,7 @@ class FinishedReplay:
                 return False
             env[node.id] = value
         for node_id in self.shown:
-            source = Source.REPLAY if node_id in rows else Source.STEP
+            source = Source.REPLAY if node_id in self.codecs else Source.STEP
             self.ex.emit(ev.NodeFinished(self.ex.run_id, item.item_id, node_id, source, seconds.get(node_id, 0.0)))
         item.status, item.outputs = "done", env[self.output_id]
         self.ex.emit(ev.ItemFinished(self.ex.run_id, item.item_id, "done"))
