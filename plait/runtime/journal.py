@@ -56,8 +56,9 @@ class Keys:
 
 class StepJournal:
     """One run's steps, looked up and recorded. ``rows``: the run's journal as read at the start
-    (this process's or shard's items); ``force``: node ids that must recompute; ``reset_attempts``:
-    forget the attempts unfinished steps made; ``parse_retries``: the re-asks this run allows.
+    (this process's or shard's items; None: ``read_rows`` reads those it is asked for); ``force``:
+    node ids that must recompute; ``reset_attempts``: forget the attempts unfinished steps made;
+    ``parse_retries``: the re-asks this run allows.
 
     ``writer``: the store's writer thread (group.py). With it, a ``record_*`` call queues its
     record and the caller awaits ``committed()`` right after it (before any other await) to hold
