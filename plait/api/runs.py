@@ -108,16 +108,17 @@ async def _resume_held(run_id: str, store: Store, plan: Plan | None, own_lms: di
     check_resumable(record)
     stored = plan_from_json(json.loads(store.load_plan(record.plan_hash)), f"the plan of run {run_id}")
     plan = plan or stored
-    items, journal = store.run_items(run_id), store.journal(run_id)
+    items, recorded = store.run_items(run_id), store.recorded_counts(run_id)
     plan_hash = store.save_plan(json.dumps(plan_to_json(plan), sort_keys=True))
-    if plan_hash != record.plan_hash or _unfinished(plan, items, journal):
+    if plan_hash != record.plan_hash or _unfinished(plan, items, recorded):
         check_keys(plan, options, own_lms)  # a finished run replays with no LM call: it needs no key
     if plan_hash != record.plan_hash:
         store.set_run(run_id, plan_hash=plan_hash)
     store.set_run(run_id, status="running")
     # after an edit, recomputed outputs do not replace the journal's (an 'ok' row is final): keep them in memory
     feed = _stored_feed(store, items, plan, _streamed(store, options) and plan_hash == record.plan_hash)
-    return await _execute(plan, store, run_id, feed, own_lms, options, journal=journal, resumed=True, owner=owner)
+    journal = store.journal(run_id) if _every_row_first(options) else None  # else read for what replay leaves
+    return await _execute(plan, store, run_id, feed, own_lms, options, journal=journal, recorded=recorded, owner=owner)
 
 
 async def arerun(run_id: str, from_node: str, *, store: Any = None, plan: Plan | None = None,
@@ -147,19 +148,22 @@ async def _fork(run_id: str, from_node: str, store: Store, plan: Plan | None, ow
                          [(i.item_id, store.read_value(i.input_hash)) for i in items])
         store.copy_journal(run_id, fork_id, {n.id for n in plan.nodes} - force)
         feed = _stored_feed(store, store.run_items(fork_id), plan, _streamed(store, options))
-        return await _execute(plan, store, fork_id, feed, own_lms, options,
-                              journal=store.journal(fork_id), force=force, resumed=True, owner=lease.owner)
+        return await _execute(plan, store, fork_id, feed, own_lms, options, journal=store.journal(fork_id),
+                              force=force, recorded=store.recorded_counts(fork_id), owner=lease.owner)
 
 
 async def _execute(plan: Plan, store: Store, run_id: str, feed: ItemFeed, own_lms: dict | None,
                    options: RunOptions, journal: dict | None = None, force: frozenset = frozenset(),
-                   resumed: bool = False, owner: str | None = None) -> Run:
+                   recorded: dict[str, int] | None = None, owner: str | None = None) -> Run:
+    """Run the feed's items. ``recorded``: a resumed run's finished rows per node (None: a new run);
+    ``journal``: its rows, when read up front (else the executor reads those replay leaves)."""
     stats, tally = RunStats(), NodeTally()
     emit = _fanout(stats, options, len(feed), tally)
-    executor = _executor(plan, store, run_id, own_lms or {}, options, journal, force, emit, owner)
+    resumed = recorded is not None
+    executor = _executor(plan, store, run_id, own_lms or {}, options, journal, force, emit, owner, resumed)
     started = time.perf_counter()
-    node_runs, recorded = _node_runs(plan, len(feed), journal)
-    emit(ev.RunStarted(run_id, len(feed), len(plan), resumed, node_runs, recorded))
+    node_runs, replays = _node_runs(plan, len(feed), recorded or {})
+    emit(ev.RunStarted(run_id, len(feed), len(plan), resumed, node_runs, replays))
     lost = False
     try:
         await executor.run(feed)
@@ -193,27 +197,31 @@ def run_totals(store: Store, run_id: str, stats: RunStats) -> RunStats:
     return RunStats.from_summary(store.journal_summary(run_id))
 
 
-def _node_runs(plan: Plan, items: int, journal: dict | None) -> tuple[int, int]:
+def _node_runs(plan: Plan, items: int, recorded: dict[str, int]) -> tuple[int, int]:
     """(node executions of the run in all, those its journal already records): what a resume says
     and where the progress bar starts. INPUT and OUTPUT nodes compute nothing and are left out."""
     computing = {n.id for n in plan.nodes if n.op not in (Op.INPUT, Op.OUTPUT)}
-    recorded = sum(1 for (_, node_id, iteration), row in (journal or {}).items()
-                   if iteration == 0 and node_id in computing and row.status == "ok")
-    return items * len(computing), recorded
+    return items * len(computing), sum(count for node_id, count in recorded.items() if node_id in computing)
 
 
-def _unfinished(plan: Plan, items: list[ItemRecord], journal: dict) -> bool:
+def _unfinished(plan: Plan, items: list[ItemRecord], recorded: dict[str, int]) -> bool:
     """Will the run compute anything? Not when every item's outputs are recorded (a finished run
-    replays) or it never passed input validation."""
+    replays) or it never passed input validation (such an item has no row at its OUTPUT node)."""
     output = plan.of_op(Op.OUTPUT)[0].id
-    return any(not _never_valid(i) and getattr(journal.get((i.item_id, output, 0)), "status", None) != "ok"
-               for i in items)
+    return recorded.get(output, 0) < sum(1 for i in items if not _never_valid(i))
+
+
+def _every_row_first(options: RunOptions) -> bool:
+    """Must a resume read its whole journal before it starts? For a budget, which counts what every
+    row spent, and for another executor (Ray), which sends each shard its rows; else the finished
+    items replay from the store and only the others' rows are read (runtime/replay.py)."""
+    return options.budget is not None or options.executor is not None
 
 
 def _executor(plan: Plan, store: Store, run_id: str, own: dict, options: RunOptions, journal: dict | None,
-              force: frozenset, emit: Callable[[ev.Event], None], owner: str | None) -> Any:
+              force: frozenset, emit: Callable[[ev.Event], None], owner: str | None, resumed: bool) -> Any:
     if options.executor is None:
-        return local_executor(plan, store, run_id, own, options, journal, force, emit, owner)
+        return local_executor(plan, store, run_id, own, options, journal, force, emit, owner, resumed=resumed)
     if not hasattr(options.executor, "bind"):
         raise PlaitError("RunOptions(executor=...) is not an executor", field="executor",
                          expected="None or an executor object such as plait.RayExecutor(...)",

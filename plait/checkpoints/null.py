@@ -54,6 +54,12 @@ class NullStore:
     def read_values(self, value_hashes: Sequence[str]) -> dict[str, bytes]:
         return {}
 
+    def replay_rows(self, run_id: str, item_ids: Sequence[str]) -> dict[str, dict[str, tuple[str, bytes | None]]]:
+        return {item_id: {} for item_id in item_ids}
+
+    def recorded_counts(self, run_id: str) -> dict[str, int]:
+        return {}
+
     def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None,
                owner: str | None = None) -> None:
         pass

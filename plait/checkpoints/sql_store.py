@@ -23,6 +23,7 @@ from plait.checkpoints.keys import failure_key
 from plait.checkpoints.layout import key_bytes, key_text, usage_dict, usage_text
 from plait.checkpoints.lease import is_active, lease_held, this_host
 from plait.checkpoints.spend import Spend
+from plait.checkpoints.replay_reads import ReplayReads
 from plait.checkpoints.protocol import Garbage, ItemRecord, JournalRow, Lease, RunRecord, Source, Status, as_word
 from plait.checkpoints.transfer import JOURNAL_COLUMNS, RUN_COLUMNS, RunTransfer
 from plait.errors import RunNotFound, StoreError
@@ -54,7 +55,7 @@ REFERENCED_VALUES = """
     UNION SELECT input_hash FROM items UNION SELECT value_hash FROM cache"""
 
 
-class SQLStore(StoredAsks, RunTransfer, ABC):
+class SQLStore(StoredAsks, RunTransfer, ReplayReads, ABC):
     """The Store protocol over SQL tables; SQLiteStore and PostgresStore supply the connection."""
 
     path: str

@@ -32,9 +32,10 @@ from plait.runtime.policies import resolve_guards
 
 def local_executor(plan: Plan, store: Store, run_id: str, own: dict, options: RunOptions, journal: dict | None,
                    force: frozenset, emit: Callable[[ev.Event], None], owner: str | None,
-                   gate: CallGate | None = None) -> Executor:
+                   gate: CallGate | None = None, resumed: bool = False) -> Executor:
     """The executor that runs items in this process. ``gate``: where the budget and rate limits are
-    kept; by default here, the budget counting from what ``journal`` records."""
+    kept; by default here, the budget counting from what ``journal`` records. ``resumed`` without a
+    ``journal``: the executor reads the rows of the items replay leaves (executor.py)."""
     named = named_lms(options, own)
     lms, adapters, hashes = resolve_lms(plan, options, own, named)
     guards = resolve_guards(lm_nodes(plan), lms, hashes, options, named)
@@ -48,7 +49,8 @@ def local_executor(plan: Plan, store: Store, run_id: str, own: dict, options: Ru
     caller = LMCaller(run_id, clock=clock, rng=random.Random(options.seed), gate=gate, emit=emit)
     return Executor(plan, store, NodeRunner(guards, adapters, options.parse_retries, caller), run_id=run_id,
                     lm_hashes=hashes, journal=journal, force=force, concurrency=options.concurrency, emit=emit,
-                    clock=clock, reset_attempts=options.reset_attempts, owner=owner)
+                    clock=clock, reset_attempts=options.reset_attempts, owner=owner,
+                    resumed=resumed)
 
 
 def named_lms(options: RunOptions, own: dict[str, Any]) -> dict[str, Any]:

@@ -70,14 +70,16 @@ class ItemState:
 
 class Executor:
     """Runs one plan's items against a store. ``force``: node ids that must recompute.
-    ``reset_attempts``: ignore the attempts the journal records for unfinished nodes."""
+    ``reset_attempts``: ignore the attempts the journal records for unfinished nodes. ``journal``: the
+    run's rows; ``resumed`` without them: its rows are read for the items replay leaves (run)."""
 
     def __init__(self, plan: Plan, store: Store, runner: NodeRunner, *, run_id: str,
                  lm_hashes: dict[str, str], journal: dict | None = None, force: frozenset[str] = frozenset(),
                  concurrency: int = 32, emit: Callable[[ev.Event], None] = lambda e: None,
-                 clock: Clock = REAL_CLOCK, reset_attempts: bool = False, owner: str | None = None) -> None:
+                 clock: Clock = REAL_CLOCK, reset_attempts: bool = False, owner: str | None = None,
+                 resumed: bool = False) -> None:
         self.plan, self.store, self.runner, self.run_id = plan, store, runner, run_id
-        self.lm_hashes = lm_hashes
+        self.lm_hashes, self.resumed = lm_hashes, resumed or bool(journal)
         self.concurrency, self.emit, self.clock = max(1, concurrency), emit, clock
         # owner: the run's lease holder; the store records only while it holds the lease
         self.steps = StepJournal(store, run_id, owner=owner, rows=journal, force=force,
@@ -102,8 +104,9 @@ class Executor:
     async def run(self, items: Sequence[ItemState]) -> None:
         """Run every item to done or failed. Store errors (and bugs) abort the run and propagate.
         ``items`` is iterated lazily, one item as another is released (runtime/feed.py)."""
-        if self.steps.rows:  # a resumed run: its finished items replay in one pass (replay.py)
+        if self.resumed:  # its finished items replay in one pass (replay.py); the others' rows are read now
             items = await FinishedReplay(self).replay(items)
+            self.steps.read_rows([item.item_id for item in items])  # unless given: a fork's, a shard's
         if not items:
             return
         self._queue: asyncio.PriorityQueue = asyncio.PriorityQueue()
@@ -111,7 +114,7 @@ class Executor:
         self._finished, self._fatal = asyncio.Event(), None
         for _ in range(min(self.window, len(items))):
             self._admit()
-        slots = min(self.window * self.width, self._node_slots(items))
+        slots = min(self.window * self.width, max(1, len(items) * max(1, len(self.plan) - 1)))
         workers = [asyncio.create_task(self._work()) for _ in range(slots)]
         try:
             await self._finished.wait()
@@ -121,9 +124,6 @@ class Executor:
             await asyncio.gather(*workers, return_exceptions=True)
         if self._fatal is not None:
             raise self._fatal
-
-    def _node_slots(self, items: Sequence[ItemState]) -> int:
-        return max(1, len(items) * max(1, len(self.plan) - 1))
 
     # --- scheduling ---------------------------------------------------------------------------
     def _admit(self) -> None:

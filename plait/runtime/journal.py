@@ -24,7 +24,7 @@ import asyncio
 import json
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from plait.checkpoints.group import GroupWriter, Record
 from plait.checkpoints.keys import failure_key
@@ -38,6 +38,7 @@ from plait.runtime.calls import NodeCall
 from plait.runtime.lookups import Lookups
 
 Rows = dict[tuple[str, str, int], JournalRow]
+READ_CHUNK = 500  # item ids per journal query: well under any database's limit on parameters
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,9 @@ class Keys:
 
 class StepJournal:
     """One run's steps, looked up and recorded. ``rows``: the run's journal as read at the start
-    (this process's or shard's items); ``force``: node ids that must recompute; ``reset_attempts``:
-    forget the attempts unfinished steps made; ``parse_retries``: the re-asks this run allows.
+    (this process's or shard's items; None: ``read_rows`` reads those it is asked for); ``force``:
+    node ids that must recompute; ``reset_attempts``: forget the attempts unfinished steps made;
+    ``parse_retries``: the re-asks this run allows.
 
     ``writer``: the store's writer thread (group.py). With it, a ``record_*`` call queues its
     record and the caller awaits ``committed()`` right after it (before any other await) to hold
@@ -67,6 +69,7 @@ class StepJournal:
                  writer: GroupWriter | None = None, threads: bool = True) -> None:
         self.store, self.run_id, self.owner = store, run_id, owner  # owner: record only while it holds the lease
         self.rows, self.force = rows or {}, force
+        self._rows_read = rows is not None  # else read_rows reads them, for the items it is given
         self.reset_attempts, self.parse_retries = reset_attempts, parse_retries
         self.writer = writer
         self._queued: list[asyncio.Future] = []  # records queued since the last committed()
@@ -93,6 +96,14 @@ class StepJournal:
             return row if row.replay_key == keys.replay else None
         made_here = row.content_key == keys.content or (made_by is not None and made_by(row.content_key))
         return row if made_here else None
+
+    def read_rows(self, item_ids: Sequence[str]) -> None:
+        """Read these items' rows, READ_CHUNK items per query, unless the journal was given: a resumed
+        run's rows are read only for the items replay left (executor.py), not for the finished ones."""
+        if self._rows_read:
+            return
+        for start in range(0, len(item_ids), READ_CHUNK):
+            self.rows.update(self.store.journal(self.run_id, item_ids[start:start + READ_CHUNK]))
 
     def reusable(self, node: Node) -> bool:
         """May the node's output come from (and go to) the cache? Not an OUTPUT, a forced or a

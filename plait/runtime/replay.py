@@ -6,7 +6,8 @@ and check-else-run-and-record (both keys computed, awaits, each item's values re
 its own). Here an item whose every node the journal records as done under the node's current
 replay key is replayed in one pass over the plan, in topological order:
 
-  1. the values of a batch of items are read in one query (``Store.read_values``)
+  1. a batch of items' finished rows, joined with their values, are read in one query
+     (``Store.replay_rows``): no JournalRow is built, and the run's journal need not be read first
   2. per item, per node: the inputs from the values replayed so far, the replay key over them,
      which must equal the recorded row's; the recorded value decoded into the node's types (a
      pure node is recomputed, as the executor recomputes it on every replay)
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from plait.checkpoints.codec import codec_for
 from plait.checkpoints.keys import replay_key
-from plait.checkpoints.protocol import JournalRow, Source, Status
+from plait.checkpoints.protocol import Source
 from plait.errors import PlaitError, StoreError
 from plait.ir.nodes import Node, Op
 from plait.runtime import events as ev
@@ -38,7 +39,9 @@ from plait.runtime import events as ev
 if TYPE_CHECKING:
     from plait.runtime.executor import Executor, ItemState
 
-BATCH = 100  # items whose values are read in one query: few queries, and memory bounded by a batch
+Recorded = tuple[str, bytes]  # a finished row's replay key and value (Store.replay_rows)
+_NONE = ("", None)  # a node without a row: no value
+BATCH = 100  # items whose rows and values are read in one query: few queries, and memory bounded by a batch
 REPLAY_SLICE = 0.01  # seconds a replay runs before the event loop's timers get a turn
 
 
@@ -58,13 +61,13 @@ class FinishedReplay:
         """Replay the items that are finished under the current plan; return the others, in order."""
         left, slice_start, pending = [], time.perf_counter(), iter(items)  # taken lazily: runtime/feed.py
         while chunk := list(itertools.islice(pending, BATCH)):
-            batch = [(item, self._rows(item)) for item in chunk]
-            hashes = [row.value_hash for _, rows in batch if rows is not None for row in rows.values()]
-            values = self.steps.store.read_values(hashes) if hashes else {}
-            for i, (item, rows) in enumerate(batch, 1):
-                if rows is None or not await self._replay_item(item, rows, values):
+            wanted = [item.item_id for item in chunk if item.status == "running"] if not self.steps.force else []
+            read = self.steps.store.replay_rows(self.ex.run_id, wanted) if wanted else {}
+            for i, item in enumerate(chunk, 1):
+                rows = self._rows(read.get(item.item_id))
+                if rows is None or not await self._replay_item(item, rows):
                     left.append(item)
-                if i == len(batch) or time.perf_counter() - slice_start >= REPLAY_SLICE:  # a batch, or a slice
+                if i == len(chunk) or time.perf_counter() - slice_start >= REPLAY_SLICE:  # a batch, or a slice
                     # A due timer's callback runs in the loop's next iteration, and wakes its task for the
                     # iteration after that: three turns let that task run before the replay goes on.
                     for _ in range(3):
@@ -72,29 +75,31 @@ class FinishedReplay:
                     slice_start = time.perf_counter()
         return left
 
-    def _rows(self, item: ItemState) -> dict[str, JournalRow] | None:
-        """The item's rows by node, if every journaled node has a finished one with a replay key (a
-        row from before replay keys is matched by its content key: the normal path does that) and no
-        node is forced to recompute (a fork's first run, on every attempt of a shard)."""
-        rows = {node_id: self.steps.rows.get((item.item_id, node_id, 0)) for node_id in self.codecs}
-        finished = all(r is not None and r.status == Status.OK and r.replay_key and r.value_hash for r in rows.values())
-        return rows if finished and item.status == "running" and not self.steps.force else None
+    def _rows(self, read: dict[str, Recorded] | None) -> dict[str, Recorded] | None:
+        """The item's (replay key, value) by journaled node, if every one has a finished row with a
+        replay key and a value that reads back. ``read`` has none for an item that is not running
+        (its input did not validate), nor for any while nodes are forced to recompute (a fork's first
+        run, on every attempt of a shard); a row from before replay keys is not in it (the normal
+        path matches it by its content key)."""
+        if not read or any(read.get(node_id, _NONE)[1] is None for node_id in self.codecs):
+            return None
+        return read
 
-    async def _replay_item(self, item: ItemState, rows: dict[str, JournalRow], values: dict[str, bytes]) -> bool:
+    async def _replay_item(self, item: ItemState, rows: dict[str, Recorded]) -> bool:
         """Check and decode every node of the item; only then emit its events and finish it."""
         env: dict[str, dict[str, Any]] = {self.input_id: item.inputs}
         seconds: dict[str, float] = {}  # the pure nodes' compute times, for their events
         for node in self.nodes:
             inputs = {p.name: p.const if p.ref is None else env[p.ref.node][p.ref.field] for p in node.inputs}
-            if node.id in rows:
-                value = self._recorded(node, rows[node.id], inputs, values)
+            if node.id in self.codecs:  # journaled (rows may hold a node's that is pure since an edit)
+                value = self._recorded(node, rows[node.id], inputs)
             else:
                 value = await self._recomputed(node, inputs, seconds)
             if value is None:
                 return False
             env[node.id] = value
         for node_id in self.shown:
-            source = Source.REPLAY if node_id in rows else Source.STEP
+            source = Source.REPLAY if node_id in self.codecs else Source.STEP
             self.ex.emit(ev.NodeFinished(self.ex.run_id, item.item_id, node_id, source, seconds.get(node_id, 0.0)))
         item.status, item.outputs = "done", env[self.output_id]
         self.ex.emit(ev.ItemFinished(self.ex.run_id, item.item_id, "done"))
@@ -110,10 +115,10 @@ class FinishedReplay:
         seconds[node.id] = time.perf_counter() - started
         return value
 
-    def _recorded(self, node: Node, row: JournalRow, inputs: dict[str, Any], values: dict[str, bytes]) -> Any:
+    def _recorded(self, node: Node, row: Recorded, inputs: dict[str, Any]) -> Any:
         """The node's recorded value, if it was recorded for these inputs and reads back; else None."""
-        data = values.get(row.value_hash)
-        if data is None or replay_key(node.fingerprint or "", inputs) != row.replay_key:
+        recorded_key, data = row
+        if replay_key(node.fingerprint or "", inputs) != recorded_key:
             return None
         try:
             return self.codecs[node.id].decode(data, f"the stored output of node '{node.id}'")

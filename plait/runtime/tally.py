@@ -73,4 +73,7 @@ class NodeTally:
         self.cells[(event.item_id, event.node_id)] = "ok"
 
     def _node(self, node_id: str) -> NodeCounts:
-        return self.nodes.setdefault(node_id, NodeCounts())
+        counts = self.nodes.get(node_id)  # not setdefault, which would make a NodeCounts per event
+        if counts is None:
+            counts = self.nodes[node_id] = NodeCounts()
+        return counts
