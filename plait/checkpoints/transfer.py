@@ -19,16 +19,20 @@ from typing import Any, Callable, Sequence
 from plait.checkpoints.asks import COLUMNS as ASK_COLUMNS
 
 RUN_COLUMNS = "run_id, plan_hash, parent_run, status, created_at, updated_at, config"
-ITEM_COLUMNS = "run_id, item_id, position, input_hash, status, error"
-JOURNAL_COLUMNS = ("run_id, item_id, node_id, iteration, content_key, value_hash, status, source, error, lm, usage,"
+# journal and items name their run by its number in the store (run_numbers.py): a run's rows carry
+# its id instead between stores, whose numbers differ
+ITEM_COLUMNS = "run_no, item_id, position, input_hash, status, error"
+JOURNAL_COLUMNS = ("run_no, item_id, node_id, iteration, content_key, value_hash, status, source, error, lm, usage,"
                    " attempts, recorded_at, replay_key, requests, answered, prompt_tokens, completion_tokens, cost")
-_RUN_VALUES = """SELECT input_hash FROM items WHERE run_id=?
-    UNION SELECT value_hash FROM journal WHERE run_id=? AND value_hash IS NOT NULL"""
+_RUN_VALUES = """SELECT input_hash FROM items WHERE run_no=?
+    UNION SELECT value_hash FROM journal WHERE run_no=? AND value_hash IS NOT NULL"""
+_NUMBERED = ("items", "journal")  # the tables whose rows' first column is the run's number
 
 
 @dataclass
 class RunRows:
-    """One run as rows of its store's tables (see the module docstring for what is included)."""
+    """One run as rows of its store's tables (see the module docstring for what is included); the
+    items' and journal's rows name the run by its id, where the tables hold its number."""
 
     run_id: str
     run: tuple
@@ -59,25 +63,38 @@ class RunTransfer:
 
     def import_run(self, rows: RunRows) -> dict[str, int]:
         """Write the rows the store does not have yet, in one transaction; per table, how many were new."""
-        return self._transact(lambda tx: {table: _insert(tx, table, columns, _rows_of(rows, name))
-                                          for table, columns, name in _TABLES})
+        return self._transact(lambda tx: _import(tx, rows))
 
 
 def _export(tx: Any, run_id: str) -> RunRows:
     def rows(sql: str, *args: Any) -> list[tuple]:
         return [tuple(r) for r in tx.execute(sql, args).fetchall()]
 
-    (run,) = rows(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id=?", run_id)
+    (run,) = rows(f"SELECT {RUN_COLUMNS}, run_no FROM runs WHERE run_id=?", run_id)
+    number, run = run[-1], run[:-1]
     (plan,) = rows("SELECT plan_hash, plan_json, saved_at FROM plans WHERE plan_hash=?", run[1])
     return RunRows(
         run_id, run, plan,
-        items=rows(f"SELECT {ITEM_COLUMNS} FROM items WHERE run_id=? ORDER BY position", run_id),
-        journal=rows(f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE run_id=?", run_id),
+        items=[(run_id, *r[1:]) for r in rows(f"SELECT {ITEM_COLUMNS} FROM items WHERE run_no=? ORDER BY position",
+                                              number)],
+        journal=[(run_id, *r[1:]) for r in rows(f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE run_no=?", number)],
         asks=rows(f"SELECT {ASK_COLUMNS} FROM asks WHERE run_id=?", run_id),
         values=[(h, bytes(d)) for h, d in rows(f"SELECT hash, data FROM blobs WHERE hash IN ({_RUN_VALUES})",
-                                               run_id, run_id)],
+                                               number, number)],
         cache=rows("SELECT content_key, value_hash FROM cache WHERE value_hash IN"
-                   " (SELECT value_hash FROM journal WHERE run_id=?)", run_id))
+                   " (SELECT value_hash FROM journal WHERE run_no=?)", number))
+
+
+def _import(tx: Any, rows: RunRows) -> dict[str, int]:
+    """Each table's new rows, in _TABLES's order; items and journal under the number the run has here."""
+    added = {}
+    for table, columns, name in _TABLES:
+        found = _rows_of(rows, name)
+        if table in _NUMBERED:
+            (number,) = tx.execute("SELECT run_no FROM runs WHERE run_id=?", (rows.run_id,)).fetchone()
+            found = [(number, *r[1:]) for r in found]
+        added[table] = _insert(tx, table, columns, found)
+    return added
 
 
 def _rows_of(rows: RunRows, name: str) -> list[tuple]:
