@@ -29,21 +29,15 @@ class RunNumbers:
     def __init__(self) -> None:
         self._known: dict[str, int] = {}
 
-    def committed(self, run_id: str, read: Read) -> int | None:
-        """The run's number, read (``read``: outside any write transaction) and kept; None if there is no such run."""
+    def number(self, run_id: str, read: Read, *, keep: bool) -> int | None:
+        """The run's number (None: no such run), known or read with ``read``; kept if ``keep``, which
+        only a read outside any write transaction may ask for (see the module docstring)."""
         number = self._known.get(run_id)
         if number is None:
             rows = read(NUMBER_OF, (run_id,))
-            if rows:
-                number = self._known[run_id] = int(rows[0][0])
-        return number
-
-    def in_transaction(self, tx: Any, run_id: str) -> int | None:
-        """The run's number as ``tx`` sees it (kept from before, or read and not kept); None if no such run."""
-        number = self._known.get(run_id)
-        if number is None:
-            row = tx.execute(NUMBER_OF, (run_id,)).fetchone()
-            number = None if row is None else int(row[0])
+            number = int(rows[0][0]) if rows else None
+            if number is not None and keep:
+                self._known[run_id] = number
         return number
 
     def forget(self, run_ids: Sequence[str]) -> None:

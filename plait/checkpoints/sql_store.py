@@ -14,6 +14,7 @@ import json
 import time
 from abc import ABC, abstractmethod
 from dataclasses import astuple
+from functools import cached_property
 from typing import Any, Callable, Sequence, TypeVar
 
 from plait.checkpoints.asks import StoredAsks
@@ -57,7 +58,6 @@ class SQLStore(StoredAsks, StoredLeases, RunTransfer, ABC):
 
     path: str
     _writer: GroupWriter | None = None  # made by writer(), on first use
-    _numbers: RunNumbers | None = None  # the run numbers read so far (run_numbers.py), made on first use
 
     @abstractmethod
     def _transact(self, work: Callable[[Any], T], *, commit: bool = True) -> T:
@@ -78,18 +78,17 @@ class SQLStore(StoredAsks, StoredLeases, RunTransfer, ABC):
         rows = self._query(sql, args)
         return rows[0] if rows else None
 
-    def _run_numbers(self) -> RunNumbers:
-        if self._numbers is None:
-            self._numbers = RunNumbers()
-        return self._numbers
+    @cached_property
+    def _numbers(self) -> RunNumbers:
+        return RunNumbers()
 
     def _run_no(self, run_id: str) -> int | None:
         """The run's number in this store (run_numbers.py), None if it has no such run."""
-        return self._run_numbers().committed(run_id, self._query)
+        return self._numbers.number(run_id, self._query, keep=True)
 
     def _run_no_in(self, tx: Any, run_id: str, what: str, node: str | None = None) -> int:
         """Inside a write transaction: the run's number; RunNotFound (naming ``what`` was written) if none."""
-        number = self._run_numbers().in_transaction(tx, run_id)
+        number = self._numbers.number(run_id, lambda sql, args: tx.execute(sql, args).fetchall(), keep=False)
         if number is None:
             raise missing_run(run_id, self.path, what, node)
         return number
@@ -328,7 +327,7 @@ class SQLStore(StoredAsks, StoredLeases, RunTransfer, ABC):
                           if found else 0 for table in ("journal", "items"))
         for table in ("leases", "asks", "runs"):
             tx.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", run_ids)
-        self._run_numbers().forget(run_ids)
+        self._numbers.forget(run_ids)
         return tuple(r[0] for r in found), items, journal
 
 
