@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from plait.checkpoints.asks import COLUMNS as ASK_COLUMNS
+from plait.checkpoints.run_numbers import NUMBER_OF
 
 RUN_COLUMNS = "run_id, plan_hash, parent_run, status, created_at, updated_at, config"
 # journal and items name their run by its number in the store (run_numbers.py): a run's rows carry
@@ -63,7 +64,8 @@ class RunTransfer:
 
     def import_run(self, rows: RunRows) -> dict[str, int]:
         """Write the rows the store does not have yet, in one transaction; per table, how many were new."""
-        return self._transact(lambda tx: _import(tx, rows))
+        return self._transact(lambda tx: {table: _insert(tx, table, columns, _rows_of(rows, name))
+                                          for table, columns, name in _TABLES})
 
 
 def _export(tx: Any, run_id: str) -> RunRows:
@@ -85,17 +87,6 @@ def _export(tx: Any, run_id: str) -> RunRows:
                    " (SELECT value_hash FROM journal WHERE run_no=?)", number))
 
 
-def _import(tx: Any, rows: RunRows) -> dict[str, int]:
-    """Each table's new rows, in _TABLES's order; items and journal under the number the run has here."""
-    added = {}
-    for table, columns, name in _TABLES:
-        found = _rows_of(rows, name)
-        if table in _NUMBERED:
-            (number,) = tx.execute("SELECT run_no FROM runs WHERE run_id=?", (rows.run_id,)).fetchone()
-            found = [(number, *r[1:]) for r in found]
-        added[table] = _insert(tx, table, columns, found)
-    return added
-
 
 def _rows_of(rows: RunRows, name: str) -> list[tuple]:
     value = getattr(rows, name)
@@ -104,6 +95,8 @@ def _rows_of(rows: RunRows, name: str) -> list[tuple]:
 
 def _insert(tx: Any, table: str, columns: str, rows: Sequence[tuple]) -> int:
     marks = ",".join("?" * (columns.count(",") + 1))
+    if table in _NUMBERED:  # the row names its run by id: it is stored under the number the run has here
+        marks = f"({NUMBER_OF}){marks[1:]}"
     sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
     return sum(tx.execute(sql, row).rowcount for row in rows)
 

@@ -13,6 +13,7 @@ import pytest
 
 import plait
 from plait.checkpoints import postgres_schema, sqlite_schema, versions
+from plait.checkpoints.check import check_store
 from plait.checkpoints.layout import key_bytes
 from plait.checkpoints.location import open_location
 from plait.checkpoints.protocol import JournalRow, RunRecord, Source, Status
@@ -68,6 +69,9 @@ def test_a_version_7_store_is_numbered_and_reads_back_every_run(tmp_path):
     store.close()
     _as_version_7(v8, v7)
     old_size = _vacuumed_size(v7)
+    unmigrated = check_store(v7)  # reads only: its references wait for the layout they are written for
+    assert unmigrated.ok and unmigrated.checked[2].startswith("references: checked once the store is migrated")
+    assert "older than 8" in unmigrated.checked[1]
 
     migrated = SQLiteStore(v7, create=False)
     try:
