@@ -6,6 +6,9 @@ args)`` returns a cursor; ``?`` marks a parameter in both dialects), ``_query(sq
 rows, and two hooks make leases hold: ``_lock_run`` serializes lease decisions about one run (SQLite
 takes its one write lock up front, so nothing more is needed there) and ``_clock`` is the time
 leases are judged by (PostgreSQL uses the server's, shared by every machine).
+
+Methods take and return run ids; journal and items rows hold the run's number instead, which
+``_run_no`` looks up (run_numbers.py). The lease methods are in stored_leases.py, the asks' in asks.py.
 """
 
 from __future__ import annotations

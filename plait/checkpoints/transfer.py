@@ -4,7 +4,9 @@ written into another, idempotently.
 What a run takes along: its run row and plan, its items, its journal, its questions, every value
 those reference (item inputs, node outputs), and the cache entries that point at those values, so
 that a resume or a rerun in the destination replays with no LM call. Leases stay behind: a copy is
-not running anywhere. The rows are the tables' own, in the column order both stores share.
+not running anywhere. The rows are the tables' own, in the column order both stores share, except
+that items and journal rows name their run by its id: each store numbers its runs its own way
+(run_numbers.py), and the destination stores them under the number the run has there.
 
 Writing is idempotent: a row the destination already has is kept as it is, never overwritten, so a
 copy can be repeated or interrupted and run again. A journal row the destination has as 'ok' is
@@ -27,7 +29,7 @@ JOURNAL_COLUMNS = ("run_no, item_id, node_id, iteration, content_key, value_hash
                    " attempts, recorded_at, replay_key, requests, answered, prompt_tokens, completion_tokens, cost")
 _RUN_VALUES = """SELECT input_hash FROM items WHERE run_no=?
     UNION SELECT value_hash FROM journal WHERE run_no=? AND value_hash IS NOT NULL"""
-_NUMBERED = ("items", "journal")  # the tables whose rows' first column is the run's number
+_NUMBERED = ("items", "journal")  # the tables whose first column is the run's number (its id, in RunRows)
 
 
 @dataclass
