@@ -56,3 +56,18 @@ def execute(store: Any, sql: str, *args: Any) -> list[tuple]:
         return [tuple(r) for r in cursor.fetchall()] if cursor.description else []
 
     return store._transact(work)
+
+
+def run_id_rows(conn: Any, table: str) -> tuple[list[str], list[list[Any]]]:
+    """``table``'s column names and rows on an SQLite connection, laid out as before store schema 8:
+    a run's id where journal and items hold its number, and runs without its number column."""
+    ids = dict(conn.execute("SELECT run_no, run_id FROM runs"))
+    cursor = conn.execute(f"SELECT * FROM {table}")
+    names, rows = [d[0] for d in cursor.description], [list(r) for r in cursor]
+    if "run_no" not in names:
+        return names, rows
+    at = names.index("run_no")
+    if table == "runs":
+        return names[:at] + names[at + 1:], [r[:at] + r[at + 1:] for r in rows]
+    names[at] = "run_id"
+    return names, [r[:at] + [ids[r[at]]] + r[at + 1:] for r in rows]

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from plait.checkpoints.run_numbers import NUMBER_OF
 from plait.ir.nodes import Field
 from plait.ir.types import type_from_json, type_name
 
@@ -78,7 +79,8 @@ def _question(row: tuple) -> Question:
 
 class StoredAsks:
     """The asks table's methods, mixed into the SQL stores (sql_store.py provides _transact, _query,
-    _one and _check_holder)."""
+    _one and _check_holder). Asks keep the run's id (they are few); the items they mark waiting are
+    keyed by its number (run_numbers.py)."""
 
     def record_ask(self, q: Question, *, owner: str | None = None) -> None:
         """Record the question (once) and mark its item waiting, in one transaction."""
@@ -88,8 +90,8 @@ class StoredAsks:
             tx.execute(f"INSERT INTO asks ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                        (*q.key, q.question, _dump(q.context), _dump(q.fields), q.deadline, _dump(q.default),
                         q.asked_at, _dump(q.answer), q.answered_at, q.answered_by))
-            tx.execute("UPDATE items SET status='waiting', error=NULL WHERE run_id=? AND item_id=?",
-                       (q.run_id, q.item_id))
+            tx.execute("UPDATE items SET status='waiting', error=NULL"
+                       f" WHERE run_no=({NUMBER_OF}) AND item_id=?", (q.run_id, q.item_id))
 
         self._transact(work)
 
@@ -115,7 +117,7 @@ class StoredAsks:
             row = tx.execute(f"SELECT {COLUMNS} FROM asks WHERE {_KEY}", key).fetchone()
             (left,) = tx.execute("SELECT COUNT(*) FROM asks WHERE run_id=? AND item_id=? AND answer IS NULL",
                                  key[:2]).fetchone()
-            tx.execute("UPDATE items SET status=? WHERE run_id=? AND item_id=? AND status='waiting'",
+            tx.execute(f"UPDATE items SET status=? WHERE run_no=({NUMBER_OF}) AND item_id=? AND status='waiting'",
                        ("waiting" if left else "pending", *key[:2]))
             return row
 

@@ -36,10 +36,14 @@ _FIX_LEFTOVER = "leftovers of a deleted run, harmless: with no plait process usi
 # Each reference: (name, the rows that break it, where, what, fix); the texts are formatted with
 # the row's columns ({0}, {1}, ...; a stored hash as its hex text), the store's path ({path}), the
 # command that runs SQL on it ({shell}) and the first column as an SQL literal ({literal0}).
+# journal and items hold a run's number (run_numbers.py): a row names its run by the id the runs
+# table has for it, or by that number once its run is gone.
+_RUN_OF = "COALESCE(r.run_id, CAST(t.run_no AS TEXT))"
+_NAMED = "LEFT JOIN runs r ON r.run_no = t.run_no"
 REFERENCES = [
     ("journal -> values",
-     "SELECT run_id, item_id, node_id, iteration, value_hash FROM journal"
-     " WHERE value_hash IS NOT NULL AND value_hash NOT IN (SELECT hash FROM blobs)",
+     f"SELECT {_RUN_OF}, t.item_id, t.node_id, t.iteration, t.value_hash FROM journal t {_NAMED}"
+     " WHERE t.value_hash IS NOT NULL AND t.value_hash NOT IN (SELECT hash FROM blobs)",
      "journal (run {0}, item {1}, node {2}, iteration {3})",
      "the value {4:.12} this row recorded is missing from blobs",
      "recompute the node in a fork, where everything upstream replays: plait rerun {0} --from {2}; "
@@ -51,20 +55,21 @@ REFERENCES = [
      "with no plait process using the store, delete the entry (the next run recomputes the node): "
      "{shell}\"DELETE FROM cache WHERE content_key={literal0}\""),
     ("items -> values",
-     "SELECT run_id, item_id, input_hash FROM items WHERE input_hash NOT IN (SELECT hash FROM blobs)",
+     f"SELECT {_RUN_OF}, t.item_id, t.input_hash FROM items t {_NAMED}"
+     " WHERE t.input_hash NOT IN (SELECT hash FROM blobs)",
      "items (run {0}, item {1})",
      "the item's input {2:.12} is missing from blobs: the item cannot run again",
      "delete the run with `plait gc --run {0}` and run its items again, or restore the store from a copy"),
     ("journal -> items",
-     "SELECT DISTINCT run_id, item_id FROM journal"
-     " WHERE (run_id, item_id) NOT IN (SELECT run_id, item_id FROM items)",
+     f"SELECT DISTINCT {_RUN_OF}, t.item_id, t.run_no FROM journal t {_NAMED}"
+     " WHERE (t.run_no, t.item_id) NOT IN (SELECT run_no, item_id FROM items)",
      "journal (run {0}, item {1})",
      "journal rows of an item that run {0} does not have",
-     _FIX_LEFTOVER + "{shell}\"DELETE FROM journal WHERE run_id='{0}' AND item_id='{1}'\""),
+     _FIX_LEFTOVER + "{shell}\"DELETE FROM journal WHERE run_no={2} AND item_id='{1}'\""),
     ("items -> runs",
-     "SELECT DISTINCT run_id FROM items WHERE run_id NOT IN (SELECT run_id FROM runs)",
-     "items (run {0})", "items of a run that is not in the runs table",
-     _FIX_LEFTOVER + "{shell}\"DELETE FROM items WHERE run_id='{0}'\""),
+     "SELECT DISTINCT run_no FROM items WHERE run_no NOT IN (SELECT run_no FROM runs)",
+     "items (run number {0})", "items of a run that is not in the runs table",
+     _FIX_LEFTOVER + "{shell}\"DELETE FROM items WHERE run_no={0}\""),
     ("asks -> runs",
      "SELECT DISTINCT run_id FROM asks WHERE run_id NOT IN (SELECT run_id FROM runs)",
      "asks (run {0})", "questions of a run that is not in the runs table",
@@ -147,7 +152,7 @@ def run_checks(conn: sqlite3.Connection, path: str, *, full: bool = False) -> St
     shell = f"sqlite3 {path} "
     return checked(path, {"pages": lambda report: _pages(conn, report, full),
                           "schema": lambda report: _schema(conn, report),
-                          "references": lambda report: references(query, report, shell),
+                          "references": lambda report: _references(conn, query, report, shell),
                           "values": lambda report: values(query, report)})
 
 
@@ -206,6 +211,13 @@ def literal(stored: Any, blob: str = "X'{}'") -> str:
     return "'" + str(stored).replace("'", "''") + "'"
 
 
+def _references(conn: sqlite3.Connection, query: Query, report: StoreCheck, shell: str) -> None:
+    """The references of a store at this plait's layout; one before schema 8 names runs by id, not number."""
+    if "run_no" in schema.columns(conn).get("items", ["run_no"]):
+        return references(query, report, shell)
+    report.checked.append("references: checked once the store is migrated (the next run, resume or gc does it)")
+
+
 def references(query: Query, report: StoreCheck, shell: str, blob: str = "X'{}'") -> None:
     """Every reference between tables holds (``shell``: the command that runs SQL on the store;
     ``blob``: how that database writes bytes in SQL)."""
@@ -250,11 +262,12 @@ def _damage(expected_hash: str, data: bytes) -> str | None:
 
 
 def _value_fix(query: Query, value_hash: Any) -> str:
-    user = next(iter(query("SELECT run_id, node_id FROM journal WHERE value_hash=? LIMIT 1", (value_hash,))), None)
+    user = next(iter(query(f"SELECT {_RUN_OF}, t.node_id FROM journal t {_NAMED} WHERE t.value_hash=? LIMIT 1",
+                           (value_hash,))), None)
     if user is not None:
         return (f"restore the store from a copy; or recompute the nodes that recorded it in a fork, e.g. "
                 f"plait rerun {user[0]} --from {user[1]}")
-    item = next(iter(query("SELECT run_id FROM items WHERE input_hash=? LIMIT 1", (value_hash,))), None)
+    item = (query(f"SELECT {_RUN_OF} FROM items t {_NAMED} WHERE t.input_hash=? LIMIT 1", (value_hash,)) or [None])[0]
     if item is not None:
         return (f"it is an item's input: restore the store from a copy, or delete the run with "
                 f"`plait gc --run {item[0]}`")

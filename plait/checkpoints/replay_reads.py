@@ -25,9 +25,10 @@ from plait.checkpoints.layout import key_text
 # item to the normal path, which fails it with the StoreError that says so.
 REPLAY_ROWS = """SELECT journal.item_id, journal.node_id, journal.replay_key, journal.value_hash, blobs.data
 FROM journal LEFT JOIN blobs ON blobs.hash = journal.value_hash
-WHERE journal.run_id = ? AND journal.iteration = 0 AND journal.status = 'ok'
+WHERE journal.run_no = (SELECT run_no FROM runs WHERE run_id = ?) AND journal.iteration = 0 AND journal.status = 'ok'
     AND journal.replay_key IS NOT NULL AND journal.value_hash IS NOT NULL AND journal.item_id IN ({marks})"""
-RECORDED_COUNTS = """SELECT node_id, COUNT(*) FROM journal WHERE run_id = ? AND iteration = 0 AND status = 'ok'
+RECORDED_COUNTS = """SELECT node_id, COUNT(*) FROM journal WHERE run_no = (SELECT run_no FROM runs WHERE run_id = ?)
+    AND iteration = 0 AND status = 'ok'
 GROUP BY node_id"""
 CHUNK = 500  # item ids per query: well under any database's limit on parameters
 

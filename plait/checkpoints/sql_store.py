@@ -6,25 +6,30 @@ args)`` returns a cursor; ``?`` marks a parameter in both dialects), ``_query(sq
 rows, and two hooks make leases hold: ``_lock_run`` serializes lease decisions about one run (SQLite
 takes its one write lock up front, so nothing more is needed there) and ``_clock`` is the time
 leases are judged by (PostgreSQL uses the server's, shared by every machine).
+
+Methods take and return run ids; journal and items rows hold the run's number instead, which
+``_run_no`` looks up (run_numbers.py). The lease methods are in stored_leases.py, the asks' in asks.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from abc import ABC, abstractmethod
 from dataclasses import astuple
+from functools import cached_property
 from typing import Any, Callable, Sequence, TypeVar
 
 from plait.checkpoints.asks import StoredAsks
 from plait.checkpoints.group import GroupWriter, Record
 from plait.checkpoints.keys import failure_key
 from plait.checkpoints.layout import key_bytes, key_text, usage_dict, usage_text
-from plait.checkpoints.lease import is_active, lease_held, this_host
+from plait.checkpoints.lease import is_active, lease_held
+from plait.checkpoints.run_numbers import RunNumbers, missing_run
 from plait.checkpoints.spend import Spend
 from plait.checkpoints.replay_reads import ReplayReads
-from plait.checkpoints.protocol import Garbage, ItemRecord, JournalRow, Lease, RunRecord, Source, Status, as_word
+from plait.checkpoints.stored_leases import StoredLeases, lease_row
+from plait.checkpoints.protocol import Garbage, ItemRecord, JournalRow, RunRecord, Source, Status, as_word
 from plait.checkpoints.transfer import JOURNAL_COLUMNS, RUN_COLUMNS, RunTransfer
 from plait.errors import RunNotFound, StoreError
 from plait.hashing import sha256_hex
@@ -39,7 +44,7 @@ ADD_SPEND = ", ".join([f"{c}=journal.{c} + excluded.{c}" for c in ("requests", "
 # A node output recorded 'ok' is final: a second write of the same journal key never changes it.
 RECORD = f"""
 INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-ON CONFLICT (run_id, item_id, node_id, iteration) DO UPDATE SET
+ON CONFLICT (run_no, item_id, node_id, iteration) DO UPDATE SET
     content_key=excluded.content_key, value_hash=excluded.value_hash, status=excluded.status,
     source=excluded.source, error=excluded.error, lm=excluded.lm, usage=excluded.usage,
     attempts=journal.attempts + excluded.attempts, recorded_at=excluded.recorded_at,
@@ -47,15 +52,12 @@ ON CONFLICT (run_id, item_id, node_id, iteration) DO UPDATE SET
 WHERE journal.status != 'ok'
 """
 PUT_VALUE = "INSERT INTO blobs (hash, data) VALUES (?, ?) ON CONFLICT DO NOTHING"
-PUT_LEASE = """INSERT INTO leases (run_id, owner, host, pid, acquired_at, expires_at) VALUES (?,?,?,?,?,?)
-ON CONFLICT (run_id) DO UPDATE SET owner=excluded.owner, host=excluded.host, pid=excluded.pid,
-    acquired_at=excluded.acquired_at, expires_at=excluded.expires_at"""
 REFERENCED_VALUES = """
     SELECT value_hash FROM journal WHERE value_hash IS NOT NULL
     UNION SELECT input_hash FROM items UNION SELECT value_hash FROM cache"""
 
 
-class SQLStore(StoredAsks, RunTransfer, ReplayReads, ABC):
+class SQLStore(StoredAsks, StoredLeases, RunTransfer, ReplayReads, ABC):
     """The Store protocol over SQL tables; SQLiteStore and PostgresStore supply the connection."""
 
     path: str
@@ -80,6 +82,21 @@ class SQLStore(StoredAsks, RunTransfer, ReplayReads, ABC):
         rows = self._query(sql, args)
         return rows[0] if rows else None
 
+    @cached_property
+    def _numbers(self) -> RunNumbers:
+        return RunNumbers()
+
+    def _run_no(self, run_id: str) -> int | None:
+        """The run's number in this store (run_numbers.py), None if it has no such run."""
+        return self._numbers.number(run_id, self._query, keep=True)
+
+    def _run_no_in(self, tx: Any, run_id: str, what: str, node: str | None = None) -> int:
+        """Inside a write transaction: the run's number; RunNotFound (naming ``what`` was written) if none."""
+        number = self._numbers.number(run_id, lambda sql, args: tx.execute(sql, args).fetchall(), keep=False)
+        if number is None:
+            raise missing_run(run_id, self.path, what, node)
+        return number
+
     # --- plans and runs -------------------------------------------------------------------------
     def save_plan(self, plan_json: str) -> str:
         plan_hash = sha256_hex(plan_json)
@@ -102,14 +119,15 @@ class SQLStore(StoredAsks, RunTransfer, ReplayReads, ABC):
                        " VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                        (run.run_id, run.plan_hash, run.parent_run, run.status, run.created_at, run.updated_at,
                         json.dumps(run.config, sort_keys=True)))
-            _insert_items(tx, run.run_id, items, start=0)
+            _insert_items(tx, self._run_no_in(tx, run.run_id, "its items"), items, start=0)
 
         self._transact(work)
 
     def add_items(self, run_id: str, items: list[tuple[str, bytes]]) -> None:
         def work(tx: Any) -> None:
-            (count,) = tx.execute("SELECT COUNT(*) FROM items WHERE run_id=?", (run_id,)).fetchone()
-            _insert_items(tx, run_id, items, start=count)
+            number = self._run_no_in(tx, run_id, "more items")
+            (count,) = tx.execute("SELECT COUNT(*) FROM items WHERE run_no=?", (number,)).fetchone()
+            _insert_items(tx, number, items, start=count)
 
         self._transact(work)
 
@@ -133,20 +151,21 @@ class SQLStore(StoredAsks, RunTransfer, ReplayReads, ABC):
         self._transact(work)
 
     def run_items(self, run_id: str) -> list[ItemRecord]:
-        rows = self._query("SELECT item_id, position, input_hash, status, error FROM items WHERE run_id=?"
-                           " ORDER BY position", (run_id,))
+        rows = self._query("SELECT item_id, position, input_hash, status, error FROM items WHERE run_no=?"
+                           " ORDER BY position", (self._run_no(run_id),))
         return [ItemRecord(r[0], r[1], key_text(r[2]), *r[3:]) for r in rows]  # input_hash: layout.py
 
     # --- journal, cache and values --------------------------------------------------------------
     def journal(self, run_id: str, item_ids: Sequence[str] | None = None) -> dict[tuple[str, str, int], JournalRow]:
         """The run's journal rows by (item, node, iteration); with ``item_ids``, those items' only."""
-        where, args = "run_id=?", (run_id,)
+        number = self._run_no(run_id)
+        where, args = "run_no=?", (number,)
         if item_ids is not None:
             if not item_ids:
                 return {}  # PostgreSQL has no empty IN ()
-            where, args = f"run_id=? AND item_id IN ({','.join('?' * len(item_ids))})", (run_id, *item_ids)
-        rows = self._query(f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE {where}", args)
-        return {(r[1], r[2], r[3]): journal_row(r) for r in rows}
+            where, args = f"run_no=? AND item_id IN ({','.join('?' * len(item_ids))})", (number, *item_ids)
+        rows = self._query(f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE {where}", args) if number is not None else []
+        return {(r[1], r[2], r[3]): journal_row(r, run_id) for r in rows}
 
     def lookup(self, content_key: str) -> str | None:
         row = self._one("SELECT value_hash FROM cache WHERE content_key=?", (key_bytes(content_key),))
@@ -179,10 +198,14 @@ class SQLStore(StoredAsks, RunTransfer, ReplayReads, ABC):
                owner: str | None = None) -> None:
         """The node's value, journal row, cache entry and item status, in one transaction.
         With ``owner``, only while that owner holds the run's lease (else LeaseHeld, nothing written)."""
+        self._run_no(row.run_id)  # read committed, and kept: the transaction finds it known
         self._transact(lambda tx: self._record(tx, row, value, cache, item_status, owner))
 
     def record_batch(self, records: Sequence[Record]) -> None:
         """Several ``record`` calls in one transaction: all of them are written, or none."""
+        for run_id in {r.row.run_id for r in records}:
+            self._run_no(run_id)  # read committed, and kept: the transaction finds it known
+
         def work(tx: Any) -> None:
             for r in records:
                 self._record(tx, r.row, r.value, r.cache, r.item_status, r.owner)
@@ -208,9 +231,10 @@ class SQLStore(StoredAsks, RunTransfer, ReplayReads, ABC):
                 owner: str | None) -> None:
         if owner is not None:
             self._check_holder(tx, row.run_id, owner)
+        number = self._run_no_in(tx, row.run_id, f"item {row.item_id}'s journal row", row.node_id)
         if value is not None:
             tx.execute(PUT_VALUE, (key_bytes(row.value_hash), value))
-        tx.execute(RECORD, (row.run_id, row.item_id, row.node_id, row.iteration, key_bytes(row.content_key),
+        tx.execute(RECORD, (number, row.item_id, row.node_id, row.iteration, key_bytes(row.content_key),
                             key_bytes(row.value_hash), row.status, row.source, row.error, row.lm, usage_text(row.usage),
                             row.attempts, time.time(), key_bytes(row.replay_key), *astuple(row.spent)))
         if cache and row.status == "ok":
@@ -221,81 +245,44 @@ class SQLStore(StoredAsks, RunTransfer, ReplayReads, ABC):
                        " ON CONFLICT (content_key) DO UPDATE SET value_hash=excluded.value_hash",
                        (key_bytes(failure_key(row.content_key)), key_bytes(row.value_hash)))
         if item_status is not None:
-            tx.execute("UPDATE items SET status=?, error=? WHERE run_id=? AND item_id=?",
-                       (item_status, row.error if item_status == "failed" else None, row.run_id, row.item_id))
+            tx.execute("UPDATE items SET status=?, error=? WHERE run_no=? AND item_id=?",
+                       (item_status, row.error if item_status == "failed" else None, number, row.item_id))
 
     def copy_journal(self, source_run: str, target_run: str, node_ids: set[str]) -> int:
         marks = ",".join("?" * len(node_ids))
-        return self._transact(lambda tx: tx.execute(
-            f"INSERT INTO journal ({JOURNAL_COLUMNS}) SELECT ?, item_id, node_id, iteration, content_key, value_hash,"
-            f" status, 'journal', error, lm, usage, attempts, recorded_at, replay_key, 0, 0, 0, 0, NULL FROM journal"
-            f" WHERE run_id=? AND status='ok' AND node_id IN ({marks}) ON CONFLICT DO NOTHING",
-            (target_run, source_run, *sorted(node_ids))).rowcount)
 
-    # --- leases ---------------------------------------------------------------------------------
-    def acquire_lease(self, run_id: str, owner: str, ttl: float) -> None:
-        """Take the run's lease for ``ttl`` seconds: refused (LeaseHeld) while another owner's lease
-        is live; one that expired, or whose holder on this host is dead, is taken over."""
-        def work(tx: Any) -> None:
-            self._lock_run(tx, run_id)
-            now, held = self._clock(tx), _lease_row(tx, run_id)
-            if held is not None and held.owner != owner and is_active(held, now):
-                raise lease_held(held, now=now)
-            since = held.acquired_at if held is not None and held.owner == owner else now
-            tx.execute(PUT_LEASE, (run_id, owner, this_host(), os.getpid(), since, now + ttl))
+        def work(tx: Any) -> int:
+            target = self._run_no_in(tx, target_run, f"the journal rows copied from run {source_run}")
+            return tx.execute(
+                f"INSERT INTO journal ({JOURNAL_COLUMNS}) SELECT ?, item_id, node_id, iteration, content_key,"
+                f" value_hash, status, 'journal', error, lm, usage, attempts, recorded_at, replay_key, 0, 0, 0, 0,"
+                f" NULL FROM journal WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?) AND status='ok'"
+                f" AND node_id IN ({marks}) ON CONFLICT DO NOTHING", (target, source_run, *sorted(node_ids))).rowcount
 
-        self._transact(work)
+        return self._transact(work)
 
-    def renew_lease(self, run_id: str, owner: str, ttl: float) -> None:
-        """Extend our lease to ``ttl`` seconds from now. Raises LeaseHeld(lost=True) if another
-        process took it over (ours had expired), StoreError if it is gone."""
-        def work(tx: Any) -> None:
-            self._check_holder(tx, run_id, owner)
-            tx.execute("UPDATE leases SET expires_at=? WHERE run_id=?", (self._clock(tx) + ttl, run_id))
-
-        self._transact(work)
-
-    def release_lease(self, run_id: str, owner: str) -> None:
-        def work(tx: Any) -> None:
-            self._lock_run(tx, run_id)
-            tx.execute("DELETE FROM leases WHERE run_id=? AND owner=?", (run_id, owner))
-
-        self._transact(work)
-
-    def lease(self, run_id: str) -> Lease | None:
-        row = self._one(f"SELECT {LEASE_COLUMNS} FROM leases WHERE run_id=?", (run_id,))
-        return Lease(*row) if row else None
-
-    def _check_holder(self, tx: Any, run_id: str, owner: str) -> None:
-        self._lock_run(tx, run_id)
-        held = _lease_row(tx, run_id)
-        if held is None:
-            raise StoreError(f"this process no longer holds run {run_id}: its lease is gone",
-                             found="no lease row (released by another process, or deleted by `plait gc`)",
-                             fix="stop here and resume the run again; recorded nodes are kept")
-        if held.owner != owner:
-            raise lease_held(held, lost=True)
-
+    # --- leases: stored_leases.py --------------------------------------------------------------
     # --- maintenance ----------------------------------------------------------------------------
     def item_counts(self) -> dict[str, dict[str, int]]:
         """run id -> item status -> count, for every run."""
         counts: dict[str, dict[str, int]] = {}
-        for run_id, status, count in self._query("SELECT run_id, status, COUNT(*) FROM items GROUP BY run_id, status"):
+        for run_id, status, count in self._query(f"SELECT runs.run_id, c.status, c.n FROM {_BY_RUN} c"
+                                                 " JOIN runs ON runs.run_no = c.run_no"):
             counts.setdefault(run_id, {})[status] = count
         return counts
 
     def spending(self) -> dict[str, Spend]:
         """run id -> the sum of its journal rows' spend (spend.py): its totals over all invocations."""
-        rows = self._query("SELECT run_id, SUM(requests), SUM(answered), SUM(prompt_tokens), SUM(completion_tokens),"
-                           " SUM(cost) FROM journal GROUP BY run_id")
+        rows = self._query(f"SELECT runs.run_id, s.r, s.a, s.p, s.c, s.cost FROM {_SPENT_BY_RUN} s"
+                           " JOIN runs ON runs.run_no = s.run_no")
         return {r[0]: Spend(*(int(n) for n in r[1:5]), None if r[5] is None else float(r[5])) for r in rows}
 
     def journal_summary(self, run_id: str) -> list[tuple[str, str, bool, int, Spend]]:
         """(source, status, first iteration, rows, their spend) of one run's journal, summed by the
         database: a run's totals without reading its rows into memory (100,000 items are 500,000)."""
         rows = self._query("SELECT source, status, iteration = 0, COUNT(*), SUM(requests), SUM(answered),"
-                           " SUM(prompt_tokens), SUM(completion_tokens), SUM(cost) FROM journal WHERE run_id = ?"
-                           " GROUP BY source, status, iteration = 0", (run_id,))
+                           " SUM(prompt_tokens), SUM(completion_tokens), SUM(cost) FROM journal WHERE run_no = ?"
+                           " GROUP BY source, status, iteration = 0", (self._run_no(run_id),))
         return [(r[0], r[1], bool(r[2]), int(r[3]), Spend(*(int(n or 0) for n in r[4:8]),
                                                           None if r[8] is None else float(r[8]))) for r in rows]
 
@@ -321,7 +308,7 @@ class SQLStore(StoredAsks, RunTransfer, ReplayReads, ABC):
         now = time.time()
         for run_id in run_ids:
             self._lock_run(tx, run_id)
-            held = _lease_row(tx, run_id)
+            held = lease_row(tx, run_id)
             if held is not None and is_active(held, self._clock(tx)):
                 raise lease_held(held, now=now)  # deleting a run under a live process breaks it
         existing, items, journal = self._delete_runs(tx, run_ids) if run_ids else ((), 0, 0)
@@ -337,32 +324,33 @@ class SQLStore(StoredAsks, RunTransfer, ReplayReads, ABC):
     def _delete_runs(self, tx: Any, run_ids: list[str]) -> tuple[tuple[str, ...], int, int]:
         """Delete the runs and every row of theirs; (the runs that existed, items, journal rows)."""
         marks = ",".join("?" * len(run_ids))
-        existing = tuple(r[0] for r in tx.execute(f"SELECT run_id FROM runs WHERE run_id IN ({marks})"
-                                                  " ORDER BY created_at, run_id", run_ids).fetchall())
-        journal, items = (tx.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", run_ids).rowcount
-                          for table in ("journal", "items"))
+        found = tx.execute(f"SELECT run_id, run_no FROM runs WHERE run_id IN ({marks}) ORDER BY created_at, run_id",
+                           run_ids).fetchall()
+        numbers, numbered = [r[1] for r in found], ",".join("?" * len(found))
+        journal, items = (tx.execute(f"DELETE FROM {table} WHERE run_no IN ({numbered})", numbers).rowcount
+                          if found else 0 for table in ("journal", "items"))
         for table in ("leases", "asks", "runs"):
             tx.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", run_ids)
-        return existing, items, journal
+        self._numbers.forget(run_ids)
+        return tuple(r[0] for r in found), items, journal
 
 
-LEASE_COLUMNS = "run_id, owner, host, pid, acquired_at, expires_at"
+# Per run number, summed before the join that names the run (one lookup per group, not per row).
+_BY_RUN = "(SELECT run_no, status, COUNT(*) AS n FROM items GROUP BY run_no, status)"
+_SPENT_BY_RUN = ("(SELECT run_no, SUM(requests) AS r, SUM(answered) AS a, SUM(prompt_tokens) AS p,"
+                 " SUM(completion_tokens) AS c, SUM(cost) AS cost FROM journal GROUP BY run_no)")
 
 
-def _lease_row(tx: Any, run_id: str) -> Lease | None:
-    row = tx.execute(f"SELECT {LEASE_COLUMNS} FROM leases WHERE run_id=?", (run_id,)).fetchone()
-    return Lease(*row) if row else None
 
-
-def _insert_items(tx: Any, run_id: str, items: list[tuple[str, bytes]], start: int) -> None:
+def _insert_items(tx: Any, run_no: int, items: list[tuple[str, bytes]], start: int) -> None:
     rows, blobs = [], {}
     for position, (item_id, data) in enumerate(items, start):
         digest = key_bytes(sha256_hex(data))
         blobs[digest] = data
-        rows.append((run_id, item_id, position, digest, "pending", None))
+        rows.append((run_no, item_id, position, digest, "pending", None))
     # in hash order: two transactions inserting the same values then wait for each other, never deadlock
     tx.executemany(PUT_VALUE, sorted(blobs.items()))
-    tx.executemany("INSERT INTO items (run_id, item_id, position, input_hash, status, error) VALUES (?,?,?,?,?,?)"
+    tx.executemany("INSERT INTO items (run_no, item_id, position, input_hash, status, error) VALUES (?,?,?,?,?,?)"
                    " ON CONFLICT DO NOTHING", rows)
 
 
@@ -371,9 +359,9 @@ def run_record(row: tuple) -> RunRecord:
     return RunRecord(run_id, plan_hash, status, created, updated, parent, json.loads(config))
 
 
-def journal_row(r: tuple) -> JournalRow:
-    """A row read in JOURNAL_COLUMNS order (layout.py: its keys and usage as stored)."""
-    return JournalRow(run_id=r[0], item_id=r[1], node_id=r[2], iteration=r[3], content_key=key_text(r[4]),
+def journal_row(r: tuple, run_id: str) -> JournalRow:
+    """A row of run ``run_id`` read in JOURNAL_COLUMNS order (layout.py: its keys and usage as stored)."""
+    return JournalRow(run_id=run_id, item_id=r[1], node_id=r[2], iteration=r[3], content_key=key_text(r[4]),
                       value_hash=key_text(r[5]), status=as_word(Status, r[6]), source=as_word(Source, r[7]),
                       error=r[8], lm=r[9], usage=usage_dict(r[10]), attempts=r[11], replay_key=key_text(r[13]),
                       spent=Spend(*r[14:19]))

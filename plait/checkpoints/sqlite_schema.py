@@ -18,6 +18,10 @@ Version history (``meta.schema_version``):
      instead of its JSON (layout.py converts both at the store's boundary); blobs and items rebuilt
      WITHOUT ROWID too, so no index repeats their keys (a large value spills to overflow pages as
      before). Every row is converted in place
+  8  journal and items key their rows by the run's number (runs.run_no, the table's INTEGER PRIMARY
+     KEY, AUTOINCREMENT: never given twice), not by the run id's text (2.2 KB -> ~2.0 KB per item;
+     run_numbers.py translates at the store's boundary). Rows of a run that no longer exists keep a
+     negative number. Every row is kept
 
 A store is migrated in place, in one transaction, the first time a newer plait opens it; an older
 plait then refuses it with "written by a newer plait". A file that is not a plait store, from a
@@ -41,7 +45,7 @@ from plait.checkpoints.layout import key_bytes, usage_dict, usage_text
 from plait.checkpoints.versions import APP_ID, statements
 from plait.errors import StoreError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 WITHOUT_ROWID = ("journal", "cache")  # schema 5: small rows every recorded node writes (rebuilt by _rebuild)
 
 _V1 = """
@@ -90,6 +94,45 @@ def _rebuild(tx: sqlite3.Connection, table: str, keys: tuple[str, ...]) -> None:
     tx.execute(f"DROP TABLE {table}_old")
 
 
+# Schema 8: runs numbered; journal and items keyed by that number (run_numbers.py).
+_V8_RUNS = """CREATE TABLE runs (
+    run_id TEXT NOT NULL UNIQUE, plan_hash TEXT NOT NULL, parent_run TEXT, status TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, config TEXT NOT NULL,
+    run_no INTEGER PRIMARY KEY AUTOINCREMENT)"""
+_RUN_COLUMNS = "run_id, plan_hash, parent_run, status, created_at, updated_at, config"
+# The number of every run id the rows name: a run's own, or a negative one for a run that is gone.
+_V8_NUMBERS = """CREATE TEMP TABLE plait_run_nos AS SELECT run_id, run_no FROM runs
+    UNION ALL SELECT run_id, -ROW_NUMBER() OVER (ORDER BY run_id)
+    FROM (SELECT run_id FROM items UNION SELECT run_id FROM journal) WHERE run_id NOT IN (SELECT run_id FROM runs)"""
+
+
+def v8_run_numbers(tx: sqlite3.Connection) -> None:
+    """Number the runs (oldest first), then rebuild journal and items keyed by those numbers."""
+    tx.execute("ALTER TABLE runs RENAME TO runs_old")
+    tx.execute(_V8_RUNS)
+    tx.execute(f"INSERT INTO runs ({_RUN_COLUMNS}) SELECT {_RUN_COLUMNS} FROM runs_old ORDER BY created_at, run_id")
+    tx.execute("DROP TABLE runs_old")
+    tx.execute(_V8_NUMBERS)
+    for table in ("items", "journal"):
+        _renumber(tx, table)
+    tx.execute("DROP TABLE plait_run_nos")
+
+
+def _renumber(tx: sqlite3.Connection, table: str) -> None:
+    """Rebuild ``table`` with ``run_no INTEGER`` in place of ``run_id TEXT``, in its key too."""
+    (sql,) = tx.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()
+    new_sql = re.sub(r"\brun_id TEXT NOT NULL\b", "run_no INTEGER NOT NULL", sql)
+    new_sql = re.sub(r"PRIMARY KEY \(run_id,", "PRIMARY KEY (run_no,", new_sql)  # else the INSERT fails: rolled back
+    names = [r[0] for r in tx.execute("SELECT name FROM pragma_table_info(?)", (table,))]
+    target = ", ".join("run_no" if n == "run_id" else n for n in names)
+    source = ", ".join("n.run_no" if n == "run_id" else f"o.{n}" for n in names)
+    tx.execute(f"ALTER TABLE {table} RENAME TO {table}_old")
+    tx.execute(new_sql)
+    tx.execute(f"INSERT INTO {table} ({target}) SELECT {source} FROM {table}_old o"
+               f" JOIN plait_run_nos n ON n.run_id = o.run_id")
+    tx.execute(f"DROP TABLE {table}_old")
+
+
 # MIGRATIONS[v]: what takes a version-v store to version v + 1 (versions.py: SQL, or a function).
 MIGRATIONS: dict[int, versions.Migration] = {
     1: """
@@ -124,6 +167,7 @@ MIGRATIONS: dict[int, versions.Migration] = {
     WHERE source = 'lm';
     """,
     6: v7_layout,
+    7: v8_run_numbers,
 }
 
 _FIX_NEW_FILE = "point store= (or --store, or $PLAIT_STORE) at a new file or a plait store"

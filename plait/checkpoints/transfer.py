@@ -4,7 +4,9 @@ written into another, idempotently.
 What a run takes along: its run row and plan, its items, its journal, its questions, every value
 those reference (item inputs, node outputs), and the cache entries that point at those values, so
 that a resume or a rerun in the destination replays with no LM call. Leases stay behind: a copy is
-not running anywhere. The rows are the tables' own, in the column order both stores share.
+not running anywhere. The rows are the tables' own, in the column order both stores share, except
+that items and journal rows name their run by its id: each store numbers its runs its own way
+(run_numbers.py), and the destination stores them under the number the run has there.
 
 Writing is idempotent: a row the destination already has is kept as it is, never overwritten, so a
 copy can be repeated or interrupted and run again. A journal row the destination has as 'ok' is
@@ -17,18 +19,23 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from plait.checkpoints.asks import COLUMNS as ASK_COLUMNS
+from plait.checkpoints.run_numbers import NUMBER_OF
 
 RUN_COLUMNS = "run_id, plan_hash, parent_run, status, created_at, updated_at, config"
-ITEM_COLUMNS = "run_id, item_id, position, input_hash, status, error"
-JOURNAL_COLUMNS = ("run_id, item_id, node_id, iteration, content_key, value_hash, status, source, error, lm, usage,"
+# journal and items name their run by its number in the store (run_numbers.py): a run's rows carry
+# its id instead between stores, whose numbers differ
+ITEM_COLUMNS = "run_no, item_id, position, input_hash, status, error"
+JOURNAL_COLUMNS = ("run_no, item_id, node_id, iteration, content_key, value_hash, status, source, error, lm, usage,"
                    " attempts, recorded_at, replay_key, requests, answered, prompt_tokens, completion_tokens, cost")
-_RUN_VALUES = """SELECT input_hash FROM items WHERE run_id=?
-    UNION SELECT value_hash FROM journal WHERE run_id=? AND value_hash IS NOT NULL"""
+_RUN_VALUES = """SELECT input_hash FROM items WHERE run_no=?
+    UNION SELECT value_hash FROM journal WHERE run_no=? AND value_hash IS NOT NULL"""
+_NUMBERED = ("items", "journal")  # the tables whose first column is the run's number (its id, in RunRows)
 
 
 @dataclass
 class RunRows:
-    """One run as rows of its store's tables (see the module docstring for what is included)."""
+    """One run as rows of its store's tables (see the module docstring for what is included); the
+    items' and journal's rows name the run by its id, where the tables hold its number."""
 
     run_id: str
     run: tuple
@@ -67,17 +74,20 @@ def _export(tx: Any, run_id: str) -> RunRows:
     def rows(sql: str, *args: Any) -> list[tuple]:
         return [tuple(r) for r in tx.execute(sql, args).fetchall()]
 
-    (run,) = rows(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id=?", run_id)
+    (run,) = rows(f"SELECT {RUN_COLUMNS}, run_no FROM runs WHERE run_id=?", run_id)
+    number, run = run[-1], run[:-1]
     (plan,) = rows("SELECT plan_hash, plan_json, saved_at FROM plans WHERE plan_hash=?", run[1])
     return RunRows(
         run_id, run, plan,
-        items=rows(f"SELECT {ITEM_COLUMNS} FROM items WHERE run_id=? ORDER BY position", run_id),
-        journal=rows(f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE run_id=?", run_id),
+        items=[(run_id, *r[1:]) for r in rows(f"SELECT {ITEM_COLUMNS} FROM items WHERE run_no=? ORDER BY position",
+                                              number)],
+        journal=[(run_id, *r[1:]) for r in rows(f"SELECT {JOURNAL_COLUMNS} FROM journal WHERE run_no=?", number)],
         asks=rows(f"SELECT {ASK_COLUMNS} FROM asks WHERE run_id=?", run_id),
         values=[(h, bytes(d)) for h, d in rows(f"SELECT hash, data FROM blobs WHERE hash IN ({_RUN_VALUES})",
-                                               run_id, run_id)],
+                                               number, number)],
         cache=rows("SELECT content_key, value_hash FROM cache WHERE value_hash IN"
-                   " (SELECT value_hash FROM journal WHERE run_id=?)", run_id))
+                   " (SELECT value_hash FROM journal WHERE run_no=?)", number))
+
 
 
 def _rows_of(rows: RunRows, name: str) -> list[tuple]:
@@ -87,6 +97,8 @@ def _rows_of(rows: RunRows, name: str) -> list[tuple]:
 
 def _insert(tx: Any, table: str, columns: str, rows: Sequence[tuple]) -> int:
     marks = ",".join("?" * (columns.count(",") + 1))
+    if table in _NUMBERED:  # the row names its run by id: it is stored under the number the run has here
+        marks = f"({NUMBER_OF}){marks[1:]}"
     sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
     return sum(tx.execute(sql, row).rowcount for row in rows)
 

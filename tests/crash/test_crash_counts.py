@@ -20,7 +20,8 @@ TOTAL_CALLS = ITEMS * 4  # four LM nodes, one call each: the scripted LM always 
 
 
 def journal_requests(store: Path, run_id: str) -> int:
-    return read(store, "SELECT COALESCE(SUM(requests), 0) FROM journal WHERE run_id=?", run_id)[0][0]
+    return read(store, "SELECT COALESCE(SUM(requests), 0) FROM journal"
+                       " WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?)", run_id)[0][0]
 
 
 def test_totals_after_a_kill_and_a_resume_are_the_journals(tmp_path, children):

@@ -35,7 +35,8 @@ def reference(name: str) -> tuple[dict, int]:
 def recorded_calls(store: Path, run_id: str) -> int:
     """The predictor calls the store recorded as answered by the LM, for the run."""
     with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
-        (count,) = db.execute("SELECT count(*) FROM journal WHERE run_id=? AND status='ok' AND source='lm'",
+        (count,) = db.execute("SELECT count(*) FROM journal WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?)"
+                              " AND status='ok' AND source='lm'",
                               (run_id,)).fetchone()
     return count
 

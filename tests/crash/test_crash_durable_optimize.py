@@ -21,7 +21,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:Implementing custom LMs through 
 
 def recorded_calls(store: Path, run_id: str) -> int:
     with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
-        (count,) = db.execute("SELECT count(*) FROM journal WHERE run_id=? AND status='ok'", (run_id,)).fetchone()
+        (count,) = db.execute("SELECT count(*) FROM journal WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?)"
+                              " AND status='ok'", (run_id,)).fetchone()
     return count
 
 

@@ -66,7 +66,8 @@ def recorded(store: Path, tmp: Path, name: str, run_id: str) -> tuple[int, int, 
             shutil.copy(f"{store}{suffix}", target / f"runs.db{suffix}")
     conn = sqlite3.connect(target / "runs.db")
     try:
-        rows = conn.execute("SELECT node_id, iteration, attempts, status FROM journal WHERE run_id=?",
+        rows = conn.execute("SELECT node_id, iteration, attempts, status FROM journal"
+                            " WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?)",
                             (run_id,)).fetchall()
     finally:
         conn.close()

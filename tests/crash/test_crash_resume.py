@@ -68,7 +68,9 @@ def snapshot(store: Path | str, tmp: Path, name: str) -> Path | str:
 def ok_rows(store: Path | str, run_id: str) -> dict[tuple[str, str], tuple]:
     """Every ok journal row of the run, by (item, node), with all its columns but the run id."""
     rows = read(store, "SELECT item_id, node_id, iteration, content_key, value_hash, status, source, error, lm,"
-                       " usage, attempts, recorded_at FROM journal WHERE run_id=? AND status='ok'", run_id)
+                       " usage, attempts, recorded_at FROM journal"
+                       " WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?)"
+                       " AND status='ok'", run_id)
     return {(r[0], r[1]): r for r in rows}
 
 

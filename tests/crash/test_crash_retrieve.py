@@ -31,7 +31,8 @@ def recorded_retrievals(store: Path, tmp: Path, run_id: str) -> int:
         if Path(f"{store}{suffix}").exists():
             shutil.copy(f"{store}{suffix}", copy / f"runs.db{suffix}")
     with sqlite3.connect(copy / "runs.db") as db:
-        return db.execute("SELECT COUNT(*) FROM journal WHERE run_id=? AND status='ok' AND node_id LIKE "
+        return db.execute("SELECT COUNT(*) FROM journal WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?)"
+                          " AND status='ok' AND node_id LIKE "
                           "'two_hop.retrieve%'", (run_id,)).fetchone()[0]
 
 

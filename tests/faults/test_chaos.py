@@ -90,7 +90,8 @@ def rows(store: Path, run_id: str) -> dict[tuple[str, str], tuple]:
     conn = sqlite3.connect(store)
     try:
         found = conn.execute("SELECT item_id, node_id, content_key, value_hash, status, source, lm, attempts,"
-                             " recorded_at FROM journal WHERE run_id=?", (run_id,)).fetchall()
+                             " recorded_at FROM journal WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?)",
+                             (run_id,)).fetchall()
     finally:
         conn.close()
     return {(r[0], r[1]): r for r in found}

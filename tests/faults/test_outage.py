@@ -26,7 +26,8 @@ def backup_lm(clock):
 
 def journal_lms(store_path, run_id) -> Counter:
     rows = sqlite3.connect(store_path).execute(
-        "SELECT lm FROM journal WHERE run_id=? AND status='ok' AND source='lm'", (run_id,)).fetchall()
+        "SELECT lm FROM journal WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?)"
+        " AND status='ok' AND source='lm'", (run_id,)).fetchall()
     return Counter(r[0] for r in rows)
 
 
@@ -89,7 +90,8 @@ def test_without_a_fallback_the_run_finishes_after_the_outage_as_the_policy_says
     ratios = [e.delay / policy.cap(e.attempt) for e in retried(events)]
     assert 0.3 < statistics.mean(ratios) < 0.7  # uniform over [0, cap]: full jitter, not equal jitter
     rows = sqlite3.connect(store_path).execute(
-        "SELECT item_id, node_id, attempts FROM journal WHERE run_id=? AND source='lm'", (run.id,)).fetchall()
+        "SELECT item_id, node_id, attempts FROM journal WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?)"
+        " AND source='lm'", (run.id,)).fetchall()
     assert {(i, n): a for i, n, a in rows if a > 1} == {k: len(v) + 1 for k, v in by_node.items()}
 
 

@@ -18,7 +18,8 @@ ONE = [{"question": "q0"}]
 
 def attempts(store_path: str, run_id: str, node: str = "chain4.n1") -> tuple[str, int]:
     row = sqlite3.connect(store_path).execute(
-        "SELECT status, attempts FROM journal WHERE run_id=? AND node_id=?", (run_id, node)).fetchone()
+        "SELECT status, attempts FROM journal WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?)"
+        " AND node_id=?", (run_id, node)).fetchone()
     return (row[0], row[1]) if row else ("", 0)
 
 

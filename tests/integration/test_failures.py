@@ -28,7 +28,8 @@ def test_an_unparseable_reply_fails_only_its_item_and_keeps_the_raw_text(store_p
     assert lm.calls == 5 * 4 + 1 + 2  # item q3: n1 once, then n2 asked twice (one re-ask)
     raw = sqlite3.connect(store_path).execute(
         "SELECT b.data FROM journal j JOIN blobs b ON b.hash = j.value_hash"
-        " WHERE j.run_id=? AND j.item_id='3' AND j.node_id='chain4.n2'", (run.id,)).fetchone()[0]
+        " WHERE j.run_no=(SELECT run_no FROM runs WHERE run_id=?)"
+        " AND j.item_id='3' AND j.node_id='chain4.n2'", (run.id,)).fetchone()[0]
     assert json.loads(raw)["raw"][0] == "I refuse to use your format."
 
 

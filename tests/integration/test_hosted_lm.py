@@ -162,7 +162,8 @@ def test_configure_context_and_a_module_lm_each_route_to_their_server(server, se
 
 def journal_usage(db: Path, run_id: str) -> list[dict]:
     rows = sqlite3.connect(db).execute(
-        "SELECT usage FROM journal WHERE run_id=? AND source='lm' ORDER BY node_id, item_id", (run_id,)).fetchall()
+        "SELECT usage FROM journal WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?)"
+        " AND source='lm' ORDER BY node_id, item_id", (run_id,)).fetchall()
     return [usage_dict(u) for (u,) in rows]  # the store's compact "prompt,completion,cost" (layout.py)
 
 

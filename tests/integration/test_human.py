@@ -14,7 +14,8 @@ TOPICS = [{"topic": t} for t in ("cats", "dogs", "owls")]
 
 
 def _item_statuses(store_path, run_id):
-    rows = sqlite3.connect(store_path).execute("SELECT item_id, status FROM items WHERE run_id=?", (run_id,))
+    rows = sqlite3.connect(store_path).execute(
+        "SELECT item_id, status FROM items WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?)", (run_id,))
     return dict(rows.fetchall())
 
 

@@ -30,5 +30,6 @@ def test_the_local_model_drafts_a_person_reviews_later_and_resume_calls_it_no_mo
     assert done.outputs[0].final == f"PUBLISHED: {drafts[0]} (fine)"
     assert done.outputs[1].final == f"REJECTED: {drafts[1]} (too short)"
     sources = sqlite3.connect(store_path).execute(
-        "SELECT source, COUNT(*) FROM journal WHERE run_id=? GROUP BY source ORDER BY source", (run.id,)).fetchall()
+        "SELECT source, COUNT(*) FROM journal WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?)"
+        " GROUP BY source ORDER BY source", (run.id,)).fetchall()
     assert sources == [("human", 2), ("lm", 2), ("output", 2), ("step", 2)]

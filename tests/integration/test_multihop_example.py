@@ -30,7 +30,8 @@ def test_multihop_runs_on_the_local_model_and_a_rerun_is_free(tmp_path):
     assert program.retrieve.retriever().calls == 2 * len(questions)
 
     nodes = [n for (n,) in sqlite3.connect(store).execute(
-        "SELECT node_id FROM journal WHERE run_id=? AND status='ok' AND node_id LIKE 'multi_hop.retrieve%'", (run.id,))]
+        "SELECT node_id FROM journal WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?)"
+        " AND status='ok' AND node_id LIKE 'multi_hop.retrieve%'", (run.id,))]
     assert sorted(set(nodes)) == ["multi_hop.retrieve", "multi_hop.retrieve#1"] and len(nodes) == 2 * len(questions)
 
     fresh = MultiHop(index_dir=str(tmp_path / "indexes"))

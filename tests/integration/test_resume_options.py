@@ -92,8 +92,10 @@ def journal(store: str) -> tuple[str, dict, dict]:
     (run_id,) = conn.execute("SELECT run_id FROM runs").fetchone()
     ok = {(item, node): json.loads(bytes(data)) for item, node, data in conn.execute(
         "SELECT j.item_id, j.node_id, b.data FROM journal j JOIN blobs b ON b.hash = j.value_hash "
-        "WHERE j.run_id=? AND j.status='ok'", (run_id,))}
-    statuses = dict(conn.execute("SELECT item_id, status FROM items WHERE run_id=?", (run_id,)))
+        "WHERE j.run_no=(SELECT run_no FROM runs WHERE run_id=?) AND j.status='ok'",
+        (run_id,))}
+    statuses = dict(conn.execute("SELECT item_id, status FROM items WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?)",
+                                 (run_id,)))
     conn.close()
     return run_id, ok, statuses
 

@@ -39,7 +39,8 @@ def test_a_run_records_each_retrieval_in_the_journal(tmp_path, store_path):
     assert run.status == "done" and run.outputs[0].answer == "Lima is the capital of Peru."
     assert retriever.calls == len(ITEMS) and run.stats.steps == len(ITEMS)
     rows = sqlite3.connect(store_path).execute(
-        "SELECT COUNT(*) FROM journal WHERE run_id=? AND node_id='rag.retrieve' AND status='ok'", (run.id,)).fetchone()
+        "SELECT COUNT(*) FROM journal WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?)"
+        " AND node_id='rag.retrieve' AND status='ok'", (run.id,)).fetchone()
     assert rows[0] == len(ITEMS)
 
 

@@ -18,7 +18,8 @@ def test_run_records_every_node_and_returns_typed_outputs(store_path, echo_lm):
     assert run.outputs[3].d == "d(c(b(a(q3))))"
     assert echo_lm.calls == 48 and run.stats.lm_calls == 48
     rows = sqlite3.connect(store_path).execute(
-        "SELECT COUNT(*) FROM journal WHERE run_id=? AND status='ok'", (run.id,)).fetchone()[0]
+        "SELECT COUNT(*) FROM journal WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?)"
+        " AND status='ok'", (run.id,)).fetchone()[0]
     assert rows == 12 * 5  # four LM nodes and the output, per item
 
 

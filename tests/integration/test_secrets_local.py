@@ -31,7 +31,7 @@ class Echo(plait.Module):
 def recorded_output(store, run_id: str) -> bytes:
     row = sqlite3.connect(store).execute(
         "SELECT b.data FROM journal j JOIN blobs b ON b.hash = j.value_hash "
-        "WHERE j.run_id = ? AND j.node_id = 'echo.answer'", (run_id,)).fetchone()
+        "WHERE j.run_no=(SELECT run_no FROM runs WHERE run_id=?) AND j.node_id = 'echo.answer'", (run_id,)).fetchone()
     return bytes(row[0])
 
 

@@ -48,8 +48,10 @@ def test_two_resumes_of_one_run_one_proceeds_and_a_killed_holder_is_taken_over(t
     stopped = plait.compile(job.Diamond()).run(job.items(40), ids=job.item_ids(40), store=str(store),
                                                lm=job.make_lm(latency=0.0), progress=False)
     opened = open_location(store)  # make the run unfinished: forget half its work
-    execute(opened, "DELETE FROM journal WHERE run_id=? AND item_id >= 'item-0020'", stopped.id)
-    execute(opened, "UPDATE items SET status='pending' WHERE run_id=? AND item_id >= 'item-0020'", stopped.id)
+    execute(opened, "DELETE FROM journal WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?)"
+                    " AND item_id >= 'item-0020'", stopped.id)
+    execute(opened, "UPDATE items SET status='pending' WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?)"
+                    " AND item_id >= 'item-0020'", stopped.id)
     execute(opened, "DELETE FROM cache")
 
     first = _resumer(tmp_path, "first", store, stopped.id, latency=0.5)  # slow: still running below

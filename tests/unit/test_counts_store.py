@@ -80,6 +80,7 @@ def test_a_schema_4_sqlite_store_gets_the_spend_of_its_old_rows(tmp_path):
         conn.execute(stmt)
     conn.executescript("""
         INSERT INTO meta VALUES ('app', 'plait'), ('schema_version', '4');
+        INSERT INTO runs VALUES ('r1', 'p1', NULL, 'done', 1.0, 2.0, '{}');
         INSERT INTO journal VALUES ('r1', '0', 'a', 0, 'k1', 'b1', 'ok', 'lm', NULL, 'm',
             '{"prompt_tokens": 30, "completion_tokens": 6, "cost": 0.5}', 2, 1.0, NULL);
         INSERT INTO journal VALUES ('r1', '0', 'b', 0, 'k2', NULL, 'failed', 'lm', 'no', NULL, NULL, 3, 1.0, NULL);
@@ -100,14 +101,15 @@ def test_a_version_1_postgres_store_gets_the_spend_of_its_old_rows(pg_url, monke
         old.setattr(postgres_schema, "SCHEMA_VERSION", 1)  # the plait before the spend columns
         old.setattr(postgres_schema, "MIGRATIONS", {})
         store = open_location(pg_url)
-        _run(store)
+        execute(store, "INSERT INTO runs VALUES ('r1', ?, NULL, 'running', 1.0, 1.0, '{}')", store.save_plan("{}"))
         execute(store, "INSERT INTO journal (run_id, item_id, node_id, iteration, content_key, value_hash, status,"
                        " source, error, lm, usage, attempts, recorded_at) VALUES ('r1', '0', 'a', 0, 'k1', 'b1',"
                        " 'ok', 'lm', NULL, 'm', '{\"prompt_tokens\": 30, \"completion_tokens\": 6, \"cost\": 0.5}',"
                        " 2, 1.0)")
         store.close()
     store = open_location(pg_url)
-    assert execute(store, "SELECT value FROM meta WHERE key='schema_version'") == [("3",)]
+    assert execute(store, "SELECT value FROM meta WHERE key='schema_version'") == [
+        (str(postgres_schema.SCHEMA_VERSION),)]
     assert store.journal("r1")[("0", "a", 0)].spent == Spend(2, 2, 30, 6, 0.5)
     store.close()
 

@@ -15,7 +15,8 @@ ITEMS = [{"question": f"q{i}"} for i in range(12)]
 def ok_rows(store_path, run_id):
     return sqlite3.connect(store_path).execute(
         "SELECT item_id, node_id, content_key, value_hash, attempts, recorded_at FROM journal"
-        " WHERE run_id=? AND status='ok' AND source='lm' ORDER BY item_id, node_id", (run_id,)).fetchall()
+        " WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?) AND status='ok' AND source='lm'"
+        " ORDER BY item_id, node_id", (run_id,)).fetchall()
 
 
 def test_the_run_stops_at_its_call_budget_and_keeps_what_it_recorded(store_path, echo_lm):

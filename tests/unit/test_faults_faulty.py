@@ -103,7 +103,9 @@ def test_always_malformed_fails_the_node_with_the_raw_text_kept(store_path):
     assert "node 'chain4.n1'" in text and "output field 'a'" in text and "programs.py:" in text
     assert "Sorry, I can't help with that" in text and "fix:" in text
     raw = sqlite3.connect(store_path).execute(
-        "SELECT b.data FROM journal j JOIN blobs b ON b.hash = j.value_hash WHERE j.run_id=? AND j.node_id=?",
+        "SELECT b.data FROM journal j JOIN blobs b ON b.hash = j.value_hash"
+        " WHERE j.run_no=(SELECT run_no FROM runs WHERE run_id=?)"
+        " AND j.node_id=?",
         (run.id, "chain4.n1")).fetchone()[0]
     assert json.loads(raw)["raw"] == [MALFORMED] * 3
 

@@ -36,7 +36,7 @@ def test_a_version_2_store_is_migrated_and_keeps_its_runs(tmp_path):
     conn.commit()
     conn.close()
     store = SQLiteStore(path)
-    assert store._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("7",)
+    assert store._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("8",)
     assert store.get_run("r1").status == "done" and store.lease("r1").owner == "someone"
     assert store.asks("r1") == []
     store.record_ask(_question())

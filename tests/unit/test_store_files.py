@@ -47,8 +47,8 @@ def test_a_version_1_store_is_migrated_in_place_and_keeps_its_runs(tmp_path):
     path = tmp_path / "v1.db"
     _v1_store(path)
     store = SQLiteStore(path)
-    assert SCHEMA_VERSION == 7
-    assert store._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("7",)
+    assert SCHEMA_VERSION == 8
+    assert store._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("8",)
     assert store.get_run("r1").status == "done" and store.load_plan("p1") == "{}"
     old = store.journal("r1")[("0", "n", 0)]
     assert old.value_hash == "b1" and store.lookup("k1") == "b1"
@@ -64,7 +64,7 @@ def test_an_older_plait_reading_a_migrated_store_is_told_why(tmp_path, monkeypat
     _v1_store(path)
     SQLiteStore(path).close()
     monkeypatch.setattr(sqlite_schema, "SCHEMA_VERSION", 1)  # plait 0.1.0's check, the same code
-    with pytest.raises(plait.StoreError, match=r"written by a newer plait \(store schema 7\)"):
+    with pytest.raises(plait.StoreError, match=r"written by a newer plait \(store schema 8\)"):
         SQLiteStore(path)
 
 

@@ -20,7 +20,7 @@ from plait.checkpoints.location import open_location
 from plait.checkpoints.sqlite import SQLiteStore
 from plait.hashing import sha256_hex
 from tests.programs import Diamond, echo_answer
-from tests.stores import execute
+from tests.stores import execute, run_id_rows
 
 HASH_COLUMNS = {"hash", "input_hash", "content_key", "value_hash", "replay_key"}
 TABLES = ("plans", "blobs", "runs", "items", "journal", "cache", "asks")
@@ -67,9 +67,8 @@ def _as_version_6(v7: str, v6: str) -> None:
     old.execute("INSERT INTO meta VALUES ('app', 'plait'), ('schema_version', '6')")
     new = sqlite3.connect(v7)
     for table in TABLES:
-        cursor = new.execute(f"SELECT * FROM {table}")
-        names = [d[0] for d in cursor.description]
-        rows = [[_as_text(name, value) for name, value in zip(names, row)] for row in cursor]
+        names, rows = run_id_rows(new, table)  # schema 8's run numbers back to run ids
+        rows = [[_as_text(name, value) for name, value in zip(names, row)] for row in rows]
         old.executemany(f"INSERT INTO {table} ({','.join(names)}) VALUES ({','.join('?' * len(names))})", rows)
     old.commit()
     old.close()
@@ -110,7 +109,8 @@ def test_a_version_6_store_is_converted_and_reads_back_every_run(tmp_path):
 
     migrated = SQLiteStore(v6, create=False)
     try:
-        assert migrated._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("7",)
+        assert migrated._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (
+            str(sqlite_schema.SCHEMA_VERSION),)
         assert _everything(migrated, [first.id, second.id]) == before
         assert sqlite_schema.columns(migrated._conn) == sqlite_schema.expected_columns()
         assert migrated.check(full=True).ok
@@ -173,7 +173,8 @@ def test_a_version_2_postgres_store_is_converted_and_keeps_its_keys(pg_url, monk
         store.close()
     store = open_location(pg_url)
     try:
-        assert execute(store, "SELECT value FROM meta WHERE key='schema_version'") == [("3",)]
+        assert execute(store, "SELECT value FROM meta WHERE key='schema_version'") == [
+            (str(postgres_schema.SCHEMA_VERSION),)]
         assert {k: store.lookup(k) for k in ODD_KEYS} == {k: value for k in ODD_KEYS}
         journal = store.journal("r1")
         assert [(r.content_key, r.value_hash, r.replay_key, r.usage) for r in

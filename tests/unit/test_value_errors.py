@@ -92,7 +92,8 @@ def _legacy_null(store_path: str, run_id: str, item: str, node: str) -> None:
     data = b'{"output":null}'
     with sqlite3.connect(store_path) as db:
         db.execute("INSERT OR IGNORE INTO blobs VALUES (?, ?)", (key_bytes(sha256_hex(data)), data))  # schema 7: hashes as bytes
-        (old,) = db.execute("SELECT value_hash FROM journal WHERE run_id=? AND item_id=? AND node_id=?",
+        (old,) = db.execute("SELECT value_hash FROM journal WHERE run_no=(SELECT run_no FROM runs WHERE run_id=?)"
+                            " AND item_id=? AND node_id=?",
                             (run_id, item, node)).fetchone()
         db.execute("UPDATE journal SET value_hash=? WHERE value_hash=?", (key_bytes(sha256_hex(data)), old))
         db.execute("UPDATE cache SET value_hash=? WHERE value_hash=?", (key_bytes(sha256_hex(data)), old))
