@@ -74,8 +74,8 @@ def test_a_long_replay_makes_no_call_reads_per_item_and_lets_timers_fire(store):
 def test_a_resume_reads_journal_rows_only_for_the_items_replay_leaves(store, monkeypatch):
     first = finished_run(store)
     # item 7 lost its third node's row, item 250 its OUTPUT row: both go the normal way, the rest replay
-    execute(store, "DELETE FROM journal WHERE run_id = ? AND item_id = '7' AND node_id = 'chain4.n3'", first.id)
-    execute(store, "DELETE FROM journal WHERE run_id = ? AND item_id = '250' AND node_id = 'outputs'", first.id)
+    execute(store, "DELETE FROM journal WHERE run_no = (SELECT run_no FROM runs WHERE run_id = ?) AND item_id = '7' AND node_id = 'chain4.n3'", first.id)
+    execute(store, "DELETE FROM journal WHERE run_no = (SELECT run_no FROM runs WHERE run_id = ?) AND item_id = '250' AND node_id = 'outputs'", first.id)
     monkeypatch.setattr(journal_module, "READ_CHUNK", 1)  # one query per left item: the chunks join up
     asked: list[list[str] | None] = []
     journal = store.journal
