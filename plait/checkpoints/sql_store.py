@@ -207,8 +207,11 @@ class SQLStore(StoredAsks, StoredLeases, RunTransfer, ReplayReads, ABC):
             self._run_no(run_id)  # read committed, and kept: the transaction finds it known
 
         def work(tx: Any) -> None:
+            # one lease check per run and owner: the lease cannot change inside this transaction
+            for run_id, owner in {(r.row.run_id, r.owner) for r in records if r.owner is not None}:
+                self._check_holder(tx, run_id, owner)
             for r in records:
-                self._record(tx, r.row, r.value, r.cache, r.item_status, r.owner)
+                self._record(tx, r.row, r.value, r.cache, r.item_status, owner=None)
 
         self._transact(work)
 
