@@ -98,7 +98,8 @@ def main() -> None:
             wall, cpu, tokens, replies[name] = run_arm(arms[name], requests if round_no else requests[:2])
             if round_no:
                 samples[name].append((wall, cpu))
-                print(f"round {round_no} {name}: wall {wall:.2f} s, cpu {cpu:.2f} s, {tokens} tokens evaluated", flush=True)
+                print(f"round {round_no} {name}: wall {wall:.2f} s, cpu {cpu:.2f} s, {tokens} tokens evaluated",
+                      flush=True)
     for name, values in samples.items():
         print(f"{name}: median wall {statistics.median(w for w, _ in values):.2f} s, "
               f"median cpu {statistics.median(c for _, c in values):.2f} s")

@@ -105,7 +105,7 @@ class ModelPool:
 
     Example::
 
-        pool = model_pool(path, n_ctx=2048, n_threads=1, size=2)
+        pool = model_pool((path, 2048, 1), size=2)  # the file, n_ctx, threads per instance
         async with pool.queue.turn(prompt) as slot:
             reply = await asyncio.to_thread(generate, pool.model(slot), prompt)
     """
@@ -132,7 +132,9 @@ _LOCK = threading.Lock()
 def model_pool(key: ModelKey, size: int) -> ModelPool:
     """The process-wide pool of ``size`` instances of this model."""
     with _LOCK:
-        return _POOLS.setdefault((*key, size), ModelPool(key, size))
+        if (*key, size) not in _POOLS:
+            _POOLS[(*key, size)] = ModelPool(key, size)
+        return _POOLS[(*key, size)]
 
 
 def loaded_model(key: ModelKey, index: int = 0) -> LoadedModel:

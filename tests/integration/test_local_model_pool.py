@@ -13,7 +13,7 @@ import pytest
 from tests.local_model import require_local_model
 
 local = require_local_model()
-from plait.lm.compact import CompactAdapter  # noqa: E402
+from plait.lm.compact import CompactAdapter
 
 pytestmark = pytest.mark.local_model
 
