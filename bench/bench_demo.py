@@ -22,15 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_line, markdown_table  # noqa: E402
 
 from plait.demo.job import run_job  # noqa: E402
-from plait.lm.local import load_model  # noqa: E402
+from plait.lm.model_pool import evaluated_tokens  # noqa: E402
 
 
 def measure(store: Path, train: int, dev: int) -> tuple[dict[str, float], object, float, int]:
     """The job's phases, its result, its wall seconds, and the tokens the model evaluated."""
-    model = load_model()  # the one LocalLM() uses: default context size and thread count
-    evaluated, started = model.evaluated, time.perf_counter()
+    evaluated, started = evaluated_tokens(), time.perf_counter()  # summed over the model's instances
     result = run_job(store, train=train, dev=dev, progress=False, say=lambda _: None)
-    return result.phases, result, time.perf_counter() - started, model.evaluated - evaluated
+    return result.phases, result, time.perf_counter() - started, evaluated_tokens() - evaluated
 
 
 def main() -> None:

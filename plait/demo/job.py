@@ -43,8 +43,9 @@ def run_job(store: str | Path, *, train: int = 40, dev: int = 60, demos: int = 4
     options: dict[str, Any] = {"store": str(store), "progress": progress, "on_event": tally, "parse_retries": 1}
 
     started = time.perf_counter()
-    # As many calls may wait for the model as items are in flight (the run's concurrency, 32): its
-    # queue then runs one node's calls together, reusing their shared prompt prefix from the KV cache.
+    # As many calls may be in flight to the model as items (the run's concurrency, 32): one llama.cpp
+    # instance per core decodes them side by side, and its queue gives a freed instance the call that
+    # shares the longest prompt prefix with its last, so one node's calls reuse its KV cache.
     plait.configure(lm=plait.LocalLM(max_concurrency=32))
     base = plait.compile(PeopleQA())
     phases["load"] = _since(started)

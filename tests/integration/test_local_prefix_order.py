@@ -56,7 +56,7 @@ async def _concurrently(lm, requests: list) -> list[str]:
 
 
 def test_prefix_order_gives_the_same_replies_and_evaluates_fewer_tokens():
-    lm = local.LocalLM(max_tokens=12, max_concurrency=8)
+    lm = local.LocalLM(max_tokens=12, max_concurrency=8, instances=1)  # one instance: its queue order
     requests = _interleaved()
     plain, plain_tokens = _evaluated_by(lm, lambda: [lm.call(request).text for request in requests])
     grouped, grouped_tokens = _evaluated_by(lm, lambda: asyncio.run(_concurrently(lm, requests)))
