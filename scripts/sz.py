@@ -29,7 +29,8 @@ from pathlib import Path
 # boundary (layout.py), cache lookups off the event loop (lookups.py), and the embedded model's
 # prefix-ordered call queue and greedy grammar sampler (prefix_queue.py, greedy_grammar.py). +100 for
 # its third round: replay's one-query reads (replay_reads.py) and run numbers in place of run ids
-# on every journal and items row (run_numbers.py, the schema 8 / 4 migrations).
+# on every journal and items row (run_numbers.py, the schema 8 / 4 migrations), and the embedded
+# model run as a pool of instances (model_pool.py).
 CORE_BUDGET = 9700
 FILE_FLAG = 400
 OUTSIDE_CORE = {"cli", "demo", "display", "optimizers"}
