@@ -24,8 +24,9 @@ from plait.runtime.items import item_fields
 class RandomSearch:
     """Search over demo sets, scored on a validation set (DSPy's BootstrapFewShotWithRandomSearch).
 
-    ``max_lm_calls`` (LM calls, counted by content key) and ``max_trials`` bound the search; the
-    search stops before the candidate that would exceed them (a started trial always finishes).
+    ``max_lm_calls`` (LM calls, counted by content key) and ``max_trials`` bound the search. The call
+    budget is hard: every run of the search (teacher, evaluation) runs under a ``plait.Budget`` of the
+    calls left, and a candidate whose evaluation it cuts short is not chosen (its stopped items score 0).
 
     Example::
 
@@ -55,7 +56,10 @@ class RandomSearch:
             for label, make in self.candidates(compiled, list(trainset), metric, search):
                 if search.exhausted():
                     break
-                search.trial(label, make(), valset)
+                candidate = make()  # may bootstrap: its teacher's calls count, and may reach the budget
+                if search.exhausted():
+                    break
+                search.trial(label, candidate, valset)
             chosen = search.best
             search.finish(chosen)
             return search.annotate(chosen.candidate, chosen, valset=len(valset), seed=self.seed)

@@ -11,7 +11,7 @@ caps what is really spent, and the recorded numbers agree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from tqdm.auto import tqdm
@@ -24,6 +24,7 @@ from plait.ir.nodes import Op
 from plait.ir.source import user_source
 from plait.optimizers.evaluate import Evaluation, evaluate
 from plait.runtime import events as ev
+from plait.runtime.budget import Budget
 from plait.runtime.executors import resolve_executor
 from plait.runtime.progress import show_progress
 
@@ -82,6 +83,7 @@ class Search:
         self.trials: list[Trial] = []
         self.best: Trial | None = None
         self.spent = 0  # LM calls made in this process (replays and cache hits cost none)
+        self.cut = False  # a run stopped at max_lm_calls: its scores are partial, and the search is over
         self._runs: list[str] = []
         self._user_event = run_options.get("on_event")
         self._bar = self._progress_bar(run_options.get("progress"), planned or max_trials)
@@ -95,17 +97,30 @@ class Search:
     # --- running and charging -----------------------------------------------------------------
     def evaluate(self, candidate: Any, data: list[Any]) -> Evaluation:
         """Score ``candidate`` on ``data`` without counting it as a trial (minibatch parents, ...)."""
-        result = evaluate(candidate, data, self.metric, store=self.store, **self.run_options)
+        result = evaluate(candidate, data, self.metric, store=self.store, **self._capped(self.run_options))
         self.spent += result.lm_calls
-        self.settle()
+        self._settle(result.run)
         return result
 
     def run(self, compiled: Any, data: list[Any], **options: Any) -> Any:
         """An ordinary run of ``compiled`` (a teacher, a proposer), charged like the evaluations."""
-        run = compiled.run(data, store=self.store, **{**self.run_options, **options})
+        run = compiled.run(data, store=self.store, **self._capped({**self.run_options, **options}))
         self.spent += run.stats.lm_calls
-        self.settle()
+        self._settle(run)
         return run
+
+    def _capped(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Under ``max_lm_calls``, each run gets a plait.Budget of the calls left (inside any budget
+        given), so no run of the search spends past it: the cap is hard, not checked between trials."""
+        if self.max_lm_calls is None:
+            return options
+        left = max(0, self.max_lm_calls - self.lm_calls)
+        given = options.get("budget") or Budget()
+        return {**options, "budget": replace(given, lm_calls=left if given.lm_calls is None else min(left, given.lm_calls))}
+
+    def _settle(self, run: Any) -> None:
+        self.cut = self.cut or (self.max_lm_calls is not None and run.status == "stopped")
+        self.settle()
 
     def settle(self) -> None:
         """Charge the content keys of the LM nodes of every run started since the last call."""
@@ -130,6 +145,8 @@ class Search:
         return sum(self.keys.values()) if not isinstance(self.store, NullStore) else self.spent
 
     def exhausted(self) -> bool:
+        if self.cut:
+            return True
         if self.max_trials is not None and len(self.trials) >= self.max_trials:
             return True
         return self.max_lm_calls is not None and self.lm_calls >= self.max_lm_calls
@@ -145,6 +162,7 @@ class Search:
         """Log a scored candidate; ``eligible``: it may become the best (a minibatch score may not)."""
         trial = Trial(len(self.trials), label, score, items, evaluation, candidate)
         self.trials.append(trial)
+        eligible = eligible and not (self.cut and self.best is not None)  # a cut evaluation scored stopped items 0
         if eligible and (self.best is None or trial.score > self.best.score):
             self.best = trial
         best = self.best.score if self.best is not None else 0.0
