@@ -196,12 +196,14 @@ def latency_table(cases: list[common.Case], items: int) -> str:
     return common.markdown_table(headers, body)
 
 
-def problems(cases: list[common.Case]) -> list[str]:
-    """Runs that did not do the work: unfinished items, missing or extra LM calls, a wrong checksum."""
+def problems(cases: list[common.Case], distinct: bool = False) -> list[str]:
+    """Runs that did not do the work: unfinished items, missing or extra LM calls, a wrong checksum.
+    ``distinct``: plait asks a question once however many items ask it (peer_workload.distinct_calls)."""
     found = []
     for case in cases:
         for r in case.results:
-            calls = 0 if "replay" in case.label else r["items"] * NODES_PER_ITEM
+            per_item = work.distinct_calls(r["items"]) if distinct else r["items"] * NODES_PER_ITEM
+            calls = 0 if "replay" in case.label else per_item
             if r["done"] != r["items"]:
                 found.append(f"{case.label}: {r['items'] - r['done']} of {r['items']} items did not finish")
             if r["lm_calls"] != calls:
@@ -223,7 +225,7 @@ def memory_report(items: int, workdir: Path) -> str:
         ["items", "node execs/s", "wall s", "RSS before run MB", "peak RSS MB", "growth MB", "store / item"],
         [[items, items * NODES_PER_ITEM / r["wall"], r["wall"], r["rss_base_mb"], r["rss_peak_mb"],
           r["rss_peak_mb"] - r["rss_base_mb"], f"{r['store_bytes'] / items / 1000:.1f} KB"]])
-    note = "\n".join(f"WARNING: {p}" for p in problems([common.Case("plait, memory", "", lambda i: [], [r])]))
+    note = "\n".join(f"WARNING: {p}" for p in problems([common.Case("plait, memory", "", lambda i: [], [r])], distinct=True))
     return f"Peak memory: plait, SQLite (default), {items:,} items x {NODES_PER_ITEM} nodes, zero latency.\n\n{table}\n{note}"
 
 

@@ -91,3 +91,16 @@ def checksum(answers: list[str]) -> int:
 
 def expected_checksum(n: int) -> int:
     return checksum([reference_item(q["question"]) for q in questions(n)])
+
+
+def distinct_calls(n: int) -> int:
+    """LM calls a content-addressed run of ``n`` items makes: one per distinct (node, inputs). The
+    answers are 32-bit hashes, so among 100,000 items a few intermediate answers collide (9 calls
+    fewer than 5 per item); a framework that shares identical questions' answers asks those once."""
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    for q in questions(n):
+        x = answer("x", [q["question"]])
+        y, z = answer("y", [x]), answer("z", [x])
+        w = answer("w", [y, z])
+        seen.update({("a", (q["question"],)), ("b", (x,)), ("c", (x,)), ("d", (y, z)), ("e", (w,))})
+    return len(seen)
