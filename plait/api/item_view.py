@@ -60,19 +60,20 @@ class StoredItems(Sequence):
         positions = range(start, min(start + CHUNK, len(self)))
         done = [self.ids[p] for p in positions if p not in self.kept]
         store = open_location(self.path, create=False)
-        try:
-            rows = store.journal(self.run_id, done) if done else {}
-            hashes = {i: getattr(rows.get((i, self.output.id, 0)), "value_hash", None) for i in done}
-            values = store.read_values([h for h in hashes.values() if h is not None])
-            return [self.kept.get(p) or self._result(store, self.ids[p], hashes[self.ids[p]], values) for p in positions]
+        try:  # the OUTPUT node's rows joined with their values: one query per chunk (replay_reads.py)
+            rows = store.replay_rows(self.run_id, done, node_id=self.output.id) if done else {}
+            values = {i: nodes[self.output.id][1] for i, nodes in rows.items() if self.output.id in nodes}
+            return [self.kept.get(p) or self._result(store, self.ids[p], values.get(self.ids[p])) for p in positions]
         finally:
             store.close()
 
-    def _result(self, store: Any, item_id: str, value_hash: str | None, values: dict[str, bytes]) -> ItemResult:
-        if value_hash is None:
-            return ItemResult(item_id, "done", None, "the store holds no outputs for this item")
+    def _result(self, store: Any, item_id: str, data: bytes | None) -> ItemResult:
         try:
-            data = values[value_hash] if value_hash in values else store.read_value(value_hash)
+            if data is None:  # no row with its value (no replay key before store schema 4, a value lost): alone
+                row = store.journal(self.run_id, [item_id]).get((item_id, self.output.id, 0))
+                if row is None or row.value_hash is None:
+                    return ItemResult(item_id, "done", None, "the store holds no outputs for this item")
+                data = store.read_value(row.value_hash)  # raises the StoreError that says what is wrong
             decoded = codec_for(value_fields(self.output)).decode(data, f"the outputs of item {item_id}")
         except StoreError as exc:  # one item's unreadable outputs never hide the others
             return ItemResult(item_id, "failed", None, str(exc), exc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from plait.checkpoints.protocol import Garbage, ItemRecord, JournalRow, Lease, RunRecord
+from plait.checkpoints.protocol import Garbage, ItemRecord, JournalRow, Lease, ReplayRows, RunRecord
 from plait.checkpoints.spend import Spend
 from plait.errors import RunNotFound, StoreError
 
@@ -54,7 +54,7 @@ class NullStore:
     def read_values(self, value_hashes: Sequence[str]) -> dict[str, bytes]:
         return {}
 
-    def replay_rows(self, run_id: str, item_ids: Sequence[str]) -> dict[str, dict[str, tuple[str, bytes | None]]]:
+    def replay_rows(self, run_id: str, item_ids: Sequence[str], node_id: str | None = None) -> ReplayRows:
         return {item_id: {} for item_id in item_ids}
 
     def recorded_counts(self, run_id: str) -> dict[str, int]:

@@ -15,6 +15,9 @@ from typing import Any, Protocol, Sequence
 
 from plait.checkpoints.spend import Spend
 
+# item id -> node id -> (the row's replay key, its value; None if missing or not matching its hash)
+ReplayRows = dict[str, dict[str, tuple[str, bytes | None]]]
+
 
 class _Word(str, Enum):
     """A word stored in the journal as its plain string, so that stores written by any plait read
@@ -150,7 +153,7 @@ class Store(Protocol):
     def read_values(self, value_hashes: Sequence[str]) -> dict[str, bytes]: ...
     # What a resume reads (replay_reads.py): each of a batch of items' finished rows by node, as (replay
     # key, value bytes or None), in one query; and how many finished rows each node has.
-    def replay_rows(self, run_id: str, item_ids: Sequence[str]) -> dict[str, dict[str, tuple[str, bytes | None]]]: ...
+    def replay_rows(self, run_id: str, item_ids: Sequence[str], node_id: str | None = None) -> ReplayRows: ...
     def recorded_counts(self, run_id: str) -> dict[str, int]: ...
     def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None,
                owner: str | None = None) -> None: ...

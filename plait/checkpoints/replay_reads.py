@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Sequence
 
 from plait.checkpoints.layout import key_text
+from plait.checkpoints.protocol import ReplayRows
 
 # A row without a replay key (written before store schema 4) is left out: the normal path matches it
 # by its content key. LEFT JOIN: a value missing from blobs comes back as NULL, and replay leaves the
@@ -26,14 +27,12 @@ from plait.checkpoints.layout import key_text
 REPLAY_ROWS = """SELECT journal.item_id, journal.node_id, journal.replay_key, journal.value_hash, blobs.data
 FROM journal LEFT JOIN blobs ON blobs.hash = journal.value_hash
 WHERE journal.run_no = (SELECT run_no FROM runs WHERE run_id = ?) AND journal.iteration = 0 AND journal.status = 'ok'
-    AND journal.replay_key IS NOT NULL AND journal.value_hash IS NOT NULL AND journal.item_id IN ({marks})"""
+    AND journal.replay_key IS NOT NULL AND journal.value_hash IS NOT NULL AND journal.item_id IN ({marks}){node}"""
 RECORDED_COUNTS = """SELECT node_id, COUNT(*) FROM journal WHERE run_no = (SELECT run_no FROM runs WHERE run_id = ?)
     AND iteration = 0 AND status = 'ok'
 GROUP BY node_id"""
 CHUNK = 500  # item ids per query: well under any database's limit on parameters
 
-# item id -> node id -> (the row's replay key, its value; None if missing or not matching its hash)
-ReplayRows = dict[str, dict[str, tuple[str, bytes | None]]]
 
 
 class ReplayReads(ABC):
@@ -43,14 +42,15 @@ class ReplayReads(ABC):
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
         """The rows of one read."""
 
-    def replay_rows(self, run_id: str, item_ids: Sequence[str]) -> ReplayRows:
-        """Each of ``item_ids``' finished rows by node, with its value, in one query per CHUNK items."""
+    def replay_rows(self, run_id: str, item_ids: Sequence[str], node_id: str | None = None) -> ReplayRows:
+        """Each of ``item_ids``' finished rows by node (only ``node_id``'s, if given), with its value,
+        in one query per CHUNK items."""
         found: ReplayRows = {item_id: {} for item_id in item_ids}
-        for start in range(0, len(item_ids), CHUNK):
-            chunk = item_ids[start:start + CHUNK]
-            rows = self._query(REPLAY_ROWS.format(marks=",".join("?" * len(chunk))), (run_id, *chunk))
-            for item_id, node_id, replay_key, value_hash, data in rows:
-                found[item_id][node_id] = (key_text(replay_key), _checked(value_hash, data))
+        one_node, only = (" AND journal.node_id = ?", (node_id,)) if node_id is not None else ("", ())
+        for chunk in (item_ids[start:start + CHUNK] for start in range(0, len(item_ids), CHUNK)):
+            sql = REPLAY_ROWS.format(marks=",".join("?" * len(chunk)), node=one_node)
+            for item_id, node, replay_key, value_hash, data in self._query(sql, (run_id, *chunk, *only)):
+                found[item_id][node] = (key_text(replay_key), _checked(value_hash, data))
         return found
 
     def recorded_counts(self, run_id: str) -> dict[str, int]:

@@ -2,7 +2,9 @@
 time, the executor admits items from the store as it goes, and a done item's results are read
 back from the store when asked, so that memory stays flat in the number of items."""
 
+import sqlite3
 import tracemalloc
+from contextlib import closing
 
 import pytest
 
@@ -119,3 +121,22 @@ def test_peak_memory_is_flat_in_the_number_of_items(tmp_path, monkeypatch):
     large, many = _peak_bytes(compiled, ({"question": f"{i} {text}"} for i in range(2500)), str(tmp_path / "b.db"))
     assert few.status == many.status == "done" and many.outputs[2499].answer.startswith("answer(")
     assert (large - small) / 2000 < 200, f"peak {small} bytes for 500 items, {large} for 2500"
+
+
+
+def test_items_whose_stored_outputs_are_lost_fail_alone_when_read_back(store_path, small_chunks):
+    def distinct(task):  # every item's outputs differ: losing one value loses one item's
+        return {name: f"{name}<{task.inputs}>" for name in task.output_fields}
+
+    run = plait.compile(TwoSteps()).run(questions(20), store=store_path, lm=plait.ScriptedLM(distinct), progress=False)
+    with closing(sqlite3.connect(store_path)) as db:  # lose item 3's outputs (and any item's sharing them)
+        (lost,) = db.execute("SELECT value_hash FROM journal WHERE node_id = 'outputs' AND item_id = '3'").fetchone()
+        sharing = {i for (i,) in db.execute("SELECT item_id FROM journal WHERE node_id = 'outputs' AND value_hash = ?",
+                                                (lost,))}
+        db.execute("DELETE FROM blobs WHERE hash = ?", (lost,))
+        db.commit()
+    for reread in (list(run.items), list(plait.open_run(run.id, store=store_path).items)):
+        assert {r.item_id for r in reread if r.status == "failed"} == sharing == {"3"}
+        assert all(f"value {lost.hex()[:12]} is missing" in r.error and "fix:" in r.error
+                   for r in reread if r.status == "failed")
+        assert all(r.outputs is not None for r in reread if r.status == "done") and len(reread) == 20
