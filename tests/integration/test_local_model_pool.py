@@ -7,29 +7,15 @@ from __future__ import annotations
 import asyncio
 import os
 
-import dspy
 import pytest
 
 from tests.local_model import require_local_model
 
 local = require_local_model()
-from plait.lm.compact import CompactAdapter
+from plait.lm.compact import CompactAdapter  # noqa: E402
+from tests.integration.test_local_prefix_order import Capital, Color  # noqa: E402  (the same two signatures)
 
 pytestmark = pytest.mark.local_model
-
-
-class Capital(dspy.Signature):
-    """Name the capital city of the country."""
-
-    country: str = dspy.InputField()
-    capital: str = dspy.OutputField()
-
-
-class Color(dspy.Signature):
-    """Name the usual color of the thing."""
-
-    thing: str = dspy.InputField()
-    color: str = dspy.OutputField()
 
 
 def _requests() -> list:
