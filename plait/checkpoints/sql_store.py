@@ -210,8 +210,14 @@ class SQLStore(StoredAsks, StoredLeases, RunTransfer, ReplayReads, ABC):
             # one lease check per run and owner: the lease cannot change inside this transaction
             for run_id, owner in {(r.row.run_id, r.owner) for r in records if r.owner is not None}:
                 self._check_holder(tx, run_id, owner)
+            first = {r.row.run_id: r.row for r in reversed(records)}  # a run's first row names it in an error
+            numbers = {run_id: self._run_no_in(tx, run_id, f"item {row.item_id}'s journal row", row.node_id)
+                       for run_id, row in first.items()}
+            # each statement once for the batch (the rows keep their order): what record() writes, row by row
+            tx.executemany(PUT_VALUE, [(key_bytes(r.row.value_hash), r.value) for r in records if r.value is not None])
+            tx.executemany(RECORD, [_record_args(r.row, numbers[r.row.run_id]) for r in records])
             for r in records:
-                self._record(tx, r.row, r.value, r.cache, r.item_status, owner=None)
+                self._side_rows(tx, r.row, r.cache, r.item_status, numbers[r.row.run_id])
 
         self._transact(work)
 
@@ -237,9 +243,11 @@ class SQLStore(StoredAsks, StoredLeases, RunTransfer, ReplayReads, ABC):
         number = self._run_no_in(tx, row.run_id, f"item {row.item_id}'s journal row", row.node_id)
         if value is not None:
             tx.execute(PUT_VALUE, (key_bytes(row.value_hash), value))
-        tx.execute(RECORD, (number, row.item_id, row.node_id, row.iteration, key_bytes(row.content_key),
-                            key_bytes(row.value_hash), row.status, row.source, row.error, row.lm, usage_text(row.usage),
-                            row.attempts, time.time(), key_bytes(row.replay_key), *astuple(row.spent)))
+        tx.execute(RECORD, _record_args(row, number))
+        self._side_rows(tx, row, cache, item_status, number)
+
+    def _side_rows(self, tx: Any, row: JournalRow, cache: bool, item_status: str | None, number: int) -> None:
+        """A recorded row's cache entry and item status."""
         if cache and row.status == "ok":
             tx.execute("INSERT INTO cache (content_key, value_hash) VALUES (?, ?) ON CONFLICT DO NOTHING",
                        (key_bytes(row.content_key), key_bytes(row.value_hash)))
@@ -368,3 +376,10 @@ def journal_row(r: tuple, run_id: str) -> JournalRow:
                       value_hash=key_text(r[5]), status=as_word(Status, r[6]), source=as_word(Source, r[7]),
                       error=r[8], lm=r[9], usage=usage_dict(r[10]), attempts=r[11], replay_key=key_text(r[13]),
                       spent=Spend(*r[14:19]))
+
+
+def _record_args(row: JournalRow, number: int) -> tuple:
+    """RECORD's parameters for ``row`` of the run numbered ``number``."""
+    return (number, row.item_id, row.node_id, row.iteration, key_bytes(row.content_key), key_bytes(row.value_hash),
+            row.status, row.source, row.error, row.lm, usage_text(row.usage), row.attempts, time.time(),
+            key_bytes(row.replay_key), *astuple(row.spent))
