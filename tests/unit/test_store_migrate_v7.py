@@ -56,15 +56,22 @@ def test_usage_of_another_shape_is_kept_as_json(usage):
     assert usage is None or usage_text(usage) == json.dumps(usage)
 
 
+
+def old_schema_file(path: str, version: int) -> sqlite3.Connection:
+    """An empty store file at schema ``version``, built as plait built it then: the first schema,
+    then migrations 1 to ``version`` - 1."""
+    old = sqlite3.connect(path)
+    for stmt in versions.statements(sqlite_schema._V1):
+        old.execute(stmt)
+    for v in range(1, version):
+        versions.apply(old, sqlite_schema.MIGRATIONS[v])
+    old.execute("INSERT INTO meta VALUES ('app', 'plait'), ('schema_version', ?)", (str(version),))
+    return old
+
 def _as_version_6(v7: str, v6: str) -> None:
     """Write ``v7``'s rows into a new file built by the schema-6 statements (the first schema and
     migrations 1 to 5), each hash as its hex text and usage as its JSON, as plait wrote them then."""
-    old = sqlite3.connect(v6)
-    for stmt in versions.statements(sqlite_schema._V1):
-        old.execute(stmt)
-    for v in range(1, 6):
-        versions.apply(old, sqlite_schema.MIGRATIONS[v])
-    old.execute("INSERT INTO meta VALUES ('app', 'plait'), ('schema_version', '6')")
+    old = old_schema_file(v6, 6)
     new = sqlite3.connect(v7)
     for table in TABLES:
         names, rows = run_id_rows(new, table)  # schema 8's run numbers back to run ids

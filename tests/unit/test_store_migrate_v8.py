@@ -12,7 +12,7 @@ import sqlite3
 import pytest
 
 import plait
-from plait.checkpoints import postgres_schema, sqlite_schema, versions
+from plait.checkpoints import postgres_schema, sqlite_schema
 from plait.checkpoints.check import check_store
 from plait.checkpoints.layout import key_bytes
 from plait.checkpoints.location import open_location
@@ -23,7 +23,7 @@ from plait.errors import RunNotFound
 from plait.hashing import sha256_hex
 from tests.programs import Diamond, echo_answer
 from tests.stores import execute, run_id_rows
-from tests.unit.test_store_migrate_v7 import TABLES, _everything, _vacuumed_size
+from tests.unit.test_store_migrate_v7 import TABLES, _everything, _vacuumed_size, old_schema_file
 
 GONE = "a-run-gc-deleted-by-hand"
 
@@ -32,12 +32,7 @@ def _as_version_7(v8: str, v7: str) -> None:
     """Write ``v8``'s rows into a new file built by the schema-7 statements (the first schema and
     migrations 1 to 6), each row naming its run by id, as plait wrote them then; plus leftovers of a
     run whose runs row is gone (what `plait check` reports)."""
-    old = sqlite3.connect(v7)
-    for stmt in versions.statements(sqlite_schema._V1):
-        old.execute(stmt)
-    for v in range(1, 7):
-        versions.apply(old, sqlite_schema.MIGRATIONS[v])
-    old.execute("INSERT INTO meta VALUES ('app', 'plait'), ('schema_version', '7')")
+    old = old_schema_file(v7, 7)
     new = sqlite3.connect(v8)
     for table in TABLES:
         names, rows = run_id_rows(new, table)
