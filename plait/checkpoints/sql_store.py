@@ -198,8 +198,7 @@ class SQLStore(StoredAsks, StoredLeases, RunTransfer, ReplayReads, ABC):
                owner: str | None = None) -> None:
         """The node's value, journal row, cache entry and item status, in one transaction.
         With ``owner``, only while that owner holds the run's lease (else LeaseHeld, nothing written)."""
-        self._run_no(row.run_id)  # read committed, and kept: the transaction finds it known
-        self._transact(lambda tx: self._record(tx, row, value, cache, item_status, owner))
+        self.record_batch([Record(row, value, cache, item_status, owner)])
 
     def record_batch(self, records: Sequence[Record]) -> None:
         """Several ``record`` calls in one transaction: all of them are written, or none."""
@@ -210,10 +209,10 @@ class SQLStore(StoredAsks, StoredLeases, RunTransfer, ReplayReads, ABC):
             # one lease check per run and owner: the lease cannot change inside this transaction
             for run_id, owner in {(r.row.run_id, r.owner) for r in records if r.owner is not None}:
                 self._check_holder(tx, run_id, owner)
-            first = {r.row.run_id: r.row for r in reversed(records)}  # a run's first row names it in an error
-            numbers = {run_id: self._run_no_in(tx, run_id, f"item {row.item_id}'s journal row", row.node_id)
-                       for run_id, row in first.items()}
-            # each statement once for the batch (the rows keep their order): what record() writes, row by row
+            numbers: dict[str, int] = {}
+            for row in (r.row for r in records if r.row.run_id not in numbers):  # a run's first row names it
+                numbers[row.run_id] = self._run_no_in(tx, row.run_id, f"item {row.item_id}'s journal row", row.node_id)
+            # each statement once for the batch, the rows in their order
             tx.executemany(PUT_VALUE, [(key_bytes(r.row.value_hash), r.value) for r in records if r.value is not None])
             tx.executemany(RECORD, [_record_args(r.row, numbers[r.row.run_id]) for r in records])
             for r in records:
@@ -229,22 +228,12 @@ class SQLStore(StoredAsks, StoredLeases, RunTransfer, ReplayReads, ABC):
         return self._writer
 
     def _record_one(self, r: Record) -> None:
-        self.record(r.row, r.value, cache=r.cache, item_status=r.item_status, owner=r.owner)
+        self.record_batch([r])
 
     def _close_writer(self) -> None:
         """Commit what the writer holds and end its thread: before the connection closes."""
         if self._writer is not None:
             self._writer.close()
-
-    def _record(self, tx: Any, row: JournalRow, value: bytes | None, cache: bool, item_status: str | None,
-                owner: str | None) -> None:
-        if owner is not None:
-            self._check_holder(tx, row.run_id, owner)
-        number = self._run_no_in(tx, row.run_id, f"item {row.item_id}'s journal row", row.node_id)
-        if value is not None:
-            tx.execute(PUT_VALUE, (key_bytes(row.value_hash), value))
-        tx.execute(RECORD, _record_args(row, number))
-        self._side_rows(tx, row, cache, item_status, number)
 
     def _side_rows(self, tx: Any, row: JournalRow, cache: bool, item_status: str | None, number: int) -> None:
         """A recorded row's cache entry and item status."""

@@ -114,10 +114,9 @@ def test_a_connection_lost_mid_record_leaves_nothing_and_the_record_goes_on(pg_s
     row = JournalRow(run_id="r1", item_id="0", node_id="n", content_key="k1", value_hash=sha256_hex(data),
                      status=Status.OK, source=Source.LM)
     kept_of_the_lost_transaction: list = []
-    execute_sql = postgres._Tx.execute
+    execute_sql, execute_many = postgres._Tx.execute, postgres._Tx.executemany
 
-    def lose_the_connection_after_the_journal_row(tx, sql, args=()):
-        cursor = execute_sql(tx, sql, args)
+    def lose_the_connection_after_the_journal_row(tx, sql):
         if "INSERT INTO journal" in sql and not kept_of_the_lost_transaction:
             (pid,) = execute_sql(tx, "SELECT pg_backend_pid()").fetchone()
             pg_server.admin("SELECT pg_terminate_backend(%s)", pid)
@@ -126,9 +125,19 @@ def test_a_connection_lost_mid_record_leaves_nothing_and_the_record_goes_on(pg_s
                 kept_of_the_lost_transaction.append(other.execute(
                     "SELECT (SELECT COUNT(*) FROM plait.journal), (SELECT COUNT(*) FROM plait.blobs WHERE hash=%s)",
                     (row.value_hash,)).fetchone())
+
+    def execute(tx, sql, args=()):
+        cursor = execute_sql(tx, sql, args)
+        lose_the_connection_after_the_journal_row(tx, sql)
         return cursor
 
-    monkeypatch.setattr(postgres._Tx, "execute", lose_the_connection_after_the_journal_row)
+    def executemany(tx, sql, rows):  # the store writes a batch's journal rows in one executemany
+        cursor = execute_many(tx, sql, rows)
+        lose_the_connection_after_the_journal_row(tx, sql)
+        return cursor
+
+    monkeypatch.setattr(postgres._Tx, "execute", execute)
+    monkeypatch.setattr(postgres._Tx, "executemany", executemany)
     store.record(row, data, cache=True, item_status="done", owner="me")
     monkeypatch.undo()
     assert kept_of_the_lost_transaction == [(0, 0)]  # the value and the journal row were rolled back
