@@ -7,6 +7,7 @@ turned off."""
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import plait
 from plait.runtime import events as ev
@@ -55,10 +56,10 @@ def prepared(path: str, lm: plait.ScriptedLM) -> str:
     return first.id
 
 
-def resumed(tmp_path, monkeypatch, name: str, fast: bool, pipeline=None) -> tuple[dict, list[str]]:
-    """Resume a prepared run (fast path on or off); what it gave, and the items the fast path replayed."""
-    path, lm = str(tmp_path / f"{name}.db"), plait.ScriptedLM(answer)
-    run_id, fast_items = prepared(path, lm), []
+
+def spy_on_fast_replay(monkeypatch, replayed: list[str], fast: bool = True) -> Any:
+    """Collect in ``replayed`` the ids of the items the fast path replays (``fast=False``: it replays none);
+    the original ``FinishedReplay.replay``, to put back."""
     original = FinishedReplay.replay
 
     async def replay(self, items):
@@ -66,10 +67,17 @@ def resumed(tmp_path, monkeypatch, name: str, fast: bool, pipeline=None) -> tupl
             return list(items)
         seen = []  # the items as the replay takes them (a run's items are an iterator: runtime/feed.py)
         left = await original(self, (seen.append(i) or i for i in items))
-        fast_items.extend(i.item_id for i in seen if i not in left)
+        replayed.extend(i.item_id for i in seen if i not in left)
         return left
 
     monkeypatch.setattr(FinishedReplay, "replay", replay)
+    return original
+
+def resumed(tmp_path, monkeypatch, name: str, fast: bool, pipeline=None) -> tuple[dict, list[str]]:
+    """Resume a prepared run (fast path on or off); what it gave, and the items the fast path replayed."""
+    path, lm = str(tmp_path / f"{name}.db"), plait.ScriptedLM(answer)
+    run_id, fast_items = prepared(path, lm), []
+    original = spy_on_fast_replay(monkeypatch, fast_items, fast)
     events: list[ev.Event] = []
     calls_before = lm.calls
     run = plait.resume(run_id, store=path, lm=lm, pipeline=pipeline, progress=False, on_event=events.append)

@@ -10,7 +10,7 @@ from tests.local_model import require_local_model
 require_local_model()
 import plait  # noqa: E402
 from plait.runtime import events as ev  # noqa: E402
-from plait.runtime.replay import FinishedReplay  # noqa: E402
+from tests.integration.test_fast_replay import spy_on_fast_replay  # noqa: E402
 
 pytestmark = pytest.mark.local_model
 
@@ -29,15 +29,8 @@ def test_a_finished_local_model_run_replays_from_its_rows_with_no_call(tmp_path,
     questions = [{"question": "Capital of France?"}, {"question": "Two plus two?"}]
     first = plait.compile(TwoHops()).run(questions, store=store, lm=plait.LocalLM(max_tokens=16), progress=False)
     assert first.status == "done" and first.stats.lm_calls >= 4
-    replayed, original = [], FinishedReplay.replay
-
-    async def spy(self, items):
-        seen = []  # the items as the replay takes them (a run's items are an iterator: runtime/feed.py)
-        left = await original(self, (seen.append(i) or i for i in items))
-        replayed.extend(i.item_id for i in seen if i not in left)
-        return left
-
-    monkeypatch.setattr(FinishedReplay, "replay", spy)
+    replayed: list[str] = []
+    spy_on_fast_replay(monkeypatch, replayed)
     events: list[ev.Event] = []
     again = plait.resume(first.id, store=store, lm=plait.LocalLM(max_tokens=16), progress=False,
                          on_event=events.append)
