@@ -74,3 +74,27 @@ def test_an_optimizer_runs_end_to_end_on_the_embedded_model(optimizer, lm, store
                           store=store_path, lm=lm, progress=False,
                           on_event=lambda e: computed.append(e) if getattr(e, "source", None) == "lm" else None)
     assert again == compiled and computed == []
+
+
+class Counted:
+    """The embedded model, every request counted (its identity unchanged)."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.calls = inner, inner.name, 0
+        self.max_concurrency, self.adapter = inner.max_concurrency, getattr(inner, "adapter", "compact")
+
+    def identity(self):
+        return self.inner.identity()
+
+    async def acall(self, request):
+        self.calls += 1
+        return await self.inner.acall(request)
+
+
+def test_max_lm_calls_caps_what_the_embedded_model_is_asked(lm, store_path):
+    counted, cap = Counted(lm), len(VAL) + 2  # zero-shot's evaluation, then a candidate cut short
+    compiled = plait.compile(Classify(), optimizer=plait.RandomSearch(num_candidates=2, max_labeled_demos=3,
+                                                                      max_lm_calls=cap),
+                             trainset=TRAIN, valset=VAL, metric=exact, store=store_path, lm=counted, progress=False)
+    prov = compiled.plan.node("classify.classify").params.provenance
+    assert counted.calls == prov["lm_calls"] <= cap and prov["chosen"] == "zero-shot"
