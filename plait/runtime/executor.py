@@ -81,10 +81,10 @@ class Executor:
         self.plan, self.store, self.runner, self.run_id = plan, store, runner, run_id
         self.lm_hashes, self.resumed = lm_hashes, resumed or bool(journal)
         self.concurrency, self.emit, self.clock = max(1, concurrency), emit, clock
-        # owner: the run's lease holder; the store records only while it holds the lease
+        # owner: the lease holder, who alone records; a fake clock keeps writes on the loop (a thread's wait moves it)
         self.steps = StepJournal(store, run_id, owner=owner, rows=journal, force=force,
                                  reset_attempts=reset_attempts, parse_retries=runner.parse_retries,
-                                 writer=store.writer(), threads=clock is REAL_CLOCK)
+                                 writer=store.writer() if clock is REAL_CLOCK else None, threads=clock is REAL_CLOCK)
         self.guards = runner.guards
         self.sampled = sampled_nodes(plan, self.guards)  # their content keys name their call site
         self._computing: dict[str, asyncio.Event] = {}  # content keys being computed, set when recorded
