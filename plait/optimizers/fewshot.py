@@ -16,6 +16,7 @@ from plait.errors import OptimizerError
 from plait.hashing import stable_hash
 from plait.ir.nodes import Op, PredictParams
 from plait.optimizers.evaluate import _caller, _item_score
+from plait.optimizers.label_balance import balanced, label_fields
 from plait.runtime.items import item_fields
 from plait.runtime.traces import NodeTrace, item_traces
 
@@ -23,13 +24,17 @@ RunWave = Callable[[Any, list[Any], list[str]], Any]  # (program, items, ids) ->
 
 
 def labeled_demos(params: PredictParams, examples: Sequence[Any], k: int) -> list[dict]:
-    """The first ``k`` of ``examples`` (in the order given) restricted to the node's fields; each needs
-    all its inputs and at least one output (intermediate nodes rarely have labels: they get none)."""
-    sig = params.signature
-    demos = []
+    """The first ``k`` of ``examples`` (in the order given) that label the node, as its demos; where
+    the node's output is a set of labels, the ``k`` cover and alternate them (label_balance.py)."""
+    pool = labeled_examples(params, examples)
+    return balanced(pool[:k], pool[k:], label_fields(params.signature))
+
+
+def labeled_examples(params: PredictParams, examples: Sequence[Any]) -> list[dict]:
+    """``examples`` restricted to the node's fields; each needs all its inputs and at least one
+    output (intermediate nodes rarely have labels: they get none)."""
+    sig, demos = params.signature, []
     for ex in examples:
-        if len(demos) >= k:
-            break
         data = item_fields(ex)
         if all(n in data for n in sig.input_fields) and any(n in data for n in sig.output_fields):
             demos.append({n: data[n] for n in (*sig.input_fields, *sig.output_fields) if n in data})
@@ -146,17 +151,20 @@ class BootstrapFewShot:
 
     def write_demos(self, compiled: Any, trainset: list[Any], found: Bootstrapped) -> Any:
         """Each node's demos: its passing traces in the order they passed, then labeled examples
-        (from the items not bootstrapped, shuffled by ``seed``) up to ``max_labeled_demos`` in all."""
+        (from the items not bootstrapped, shuffled by ``seed``) up to ``max_labeled_demos`` in all;
+        where the node's output is a set of labels, they cover and alternate them (label_balance.py)."""
         rng = random.Random(self.seed)
         rest = [x for i, x in enumerate(trainset) if i not in set(found.passed)]
         for node in compiled.plan.of_op(Op.PREDICT):
             boot = [{**found.traces[i][node.id].inputs, **found.traces[i][node.id].outputs}
                     for i in found.passed if node.id in found.traces.get(i, {})][: self.max_bootstrapped_demos]
-            room = max(0, self.max_labeled_demos - len(boot))
-            labeled = labeled_demos(node.params, rng.sample(rest, len(rest)), room) if room else []
-            compiled = compiled.update(node.id, demos=boot + labeled, provenance={
+            room, labels = max(0, self.max_labeled_demos - len(boot)), label_fields(node.params.signature)
+            pool = labeled_examples(node.params, rng.sample(rest, len(rest))) if room or labels else []
+            demos = balanced(boot + pool[:room], pool[room:], labels)
+            kept = sum(demo in boot for demo in demos)
+            compiled = compiled.update(node.id, demos=demos, provenance={
                 "optimizer": "BootstrapFewShot", "trainset": len(trainset), "tried": found.tried,
-                "passed": len(found.passed), "bootstrapped": len(boot), "labeled": len(labeled), "seed": self.seed})
+                "passed": len(found.passed), "bootstrapped": kept, "labeled": len(demos) - kept, "seed": self.seed})
         return compiled
 
 

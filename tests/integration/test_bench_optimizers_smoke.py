@@ -29,4 +29,7 @@ def test_the_optimizer_bench_runs_every_row_for_both_frameworks():
     extended = [c for c in cells if c[2] == "RandomSearch extended by 1"]
     searched = {c[0]: c for c in cells if c[1] == "plait" and c[2] == "RandomSearch"}
     for row in extended:  # the extension paid only for its new candidate: fewer calls than the search
-        assert 0 < int(row[4]) < int(searched[row[0]][4]) and row[5] == "0"
+        assert int(row[4]) < int(searched[row[0]][4]) and row[5] == "0"
+    # a new candidate whose demos equal an earlier one's (sentiment's demos all show both labels) is
+    # answered by the store; elsewhere the new candidate costs calls
+    assert any(int(row[4]) > 0 for row in extended)

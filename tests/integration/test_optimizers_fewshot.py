@@ -4,9 +4,12 @@ The scripted LM reverses the word correctly only when it has seen demos, or by l
 even length: zero-shot accuracy is about half, with demos it is perfect, so the tests can fail.
 """
 
+from typing import Literal
+
 import pytest
 
 import plait
+from plait.ir.nodes import Op
 from plait.optimizers.evaluate import bootstrap_interval
 
 WORDS = ["cat", "door", "tree", "plait", "lamp", "river", "stone", "cloud", "apple", "moon",
@@ -98,3 +101,32 @@ def test_bootstrap_interval_is_sane():
 
     low, high = bootstrap_interval(np.array([1.0] * 50 + [0.0] * 50))
     assert 0.38 < low < 0.5 < high < 0.62
+
+
+class Sentiment(plait.Signature):
+    """Classify the review."""
+
+    review: str = plait.InputField()
+    sentiment: Literal["positive", "negative"] = plait.OutputField()
+
+
+class Classify(plait.Module):
+    def __init__(self):
+        self.classify = plait.Predict(Sentiment)
+
+    def forward(self, review: str):
+        return self.classify(review=review)
+
+
+def test_bootstrapped_demos_of_one_label_make_room_for_the_other_label(store_path):
+    # the trainset opens with five negative reviews: the teacher passes the first four, all negative
+    reviews = [("awful", "negative")] * 5 + [("great", "positive")] * 3
+    train = [{"review": f"{word} {i}", "sentiment": label} for i, (word, label) in enumerate(reviews)]
+    lm = plait.ScriptedLM(lambda t: {"sentiment": "positive" if "great" in t.inputs["review"] else "negative"})
+    compiled = plait.compile(Classify(), optimizer=plait.BootstrapFewShot(max_bootstrapped_demos=4, max_labeled_demos=4),
+                             trainset=train, metric=lambda ex, p: ex["sentiment"] == p.sentiment,
+                             store=store_path, lm=lm)
+    (node,) = compiled.plan.of_op(Op.PREDICT)
+    assert lm.calls == 4  # the teacher stopped after four passes
+    assert [d["sentiment"] for d in node.params.demos] == ["negative", "positive", "negative", "negative"]
+    assert node.params.provenance["bootstrapped"] == 3 and node.params.provenance["labeled"] == 1

@@ -98,3 +98,15 @@ def test_max_lm_calls_caps_what_the_embedded_model_is_asked(lm, store_path):
                              trainset=TRAIN, valset=VAL, metric=exact, store=store_path, lm=counted, progress=False)
     prov = compiled.plan.node("classify.classify").params.provenance
     assert counted.calls == prov["lm_calls"] <= cap and prov["chosen"] == "zero-shot"
+
+
+def test_bootstrapped_demos_of_a_label_cover_the_labels_whatever_the_model_answers(lm, store_path):
+    # six headlines, two per topic; three demos must show the three topics, whichever traces passed
+    train = TRAIN + [{"headline": "Striker scores twice in the derby", "topic": "sports"}, *VAL[:2]]
+    counted, optimizer = Counted(lm), plait.BootstrapFewShot(max_bootstrapped_demos=2, max_labeled_demos=3)
+    compiled = plait.compile(Classify(), optimizer=optimizer, trainset=train, metric=exact, store=store_path,
+                             lm=counted, progress=False)
+    demos = compiled.plan.node("classify.classify").params.demos
+    prov = compiled.plan.node("classify.classify").params.provenance
+    assert sorted(d["topic"] for d in demos) == ["politics", "science", "sports"]
+    assert prov["bootstrapped"] + prov["labeled"] == 3 and prov["tried"] <= counted.calls
