@@ -72,16 +72,17 @@ def dspy_rows(task: Task, split: dict[str, list[dict]], args: argparse.Namespace
 def random_search(args: argparse.Namespace, **settings: Any) -> plait.RandomSearch:
     demos = args.demos
     return plait.RandomSearch(**{"num_candidates": args.candidates, "max_bootstrapped_demos": demos,
-                                 "max_labeled_demos": demos, "teacher_demos": demos, "seed": 0, **settings})
+                                 "max_labeled_demos": demos, "seed": 0, **settings})
 
 
 def plait_rows(args: argparse.Namespace) -> dict[str, Any]:
-    """Each plait optimizer (None: no optimizer), with DSPy's settings (labeled demos: a total, as DSPy's)."""
+    """Each plait optimizer (None: no optimizer), with DSPy's settings (labeled demos: a total, as DSPy's)
+    and plait's teacher: DSPy's (``max_labeled_demos`` labeled demos) at a free-text node, zero-shot at a
+    node whose output is a label."""
     demos = args.demos
     return {
         "zero-shot (no optimizer)": None,
-        "BootstrapFewShot": plait.BootstrapFewShot(max_bootstrapped_demos=demos, max_labeled_demos=demos,
-                                                   teacher_demos=demos),
+        "BootstrapFewShot": plait.BootstrapFewShot(max_bootstrapped_demos=demos, max_labeled_demos=demos),
         "RandomSearch": random_search(args),
         "MIPRO": plait.MIPRO(num_instructions=args.candidates, num_demo_sets=args.candidates,
                              max_bootstrapped_demos=demos, max_labeled_demos=demos, num_trials=args.trials,

@@ -28,7 +28,7 @@ class DemoSpace:
 
     max_bootstrapped_demos: int
     max_labeled_demos: int
-    teacher_demos: int
+    teacher_demos: int | None
     metric_threshold: float | None
     seed: int
 

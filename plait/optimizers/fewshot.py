@@ -76,7 +76,10 @@ class Bootstrapped:
 class BootstrapFewShot:
     """Demos from the program's own successful runs on the trainset, as DSPy's BootstrapFewShot.
 
-    The teacher (the program, with ``teacher_demos`` labeled demos) runs the trainset *in order*,
+    The teacher (the program, with ``teacher_demos`` labeled demos: by default DSPy's teacher,
+    ``max_labeled_demos`` of them, at a node with a free-text output, and none at a node whose outputs
+    are all labels, whose type names the choices and whose labeled demos would bias the small model
+    toward their labels: label_balance.py) runs the trainset *in order*,
     in small waves, and stops as soon as ``max_bootstrapped_demos`` items pass ``metric``: a wave
     holds only as many items as traces are still missing, so no item runs after the last one
     needed. The teacher never sees the item it is answering among its demos. Each node gets the
@@ -93,7 +96,7 @@ class BootstrapFewShot:
     max_bootstrapped_demos: int = 4
     max_labeled_demos: int = 16
     metric_threshold: float | None = None
-    teacher_demos: int = 0  # labeled demos given to the teacher, to bootstrap from a better start
+    teacher_demos: int | None = None  # labeled demos given to the teacher (None: per node, as above)
     seed: int = 0
     teacher_seed: int | None = None  # which labeled demos the teacher gets (None: ``seed``'s)
 
@@ -127,8 +130,8 @@ class BootstrapFewShot:
         return found
 
     def teacher(self, compiled: Any, trainset: list[Any], exclude: Sequence[int] = ()) -> Any:
-        """The program that answers the items at positions ``exclude``: the student with
-        ``teacher_demos`` labeled demos, none of which is one of those items (nor any demo it had).
+        """The program that answers the items at positions ``exclude``: the student with the labeled
+        demos ``demos_of_teacher`` counts, none of which is one of those items (nor any demo it had).
         The demos depend on the trainset's items, not their order, so teachers of candidates that
         shuffle the trainset differently ask the same questions the same way (the cache answers)."""
         hidden = [item_fields(trainset[i]) for i in exclude]
@@ -136,12 +139,21 @@ class BootstrapFewShot:
         ranked = sorted(trainset, key=lambda x: stable_hash(item_fields(x)))
         pool = [x for x in random.Random(seed).sample(ranked, len(ranked)) if item_fields(x) not in hidden]
         for node in compiled.plan.of_op(Op.PREDICT):
-            demos = labeled_demos(node.params, pool, self.teacher_demos) if self.teacher_demos else node.params.demos
+            k = self.demos_of_teacher(node.params)
+            demos = labeled_demos(node.params, pool, k) if k else node.params.demos
             outputs = node.params.signature.output_fields
             kept = [d for d in demos if not any(_same_example(d, item, outputs) for item in hidden)]
             if kept != list(node.params.demos):
                 compiled = compiled.update(node.id, demos=kept)
         return compiled
+
+    def demos_of_teacher(self, params: PredictParams) -> int:
+        """How many labeled demos the teacher shows at a node: ``teacher_demos`` if set; by default
+        none where every output is a label, and ``max_labeled_demos`` (DSPy's teacher) elsewhere."""
+        if self.teacher_demos is not None:
+            return self.teacher_demos
+        outputs = params.signature.output_fields
+        return 0 if len(label_fields(params.signature)) == len(outputs) else self.max_labeled_demos
 
     def _passes(self, score_of: Callable, example: Any, result: Any) -> bool:
         scored = _item_score(score_of, example, result)

@@ -53,7 +53,7 @@ class MIPRO:
     num_demo_sets: int = 3
     max_bootstrapped_demos: int = 4
     max_labeled_demos: int = 4  # the total labeled demos fill up to, after the bootstrapped ones (DSPy's)
-    teacher_demos: int = 0
+    teacher_demos: int | None = None  # labeled demos the teacher shows (None: as BootstrapFewShot)
     num_trials: int = 12
     minibatch_size: int = 8
     full_eval_every: int = 4

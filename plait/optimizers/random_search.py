@@ -38,7 +38,7 @@ class RandomSearch:
     num_candidates: int = 8
     max_bootstrapped_demos: int = 4
     max_labeled_demos: int = 16  # the total labeled demos fill up to, after the bootstrapped ones (DSPy's)
-    teacher_demos: int = 0
+    teacher_demos: int | None = None  # labeled demos the teacher shows (None: as BootstrapFewShot)
     metric_threshold: float | None = None
     max_lm_calls: int | None = None
     max_trials: int | None = None

@@ -93,3 +93,15 @@ def test_the_teacher_drops_a_demo_of_its_item_the_program_already_had(store_path
     teacher = plait.BootstrapFewShot().teacher(program, TRAIN, exclude=[1])
     assert "door" not in {d["word"] for d in teacher.plan.node("reverse.rev").params.demos}
     assert len(teacher.plan.node("reverse.rev").params.demos) == len(TRAIN) - 1
+
+
+def test_by_default_a_free_text_node_has_dspys_teacher_and_a_label_node_a_zero_shot_one(store_path):
+    shown = []
+    lm = plait.ScriptedLM(lambda t: shown.append(len(t.demos)) or even_words_only(t))
+    compile_with(plait.BootstrapFewShot(max_bootstrapped_demos=2, max_labeled_demos=3), lm, store_path)
+    assert set(shown) == {3}  # DSPy's teacher: max_labeled_demos labeled demos at a free-text node
+    optimizer = plait.BootstrapFewShot(max_labeled_demos=3)
+    labels = plait.compile(plait.Predict("text -> flag: bool")).plan.node("predict").params
+    assert optimizer.demos_of_teacher(labels) == 0
+    assert optimizer.demos_of_teacher(plait.compile(Reverse()).plan.node("reverse.rev").params) == 3
+    assert plait.BootstrapFewShot(teacher_demos=1).demos_of_teacher(labels) == 1  # a count set by hand

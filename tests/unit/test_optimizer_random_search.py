@@ -11,7 +11,8 @@ VAL = [{"word": w, "reversed": w[::-1]} for w in ["grass", "chair", "bird", "san
 
 
 def rare_passes(task):
-    """Right only on 'door' and 'moon' without demos (2 of 10 traces pass); with 4+ demos, always."""
+    """Right only on 'door' and 'moon' without demos (2 of 10 traces pass); with 4+ demos, always.
+    The searches here give the teacher no labeled demo (``teacher_demos=0``), so 2 traces pass."""
     word = task.inputs["word"]
     return {"reversed": word[::-1] if len(task.demos) >= 4 or word in ("door", "moon") else word}
 
@@ -19,7 +20,7 @@ def rare_passes(task):
 def search(store_path, lm, **settings):
     events = []
     optimizer = plait.RandomSearch(**{"num_candidates": 6, "max_bootstrapped_demos": 4, "max_labeled_demos": 4,
-                                      "seed": 0, **settings})
+                                      "teacher_demos": 0, "seed": 0, **settings})
     compiled = plait.compile(Reverse(), optimizer=optimizer, trainset=TRAIN, valset=VAL, metric=exact,
                              store=store_path, lm=lm, progress=False, on_event=events.append)
     return compiled, [e for e in events if isinstance(e, ev.TrialFinished)]
@@ -38,7 +39,8 @@ def test_candidates_stay_distinct_when_few_traces_pass(store_path):
 
 def test_a_shuffled_candidate_bootstraps_from_its_own_order_and_fills_up(store_path):
     lm = plait.ScriptedLM(rare_passes)
-    optimizer = plait.RandomSearch(num_candidates=2, max_bootstrapped_demos=4, max_labeled_demos=4, seed=0)
+    optimizer = plait.RandomSearch(num_candidates=2, max_bootstrapped_demos=4, max_labeled_demos=4, teacher_demos=0,
+                                   seed=0)
     with Search("RandomSearch", metric=exact, store=store_path, run_options={"lm": lm, "progress": False},
                 identity={}, lm_nodes={"reverse.rev"}) as ledger:
         built = {label: make() for label, make in optimizer.candidates(plait.compile(Reverse()), TRAIN, exact, ledger)}
