@@ -78,7 +78,7 @@ class StepJournal:
         self._takers: Counter[str] = Counter()  # how many rows read ahead still have to take each
         # a store with a writer thread is asked for cache keys off the loop too (lookups.py); not under
         # a fake clock (``threads`` False), whose time moves whenever the loop waits, a thread's read too
-        self._lookups = Lookups(store.lookup) if writer is not None and threads else None
+        self._lookups = Lookups(store.lookup, store.lookup_many) if writer is not None and threads else None
         self._probed: dict[str, str | None] = {}  # content key -> its cached value's hash, looked up ahead
         self._failed: dict[str, str | None] = {}  # content key -> its remembered failure's hash, looked up ahead
 
