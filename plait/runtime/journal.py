@@ -246,11 +246,12 @@ class StepJournal:
         """Wait until the record just queued (and every one before it) is committed; raises what
         writing it raised (LeaseHeld, StoreError). Nothing to wait for without a writer."""
         queued, self._queued = self._queued, []
-        # shielded: a cancelled waiter does not cancel the write; one record (the usual case) needs no gather
+        # Not shielded: a cancelled waiter cancels only its future; the writer holds the record, writes
+        # it all the same and skips a cancelled future (group.py). One record (the usual case): no gather.
         if len(queued) == 1:
-            await asyncio.shield(queued[0])
+            await queued[0]
         elif queued:
-            await asyncio.shield(asyncio.gather(*queued))
+            await asyncio.gather(*queued)
 
     def _write(self, record: Record) -> None:
         if self.writer is None:
