@@ -30,7 +30,7 @@ CHUNKS = (32, 16, 8, 4, 2, 1)
 @dataclass(frozen=True)
 class Insert:
     """An INSERT of ``width`` columns, written for any number of rows: ``into`` is the statement up
-    to its VALUES, ``then`` what follows its rows (an ON CONFLICT clause)."""
+    to its VALUES, ``then`` what follows its rows (an ON CONFLICT clause). ``one``: for one row."""
 
     into: str
     width: int
@@ -38,14 +38,12 @@ class Insert:
 
     @property
     def one(self) -> str:
-        return self.sql(1)
-
-    def sql(self, rows: int) -> str:
-        return _sql(self, rows)
+        return insert_sql(self, 1)
 
 
 @lru_cache(maxsize=None)
-def _sql(insert: Insert, rows: int) -> str:
+def insert_sql(insert: Insert, rows: int) -> str:
+    """``insert`` for ``rows`` rows (made once per size: CHUNKS' few sizes)."""
     row = f"({','.join('?' * insert.width)})"
     return f"{insert.into} {','.join([row] * rows)} {insert.then}"
 
@@ -80,7 +78,7 @@ def chunks(rows: Sequence[Any]) -> Iterator[Sequence[Any]]:
 def insert_chunked(tx: Any, insert: Insert, rows: Sequence[Sequence[Any]]) -> None:
     """``rows`` by ``insert``, in order, one statement per chunk (SQLite's writer: see the docstring)."""
     for chunk in chunks(rows):
-        tx.execute(insert.sql(len(chunk)), [value for row in chunk for value in row])
+        tx.execute(insert_sql(insert, len(chunk)), [value for row in chunk for value in row])
 
 
 def record_args(row: JournalRow, number: int, now: float) -> tuple:
