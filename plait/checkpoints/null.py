@@ -46,6 +46,9 @@ class NullStore:
     def lookup(self, content_key: str) -> str | None:
         return None
 
+    def lookup_many(self, content_keys: Sequence[str]) -> dict[str, str]:
+        return {}
+
     def read_value(self, value_hash: str) -> bytes:
         raise StoreError(f"value {value_hash[:12]} is not in the store: store=False keeps nothing",
                          expected="a value a run recorded", found="no store",

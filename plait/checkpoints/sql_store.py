@@ -16,14 +16,14 @@ from __future__ import annotations
 import json
 import time
 from abc import ABC, abstractmethod
-from dataclasses import astuple
 from functools import cached_property
 from typing import Any, Callable, Sequence, TypeVar
 
 from plait.checkpoints.asks import StoredAsks
+from plait.checkpoints.batch_rows import (CACHE, PUT_VALUE, RECORD, REMEMBER_FAILURE, Insert, cache_rows, record_args,
+                                          set_item_statuses)
 from plait.checkpoints.group import GroupWriter, Record
-from plait.checkpoints.keys import failure_key
-from plait.checkpoints.layout import key_bytes, key_text, usage_dict, usage_text
+from plait.checkpoints.layout import key_bytes, key_text, usage_dict
 from plait.checkpoints.lease import is_active, lease_held
 from plait.checkpoints.run_numbers import RunNumbers, missing_run
 from plait.checkpoints.spend import Spend
@@ -37,21 +37,6 @@ from plait.hashing import sha256_hex
 T = TypeVar("T")
 PLAN_GRACE = 3600.0  # gc keeps an unreferenced plan this long: a starting run saves it before creating the run
 
-# A step's rows add up what they spent (spend.py): a 'retrying' row's requests stay counted.
-ADD_SPEND = ", ".join([f"{c}=journal.{c} + excluded.{c}" for c in ("requests", "answered", "prompt_tokens",
-                                                                    "completion_tokens")]
-                      + ["cost=COALESCE(journal.cost + excluded.cost, journal.cost, excluded.cost)"])
-# A node output recorded 'ok' is final: a second write of the same journal key never changes it.
-RECORD = f"""
-INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-ON CONFLICT (run_no, item_id, node_id, iteration) DO UPDATE SET
-    content_key=excluded.content_key, value_hash=excluded.value_hash, status=excluded.status,
-    source=excluded.source, error=excluded.error, lm=excluded.lm, usage=excluded.usage,
-    attempts=journal.attempts + excluded.attempts, recorded_at=excluded.recorded_at,
-    replay_key=excluded.replay_key, {ADD_SPEND}
-WHERE journal.status != 'ok'
-"""
-PUT_VALUE = "INSERT INTO blobs (hash, data) VALUES (?, ?) ON CONFLICT DO NOTHING"
 REFERENCED_VALUES = """
     SELECT value_hash FROM journal WHERE value_hash IS NOT NULL
     UNION SELECT input_hash FROM items UNION SELECT value_hash FROM cache"""
@@ -171,6 +156,19 @@ class SQLStore(StoredAsks, StoredLeases, RunTransfer, ReplayReads, ABC):
         row = self._one("SELECT value_hash FROM cache WHERE content_key=?", (key_bytes(content_key),))
         return key_text(row[0]) if row else None
 
+    def lookup_many(self, content_keys: Sequence[str]) -> dict[str, str]:
+        """The cache's value hash for each of ``content_keys`` it holds, in one query per 500: the
+        executor's lookups of one loop iteration, read together (runtime/lookups.py)."""
+        found: dict[str, str] = {}
+        stored = {key_bytes(k): k for k in content_keys}
+        wanted = list(stored)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            rows = self._query(f"SELECT content_key, value_hash FROM cache WHERE content_key IN"
+                               f" ({','.join('?' * len(chunk))})", chunk)
+            found.update((stored[bytes(k)], key_text(v)) for k, v in rows)
+        return found
+
     def read_value(self, value_hash: str) -> bytes:
         row = self._one("SELECT data FROM blobs WHERE hash=?", (key_bytes(value_hash),))
         if row is None:
@@ -212,13 +210,20 @@ class SQLStore(StoredAsks, StoredLeases, RunTransfer, ReplayReads, ABC):
             numbers: dict[str, int] = {}
             for row in (r.row for r in records if r.row.run_id not in numbers):  # a run's first row names it
                 numbers[row.run_id] = self._run_no_in(tx, row.run_id, f"item {row.item_id}'s journal row", row.node_id)
-            # each statement once for the batch, the rows in their order
-            tx.executemany(PUT_VALUE, [(key_bytes(r.row.value_hash), r.value) for r in records if r.value is not None])
-            tx.executemany(RECORD, [_record_args(r.row, numbers[r.row.run_id]) for r in records])
-            for r in records:
-                self._side_rows(tx, r.row, r.cache, r.item_status, numbers[r.row.run_id])
+            # each statement once for the batch (or a few chunks: batch_rows.py), the rows in their order
+            now = time.time()
+            self._insert(tx, PUT_VALUE, [(key_bytes(r.row.value_hash), r.value) for r in records if r.value is not None])
+            self._insert(tx, RECORD, [record_args(r.row, numbers[r.row.run_id], now) for r in records])
+            for insert, rows in zip((CACHE, REMEMBER_FAILURE), cache_rows(records)):
+                self._insert(tx, insert, rows)
+            set_item_statuses(tx, records, numbers)
 
         self._transact(work)
+
+    def _insert(self, tx: Any, insert: Insert, rows: list[tuple]) -> None:
+        """``rows`` by ``insert``, in order (PostgreSQL's driver pipelines them; SQLite: batch_rows.py)."""
+        if rows:
+            tx.executemany(insert.one, rows)
 
     def writer(self) -> GroupWriter:
         """The store's writer thread (group.py), started by its first record: the executor's records
@@ -234,19 +239,6 @@ class SQLStore(StoredAsks, StoredLeases, RunTransfer, ReplayReads, ABC):
         """Commit what the writer holds and end its thread: before the connection closes."""
         if self._writer is not None:
             self._writer.close()
-
-    def _side_rows(self, tx: Any, row: JournalRow, cache: bool, item_status: str | None, number: int) -> None:
-        """A recorded row's cache entry and item status."""
-        if cache and row.status == "ok":
-            tx.execute("INSERT INTO cache (content_key, value_hash) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                       (key_bytes(row.content_key), key_bytes(row.value_hash)))
-        elif cache and row.status == "failed" and row.value_hash:  # a parse failure, under a derived key
-            tx.execute("INSERT INTO cache (content_key, value_hash) VALUES (?, ?)"
-                       " ON CONFLICT (content_key) DO UPDATE SET value_hash=excluded.value_hash",
-                       (key_bytes(failure_key(row.content_key)), key_bytes(row.value_hash)))
-        if item_status is not None:
-            tx.execute("UPDATE items SET status=?, error=? WHERE run_no=? AND item_id=?",
-                       (item_status, row.error if item_status == "failed" else None, number, row.item_id))
 
     def copy_journal(self, source_run: str, target_run: str, node_ids: set[str]) -> int:
         marks = ",".join("?" * len(node_ids))
@@ -349,7 +341,7 @@ def _insert_items(tx: Any, run_no: int, items: list[tuple[str, bytes]], start: i
         blobs[digest] = data
         rows.append((run_no, item_id, position, digest, "pending", None))
     # in hash order: two transactions inserting the same values then wait for each other, never deadlock
-    tx.executemany(PUT_VALUE, sorted(blobs.items()))
+    tx.executemany(PUT_VALUE.one, sorted(blobs.items()))
     tx.executemany("INSERT INTO items (run_no, item_id, position, input_hash, status, error) VALUES (?,?,?,?,?,?)"
                    " ON CONFLICT DO NOTHING", rows)
 
@@ -365,10 +357,3 @@ def journal_row(r: tuple, run_id: str) -> JournalRow:
                       value_hash=key_text(r[5]), status=as_word(Status, r[6]), source=as_word(Source, r[7]),
                       error=r[8], lm=r[9], usage=usage_dict(r[10]), attempts=r[11], replay_key=key_text(r[13]),
                       spent=Spend(*r[14:19]))
-
-
-def _record_args(row: JournalRow, number: int) -> tuple:
-    """RECORD's parameters for ``row`` of the run numbered ``number``."""
-    return (number, row.item_id, row.node_id, row.iteration, key_bytes(row.content_key), key_bytes(row.value_hash),
-            row.status, row.source, row.error, row.lm, usage_text(row.usage), row.attempts, time.time(),
-            key_bytes(row.replay_key), *astuple(row.spent))

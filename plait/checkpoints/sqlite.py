@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
 from plait.checkpoints import sqlite_schema as schema
+from plait.checkpoints.batch_rows import Insert, insert_chunked
 from plait.checkpoints.check import StoreCheck, run_checks
 from plait.checkpoints.sql_store import SQLStore
 from plait.errors import SettingError
@@ -87,6 +88,10 @@ class SQLiteStore(SQLStore):
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
         with self._guard("read", self._read_lock):
             return self._reader.execute(sql, args).fetchall()
+
+    def _insert(self, tx: Any, insert: Insert, rows: list[tuple]) -> None:
+        """A writer's batch in few statements, not one step per row (batch_rows.py says why)."""
+        insert_chunked(tx, insert, rows)
 
     # --- maintenance ----------------------------------------------------------------------------
     def vacuum(self) -> int:

@@ -46,6 +46,13 @@ from plait.checkpoints.versions import APP_ID, statements
 from plait.errors import StoreError
 
 SCHEMA_VERSION = 8
+# The commit that takes the write-ahead log past this many pages also copies it into the file and
+# syncs both (10-20 ms instead of ~1), while every node in flight waits for that commit. A writer's
+# batch adds ~70 pages, many of them pages an earlier batch wrote (values and cache entries land on
+# random leaves), so SQLite's default of 1,000 copied and synced every ~15th commit; at 10,000 (a
+# log of up to 40 MB while the store is open) a 2,000-item run's commits plus its last copy take 12%
+# less time, the same CPU.
+CHECKPOINT_PAGES = 10_000
 WITHOUT_ROWID = ("journal", "cache")  # schema 5: small rows every recorded node writes (rebuilt by _rebuild)
 
 _V1 = """
@@ -284,6 +291,7 @@ def connect(path: str, timeout: float, synchronous: str, create: bool) -> sqlite
             raise not_a_store(path)
         _use_wal(conn, timeout)
         conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise store_error(path, "open", exc) from None

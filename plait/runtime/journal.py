@@ -78,7 +78,7 @@ class StepJournal:
         self._takers: Counter[str] = Counter()  # how many rows read ahead still have to take each
         # a store with a writer thread is asked for cache keys off the loop too (lookups.py); not under
         # a fake clock (``threads`` False), whose time moves whenever the loop waits, a thread's read too
-        self._lookups = Lookups(store.lookup) if writer is not None and threads else None
+        self._lookups = Lookups(store.lookup, store.lookup_many) if writer is not None and threads else None
         self._probed: dict[str, str | None] = {}  # content key -> its cached value's hash, looked up ahead
         self._failed: dict[str, str | None] = {}  # content key -> its remembered failure's hash, looked up ahead
 
@@ -246,11 +246,12 @@ class StepJournal:
         """Wait until the record just queued (and every one before it) is committed; raises what
         writing it raised (LeaseHeld, StoreError). Nothing to wait for without a writer."""
         queued, self._queued = self._queued, []
-        # shielded: a cancelled waiter does not cancel the write; one record (the usual case) needs no gather
+        # Not shielded: a cancelled waiter cancels only its future; the writer holds the record, writes
+        # it all the same and skips a cancelled future (group.py). One record (the usual case): no gather.
         if len(queued) == 1:
-            await asyncio.shield(queued[0])
+            await queued[0]
         elif queued:
-            await asyncio.shield(asyncio.gather(*queued))
+            await asyncio.gather(*queued)
 
     def _write(self, record: Record) -> None:
         if self.writer is None:

@@ -11,6 +11,8 @@ import plait
 from plait.checkpoints.group import GroupWriter, Record
 from plait.checkpoints.protocol import JournalRow, RunRecord, Source, Status
 from plait.hashing import sha256_hex
+from plait.ir.nodes import Op
+from plait.runtime.journal import Keys, StepJournal
 from tests.programs import Chain4
 
 ITEMS = 48
@@ -84,3 +86,23 @@ def test_a_closed_writer_commits_what_it_was_handed():
     asyncio.run(submit())
     writer.close()
     assert written == [["0", "1", "2"]] and writer.transactions == 1
+
+
+def test_a_cancelled_waiter_does_not_cancel_its_record(store):
+    """committed() awaits its record's future unshielded: cancelling the waiting node cancels the future
+    only, and the writer still commits the record it holds."""
+    store.create_run(RunRecord("r1", store.save_plan("{}"), "running", 1.0, 1.0), [("0", b"{}")])
+    node = plait.compile(Chain4()).plan.of_op(Op.PREDICT)[0]
+    steps = StepJournal(store, "r1", writer=store.writer())
+
+    async def cancelled() -> bool:
+        steps.record_ok("0", node, 0, Keys("k-cancelled", "replay"), b'"x"', source=Source.LM)
+        waiter = asyncio.ensure_future(steps.committed())
+        await asyncio.sleep(0)
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
+        return waiter.cancelled()
+
+    assert asyncio.run(cancelled())
+    store.writer().close()
+    assert store.journal("r1")[("0", node.id, 0)].status is Status.OK and store.lookup("k-cancelled") is not None

@@ -145,3 +145,43 @@ def test_lookups_do_not_wait_for_blocking_calls_on_the_loops_default_threads(sto
 
     answer, busy_was_done = asyncio.run(main())
     assert answer == (store.lookup("stored"), None) and not busy_was_done
+
+
+class AskedMany:
+    """The store's lookup_many, noting each call's keys and the thread that made it."""
+
+    def __init__(self, store: SQLiteStore, broken: bool = False) -> None:
+        self.store, self.broken, self.calls = store, broken, []
+
+    def __call__(self, keys: list[str]) -> dict[str, str]:
+        self.calls.append((keys, threading.current_thread()))
+        if self.broken:
+            raise StoreError("the store is damaged", fix="restore it")
+        return self.store.lookup_many(keys)
+
+
+def test_with_lookup_many_a_batch_is_one_call_with_the_same_answers(store):
+    StepJournal(store, "r1").record_failed("0", PREDICT, Keys("failed", "replay-f"),
+                                           OutputParseError("no", node=PREDICT.id, field="a", raw="{"), attempts=1)
+    many, asked = AskedMany(store), [("stored", failure_key("stored")), ("failed", failure_key("failed")),
+                                     ("missing", failure_key("missing")), ("plain", None)]
+
+    async def main(lookups):
+        return await asyncio.gather(*(lookups.get(key, failed) for key, failed in asked)), threading.current_thread()
+
+    together, loop_thread = asyncio.run(main(Lookups(Asked(store), many)))
+    one_by_one, _ = asyncio.run(main(Lookups(Asked(store))))
+    assert together == one_by_one and together[0][0] is not None and together[1][1] is not None
+    assert together[2] == together[3] == (None, None)
+    assert len(many.calls) == 1 and many.calls[0][1] is not loop_thread
+    assert many.calls[0][0] == ["stored", failure_key("stored"), "failed", failure_key("failed"), "missing",
+                                failure_key("missing"), "plain"]
+
+
+def test_with_lookup_many_its_error_reaches_every_key_of_the_batch(store):
+    lookups = Lookups(Asked(store), AskedMany(store, broken=True))
+
+    async def main():
+        return await asyncio.gather(lookups.get("stored", None), lookups.get("other", "x"), return_exceptions=True)
+
+    assert all(isinstance(answer, StoreError) for answer in asyncio.run(main()))

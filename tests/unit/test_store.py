@@ -35,6 +35,17 @@ def test_record_then_journal_and_cache(store):
     assert store.lookup("k1") == "h1"
 
 
+def test_many_cache_keys_are_looked_up_in_one_call_as_one_by_one(store):
+    _run(store)
+    digest = "ab" * 32
+    for key, value_hash in (("k1", "h1"), (digest, "cd" * 32), (f"{digest}:failed", "h3")):
+        store.record(_row(key=key, value_hash=value_hash), b"1", cache=True, item_status=None)
+    keys = ["k1", digest, f"{digest}:failed", "missing", "AB" * 32]
+    found = store.lookup_many(keys)
+    assert found == {k: store.lookup(k) for k in keys if store.lookup(k) is not None}
+    assert found == {"k1": "h1", digest: "cd" * 32, f"{digest}:failed": "h3"} and store.lookup_many([]) == {}
+
+
 def test_an_ok_row_is_never_overwritten(store):
     _run(store)
     store.record(_row(value_hash="h1"), b"1", cache=False, item_status=None)
