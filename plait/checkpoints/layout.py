@@ -44,6 +44,8 @@ def key_text(stored: Any) -> Any:
     if not isinstance(stored, (bytes, memoryview)):
         return stored
     data = bytes(stored)
+    if len(data) == DIGEST and data != _ZERO:  # a plain digest, by far the most common: its hex
+        return data.hex()
     if len(data) < DIGEST:
         return data.decode()
     return ("" if data[:DIGEST] == _ZERO else data[:DIGEST].hex()) + data[DIGEST:].decode()
