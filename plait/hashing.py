@@ -20,10 +20,24 @@ from plait.errors import TraceError
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=to_jsonable_python)
 
 
+def _c_encoder() -> Callable[[Any], str] | None:
+    """The C encoder that ``_CANONICAL.encode`` builds on every call, built once (a third of a small
+    key's time), without the cycle check (plait hashes data, never a cycle: one would raise
+    RecursionError, not ValueError). None where CPython's accelerator is missing or encodes differently."""
+    make, quote = getattr(json.encoder, "c_make_encoder", None), json.encoder.encode_basestring
+    encode = make and make(None, to_jsonable_python, quote, None, ":", ",", True, False, True)
+    probe = {"b": [1, 2.5, float("nan"), None, True, "é\ud800"], "a": {"y": -0.0, "x": 10**20}}
+    fast = (lambda obj: quote(obj) if isinstance(obj, str) else "".join(encode(obj, 0))) if encode else None
+    return fast if fast and fast(probe) == _CANONICAL.encode(probe) else None
+
+
+_ENCODE = _c_encoder() or _CANONICAL.encode
+
+
 def canonical_json(obj: Any) -> str:
     """Deterministic JSON: sorted keys, no whitespace; pydantic models and dataclasses as data.
     NaN and the infinities are written as NaN / Infinity, so a NaN input gives the same key each time."""
-    return _CANONICAL.encode(obj)
+    return _ENCODE(obj)
 
 
 def sha256_hex(text: str | bytes) -> str:
