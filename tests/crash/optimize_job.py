@@ -20,6 +20,10 @@ import plait
 
 CONCURRENCY = 4  # items in flight; each runs one LM node at a time
 MAX_IN_FLIGHT = CONCURRENCY
+PARSE_RETRIES = 2  # plait's default, pinned: the re-asks of the one word whose replies never parse
+# What a kill can repeat: the calls in flight, and the earlier attempts of a node that was re-asking
+# for a well-formed reply (its attempts are recorded only with its answer): here only "storm" re-asks.
+MAX_REPEATED_PER_KILL = MAX_IN_FLIGHT + PARSE_RETRIES
 LATENCY = 0.005
 WORDS = ["cat", "door", "tree", "plait", "lamp", "river", "stone", "cloud", "apple", "moon", "grass", "chair",
          "bird", "sand", "light", "wolf", "rain", "snow", "fire", "leaf", "ocean", "pine", "storm", "brick"]
@@ -69,7 +73,7 @@ OPTIMIZERS = {
 def optimize(store: str, lm: plait.ScriptedLM, name: str = "mipro") -> plait.CompiledPipeline:
     train, val = data()
     return plait.compile(Reverse(), optimizer=OPTIMIZERS[name](), trainset=train, valset=val, metric=exact,
-                         store=store, lm=lm, concurrency=CONCURRENCY, progress=False)
+                         store=store, lm=lm, concurrency=CONCURRENCY, parse_retries=PARSE_RETRIES, progress=False)
 
 
 def main(argv: list[str]) -> int:
