@@ -17,7 +17,7 @@ import json
 import time
 from abc import ABC, abstractmethod
 from functools import cached_property
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from plait.checkpoints.asks import StoredAsks
 from plait.checkpoints.batch_rows import (CACHE, PUT_VALUE, RECORD, REMEMBER_FAILURE, Insert, cache_rows, record_args,
@@ -159,15 +159,9 @@ class SQLStore(StoredAsks, StoredLeases, RunTransfer, ReplayReads, ABC):
     def lookup_many(self, content_keys: Sequence[str]) -> dict[str, str]:
         """The cache's value hash for each of ``content_keys`` it holds, in one query per 500: the
         executor's lookups of one loop iteration, read together (runtime/lookups.py)."""
-        found: dict[str, str] = {}
         stored = {key_bytes(k): k for k in content_keys}
-        wanted = list(stored)
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            rows = self._query(f"SELECT content_key, value_hash FROM cache WHERE content_key IN"
-                               f" ({','.join('?' * len(chunk))})", chunk)
-            found.update((stored[bytes(k)], key_text(v)) for k, v in rows)
-        return found
+        rows = self._query_in("SELECT content_key, value_hash FROM cache WHERE content_key IN ({marks})", list(stored))
+        return {stored[bytes(k)]: key_text(v) for k, v in rows}
 
     def read_value(self, value_hash: str) -> bytes:
         row = self._one("SELECT data FROM blobs WHERE hash=?", (key_bytes(value_hash),))
@@ -183,14 +177,16 @@ class SQLStore(StoredAsks, StoredLeases, RunTransfer, ReplayReads, ABC):
     def read_values(self, value_hashes: Sequence[str]) -> dict[str, bytes]:
         """The values of ``value_hashes`` in one query per 500 (replay reads an item's at once). One
         missing or not matching its hash is left out: ``read_value`` then says what is wrong."""
-        found: dict[str, bytes] = {}
-        wanted = sorted(set(value_hashes))
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            rows = self._query(f"SELECT hash, data FROM blobs WHERE hash IN ({','.join('?' * len(chunk))})",
-                               [key_bytes(h) for h in chunk])
-            found.update((key_text(h), bytes(d)) for h, d in rows if sha256_hex(bytes(d)) == key_text(h))
-        return found
+        rows = self._query_in("SELECT hash, data FROM blobs WHERE hash IN ({marks})",
+                              [key_bytes(h) for h in sorted(set(value_hashes))])
+        return {key_text(h): bytes(d) for h, d in rows if sha256_hex(bytes(d)) == key_text(h)}
+
+    def _query_in(self, sql: str, keys: Sequence[Any]) -> Iterator[tuple]:
+        """The rows of ``sql`` for ``keys``, its ``{marks}`` their IN list's placeholders: one query
+        per 500 keys, well under any database's limit on parameters."""
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            yield from self._query(sql.format(marks=",".join("?" * len(chunk))), chunk)
 
     def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None,
                owner: str | None = None) -> None:
