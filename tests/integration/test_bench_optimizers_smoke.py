@@ -33,3 +33,14 @@ def test_the_optimizer_bench_runs_every_row_for_both_frameworks():
     # a new candidate whose demos equal an earlier one's (sentiment's demos all show both labels) is
     # answered by the store; elsewhere the new candidate costs calls
     assert any(int(row[4]) > 0 for row in extended)
+
+
+def test_the_demo_order_bench_scores_every_student_on_every_demo_set():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_demo_order.py"), "--smoke"], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    assert {(c[0], c[1]) for c in cells} == {(s, d) for s in ("DSPy", "plait") for d in ("DSPy", "plait")}
+    assert all(c[7].endswith(" of 2") and c[3].endswith("%") for c in cells)  # two orders of each set scored
