@@ -34,7 +34,7 @@ from plait.errors import NodeError, OutputParseError, PlaitError
 from plait.hashing import sha256_hex
 from plait.ir.nodes import Node, Op
 from plait.lm.protocol import Usage
-from plait.runtime.calls import NodeCall
+from plait.runtime.calls import NodeCall, Reply
 from plait.runtime.lookups import Lookups
 
 Rows = dict[tuple[str, str, int], JournalRow]
@@ -169,19 +169,25 @@ class StepJournal:
     def call(self, item_id: str, node: Node, key: str,
              on_retry: Callable[[NodeCall, BaseException, float], None]) -> NodeCall:
         """A PREDICT node's call, going on counting the attempts an earlier process of this run made
-        (after a crash, or a resume without reset_attempts)."""
-        call = NodeCall(node, item_id, key=key, on_retry=on_retry)
+        (after a crash, or a resume without reset_attempts), and re-reading the replies it had
+        re-asked for: a kill while a node re-asks repeats only the call in flight."""
+        call = NodeCall(node, item_id, key=key, on_retry=on_retry, on_reask=self.record_attempt)
         row = self.rows.get((item_id, node.id, 0))
         if row is not None and row.status != Status.OK and row.content_key == key and not self.reset_attempts:
             call.prior, call.last_error = row.attempts, row.error
+            if row.status == Status.RETRYING and row.value_hash is not None:  # None: no re-ask, or an older plait's row
+                replies = json.loads(self.store.read_value(row.value_hash))["replies"]
+                call.replies = [Reply.from_json(reply) for reply in replies]
         return call
 
     def record_attempt(self, call: NodeCall, exc: BaseException) -> None:
-        """A failed attempt, journaled before the backoff: a crash now does not forget it."""
+        """A failed attempt (an LM error, or a reply that did not parse), journaled before the backoff
+        or the re-ask: a crash now does not forget it. Its value: the replies re-asked for so far."""
+        data = json.dumps({"replies": [r.to_json() for r in call.replies]}).encode() if call.replies else None
         row = JournalRow(run_id=self.run_id, item_id=call.item_id, node_id=call.node.id, content_key=call.key,
-                         status=Status.RETRYING, source=Source.LM, error=str(exc), attempts=call.unrecorded,
-                         spent=call.unrecorded_spend)
-        self.store.record(row, None, cache=False, item_status=None, owner=self.owner)
+                         value_hash=sha256_hex(data) if data else None, status=Status.RETRYING, source=Source.LM,
+                         error=str(exc), attempts=call.unrecorded, spent=call.unrecorded_spend)
+        self.store.record(row, data, cache=False, item_status=None, owner=self.owner)
         call.journaled_all()
 
     # --- record -----------------------------------------------------------------------------------

@@ -1,0 +1,157 @@
+"""A node re-asking for a well-formed reply journals each reply before the re-ask goes out
+(plait/runtime/nodes.py, journal.py), so a process killed while it re-asks repeats only the call in
+flight (DESIGN.md contract 4), and what the resumed run records equals an uninterrupted run's.
+
+The "kill" is the run's task cancelled while the LM call in flight never returns (what Ctrl-C does);
+tests/crash/test_optimize_resume.py kills real processes with SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+import plait
+from plait.checkpoints.spend import total_spend
+from plait.checkpoints.sqlite import SQLiteStore
+from plait.lm.adapters import adapter_named
+from plait.lm.protocol import LMError, LMRequest, LMResponse, Usage
+
+ITEM = {"question": "stone"}
+CORRECTION = "Your reply could not be used"
+
+
+class Ask(plait.Module):
+    def __init__(self):
+        self.ask = plait.Predict("question -> answer")
+
+    def forward(self, question: str):
+        return self.ask(question=question)
+
+
+class ReAsked(plait.ScriptedLM):
+    """Replies 'garbage' (which does not parse) until it has been asked again ``bad`` times, a
+    function of the request as a real LM's reply is, with tokens and a cost; its call number
+    ``hang_at`` never returns (the process is killed during it), ``fail_at`` fails transiently."""
+
+    def __init__(self, bad: int, hang_at: int = 0, fail_at: int = 0):
+        super().__init__(lambda task: {"answer": task.inputs["question"][::-1]})
+        self.bad, self.hang_at, self.fail_at = bad, hang_at, fail_at
+        self.in_flight = asyncio.Event()
+
+    async def acall(self, request: LMRequest) -> LMResponse:
+        if self.calls + 1 == self.hang_at:
+            self.calls += 1
+            self.in_flight.set()
+            await asyncio.Event().wait()
+        if self.calls + 1 == self.fail_at:
+            self.calls += 1
+            raise LMError("503 from the provider", transient=True)
+        reasks = sum(CORRECTION in m["content"] for m in request.messages)
+        if reasks < self.bad:
+            self.calls += 1
+            return LMResponse(f"garbage {reasks}", Usage(10 + reasks, 2, 0.25))
+        return await super().acall(request)
+
+
+RUN_OPTIONS = {"retry": plait.RetryPolicy(initial=0.001, maximum=0.001), "parse_retries": 2}
+
+
+def killed(store: str, lm: ReAsked) -> str:
+    """A run of Ask over ITEM killed while ``lm``'s call ``hang_at`` is in flight; its run id."""
+
+    async def main() -> None:
+        task = asyncio.create_task(plait.compile(Ask()).arun([ITEM], store=store, lm=lm, **RUN_OPTIONS))
+        await lm.in_flight.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    opened = SQLiteStore(store)
+    try:
+        (run,) = opened.list_runs()
+    finally:
+        opened.close()
+    return run.run_id
+
+
+def recorded(store: str, run_id: str) -> tuple:
+    """What the run's journal says of its LM node: status, attempts, usage, LM, value (or failure) and spend."""
+    opened = SQLiteStore(store)
+    try:
+        rows = opened.journal(run_id)
+        row = rows[("0", "ask.ask", 0)]
+        value = json.loads(opened.read_value(row.value_hash)) if row.value_hash else None
+        return row.status, row.attempts, row.usage, row.lm, value, row.error, total_spend(rows.values())
+    finally:
+        opened.close()
+
+
+def uninterrupted(tmp_path, bad: int, fail_at: int = 0) -> tuple:
+    store = str(tmp_path / "uninterrupted.db")
+    run = plait.compile(Ask()).run([ITEM], store=store, lm=ReAsked(bad, fail_at=fail_at), **RUN_OPTIONS)
+    return recorded(store, run.id)
+
+
+@pytest.mark.parametrize("bad, hang_at", [(1, 2), (2, 2), (2, 3)])
+def test_a_kill_while_re_asking_repeats_only_the_call_in_flight(tmp_path, bad, hang_at):
+    store = str(tmp_path / "runs.db")
+    run_id = killed(store, ReAsked(bad, hang_at=hang_at))
+    again = ReAsked(bad)
+    resumed = plait.resume(run_id, store=store, lm=again, **RUN_OPTIONS)
+    assert again.calls == bad + 2 - hang_at  # from the re-ask in flight at the kill on, nothing before it
+    assert resumed.status == "done" and resumed.outputs[0].answer == "enots"
+    assert recorded(store, run_id) == uninterrupted(tmp_path, bad)  # attempts, usage, LM, spend
+
+
+def test_a_kill_while_re_asking_a_reply_that_never_parses_records_the_same_failure(tmp_path):
+    store = str(tmp_path / "runs.db")
+    run_id = killed(store, ReAsked(9, hang_at=3))
+    again = ReAsked(9)
+    resumed = plait.resume(run_id, store=store, lm=again, **RUN_OPTIONS)
+    assert again.calls == 1 and resumed.status == "failed"
+    status, attempts, _, _, value, error, spent = recorded(store, run_id)
+    assert value["raw"] == ["garbage 0", "garbage 1", "garbage 2"] and (status, attempts, spent.requests) == ("failed", 3, 3)
+    assert recorded(store, run_id) == uninterrupted(tmp_path, 9)  # the raw replies, the error, the remembered failure
+
+
+def test_a_transient_failure_after_a_re_ask_keeps_its_replies(tmp_path):
+    store = str(tmp_path / "runs.db")
+    run_id = killed(store, ReAsked(1, fail_at=2, hang_at=3))  # garbage, a 503, then killed during the retry
+    again = ReAsked(1)
+    plait.resume(run_id, store=store, lm=again, **RUN_OPTIONS)
+    assert again.calls == 1
+    assert recorded(store, run_id) == uninterrupted(tmp_path, 1, fail_at=2)
+
+
+def test_a_resume_with_reset_attempts_forgets_the_replies(tmp_path):
+    store = str(tmp_path / "runs.db")
+    run_id = killed(store, ReAsked(1, hang_at=2))
+    again = ReAsked(1)
+    plait.resume(run_id, store=store, lm=again, reset_attempts=True, **RUN_OPTIONS)
+    assert again.calls == 2  # asked from the start: the garbage, then the answer
+    status, attempts, *_, spent = recorded(store, run_id)
+    assert (status, attempts, spent.requests) == ("ok", 3, 3)  # the first process's reply still counts
+
+
+def test_a_recorded_reply_that_parses_now_is_the_answer(tmp_path, monkeypatch):
+    """An adapter that reads the recorded reply now (a newer plait, say): no LM call at all."""
+    store = str(tmp_path / "runs.db")
+    run_id = killed(store, ReAsked(1, hang_at=2))
+    monkeypatch.setattr(type(adapter_named("chat")), "parse", lambda self, signature, text: {"answer": text})
+    again = ReAsked(1)
+    resumed = plait.resume(run_id, store=store, lm=again, **RUN_OPTIONS)
+    assert again.calls == 0 and resumed.outputs[0].answer == "garbage 0"
+    status, attempts, usage, lm, *_ = recorded(store, run_id)
+    assert (status, attempts, usage, lm) == ("ok", 1, {"prompt_tokens": 10, "completion_tokens": 2, "cost": 0.25},
+                                             "scripted")
+
+
+def test_a_node_resumed_while_re_asking_asks_again_whatever_its_attempts(tmp_path):
+    """Re-asks are bounded by parse_retries, not by the retry policy's max_attempts: as without the kill."""
+    store, options = str(tmp_path / "runs.db"), {**RUN_OPTIONS, "retry": plait.RetryPolicy(max_attempts=1)}
+    run_id = killed(store, ReAsked(1, hang_at=2))
+    again = ReAsked(1)
+    assert plait.resume(run_id, store=store, lm=again, **options).status == "done" and again.calls == 1
