@@ -29,14 +29,15 @@ def same_work(store: Store, name: str, plan: Plan, items: list[tuple[str, bytes]
     return record.run_id if record is not None and _ran(store, record, _plan_hash(plan), items) else None
 
 
-def unfinished_work(store: Store, plan: Plan, items: list[tuple[str, bytes]]) -> str | None:
-    """The id of the latest run of ``plan`` over exactly ``items`` that a kill cut short (unfinished,
-    and no live process holds it), else None: an optimizer's evaluation goes on with it, so that a
-    killed search repeats only the LM calls in flight (its nodes' re-asks included)."""
+def unfinished_work(store: Store, plan: Plan, items: list[tuple[str, bytes]], lms: dict) -> str | None:
+    """The id of the latest run of ``plan`` over exactly ``items`` with the LMs ``lms`` (as the run's
+    config records them) that a kill cut short (unfinished, no live process holds it), else None:
+    an optimizer's evaluation goes on with it, so that a killed search repeats only the LM calls
+    in flight (its nodes' re-asks included)."""
     plan_hash = _plan_hash(plan)
     for record in reversed(store.list_runs()):
-        if (record.status in UNFINISHED and not is_active(store.lease(record.run_id))
-                and _ran(store, record, plan_hash, items)):
+        if (record.status in UNFINISHED and record.config.get("lms") == lms
+                and not is_active(store.lease(record.run_id)) and _ran(store, record, plan_hash, items)):
             return record.run_id
     return None
 

@@ -54,15 +54,14 @@ async def _start(plan: Plan, data: Any, store: Store, ids: list[str] | None, own
     if ids is not None:  # checked against the items before the run exists
         source = source if isinstance(source, Sized) else list(source)
         check_ids(ids, len(source))
-    streamed = _streamed(store, options)
+    streamed, lms = _streamed(store, options), recorded_lms(plan, options, own_lms or {})
     if not streamed:  # every item is held in memory: no store file to read them back from
         source = list(encoded_items(input_node, source, ids, strict))
         encoded = [(s.item_id, b) for s, b in source]
         same = (same_work(store, options.name, plan, encoded) if options.name  # the job's run of that name
-                else unfinished_work(store, plan, encoded) if options.resume_unfinished else None)
+                else unfinished_work(store, plan, encoded, lms) if options.resume_unfinished else None)
         if same:
             return await _resume(same, store, None, own_lms, options)  # go on with it
-    lms = recorded_lms(plan, options, own_lms or {})
     check_keys(plan, options, own_lms)  # once, before the run exists, not once per item
     run_id = new_run_id()
     with LeaseKeeper(store, run_id, ttl=options.lease_ttl) as lease:
