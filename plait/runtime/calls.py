@@ -73,7 +73,8 @@ class NodeCall:
     journaled: int = 0
     last_error: str | None = None
     on_retry: Callable[[NodeCall, BaseException, float], None] | None = None
-    iteration: int = 0  # inside a loop's body: the loop iteration (from 1) this call belongs to
+    iteration: int = 0  # the journal row's: a loop's (from 1) for a call in its body, a DSPy call's ordinal
+    journal_node: str = ""  # the journal row's node: a LOOP's for a call in its body; "": this node's
     spent: Spend = Spend()
     spent_journaled: Spend = Spend()
     replies: list[Reply] = field(default_factory=list)

@@ -166,13 +166,16 @@ class StepJournal:
             self._takers.update(h for h in hashes if h in self._values)
 
     # --- run --------------------------------------------------------------------------------------
-    def call(self, item_id: str, node: Node, key: str,
-             on_retry: Callable[[NodeCall, BaseException, float], None]) -> NodeCall:
+    def call(self, item_id: str, node: Node, key: str, on_retry: Callable[[NodeCall, BaseException, float], None],
+             iteration: int = 0, loop: Node | None = None) -> NodeCall:
         """A PREDICT node's call, going on counting the attempts an earlier process of this run made
         (after a crash, or a resume without reset_attempts), and re-reading the replies it had
-        re-asked for: a kill while a node re-asks repeats only the call in flight."""
-        call = NodeCall(node, item_id, key=key, on_retry=on_retry, on_reask=self.record_attempt)
-        row = self.rows.get((item_id, node.id, 0))
+        re-asked for: a kill while a node re-asks repeats only the call in flight. Its row: the
+        node's, or ``loop``'s (a call in its body), at ``iteration`` (a loop's, a DSPy call's ordinal)."""
+        row_node = (loop or node).id
+        call = NodeCall(node, item_id, key=key, on_retry=on_retry, on_reask=self.record_attempt, iteration=iteration,
+                        journal_node=row_node)
+        row = self.rows.get((item_id, row_node, iteration))
         if row is not None and row.status != Status.OK and row.content_key == key and not self.reset_attempts:
             call.prior, call.last_error = row.attempts, row.error
             if row.status == Status.RETRYING and row.value_hash is not None:  # None: no re-ask, or an older plait's row
@@ -184,8 +187,9 @@ class StepJournal:
         """A failed attempt (an LM error, or a reply that did not parse), journaled before the backoff
         or the re-ask: a crash now does not forget it. Its value: the replies re-asked for so far."""
         data = json.dumps({"replies": [r.to_json() for r in call.replies]}).encode() if call.replies else None
-        row = JournalRow(run_id=self.run_id, item_id=call.item_id, node_id=call.node.id, content_key=call.key,
-                         value_hash=sha256_hex(data) if data else None, status=Status.RETRYING, source=Source.LM,
+        row = JournalRow(run_id=self.run_id, item_id=call.item_id, node_id=call.journal_node or call.node.id,
+                         iteration=call.iteration, content_key=call.key, value_hash=sha256_hex(data) if data else None,
+                         status=Status.RETRYING, source=Source.LM,
                          error=str(exc), attempts=call.unrecorded, spent=call.unrecorded_spend)
         self.store.record(row, data, cache=False, item_status=None, owner=self.owner)
         call.journaled_all()

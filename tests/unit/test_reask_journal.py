@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import dspy
 import pytest
 
 import plait
@@ -17,6 +18,7 @@ from plait.checkpoints.spend import total_spend
 from plait.checkpoints.sqlite import SQLiteStore
 from plait.lm.adapters import adapter_named
 from plait.lm.protocol import LMError, LMRequest, LMResponse, Usage
+from tests import loop_programs as lp
 
 ITEM = {"question": "stone"}
 CORRECTION = "Your reply could not be used"
@@ -35,8 +37,8 @@ class ReAsked(plait.ScriptedLM):
     function of the request as a real LM's reply is, with tokens and a cost; its call number
     ``hang_at`` never returns (the process is killed during it), ``fail_at`` fails transiently."""
 
-    def __init__(self, bad: int, hang_at: int = 0, fail_at: int = 0):
-        super().__init__(lambda task: {"answer": task.inputs["question"][::-1]})
+    def __init__(self, bad: int, hang_at: int = 0, fail_at: int = 0, answer=None):
+        super().__init__(answer or (lambda task: {"answer": task.inputs["question"][::-1]}))
         self.bad, self.hang_at, self.fail_at = bad, hang_at, fail_at
         self.in_flight = asyncio.Event()
 
@@ -58,11 +60,13 @@ class ReAsked(plait.ScriptedLM):
 RUN_OPTIONS = {"retry": plait.RetryPolicy(initial=0.001, maximum=0.001), "parse_retries": 2}
 
 
-def killed(store: str, lm: ReAsked) -> str:
-    """A run of Ask over ITEM killed while ``lm``'s call ``hang_at`` is in flight; its run id."""
+def killed(store: str, lm: ReAsked, start=None, item: dict = ITEM) -> str:
+    """A run (``start``; default: of Ask) over ``item`` killed while ``lm``'s call ``hang_at`` is in
+    flight; its run id."""
+    start = start or plait.compile(Ask()).arun
 
     async def main() -> None:
-        task = asyncio.create_task(plait.compile(Ask()).arun([ITEM], store=store, lm=lm, **RUN_OPTIONS))
+        task = asyncio.create_task(start([item], store=store, lm=lm, **RUN_OPTIONS))
         await lm.in_flight.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -77,12 +81,13 @@ def killed(store: str, lm: ReAsked) -> str:
     return run.run_id
 
 
-def recorded(store: str, run_id: str) -> tuple:
-    """What the run's journal says of its LM node: status, attempts, usage, LM, value (or failure) and spend."""
+def recorded(store: str, run_id: str, step: tuple[str, int] = ("ask.ask", 0)) -> tuple:
+    """What the run's journal says of its LM step (node, iteration): status, attempts, usage, LM,
+    value (or failure), error and the run's spend."""
     opened = SQLiteStore(store)
     try:
         rows = opened.journal(run_id)
-        row = rows[("0", "ask.ask", 0)]
+        row = rows[("0", *step)]
         value = json.loads(opened.read_value(row.value_hash)) if row.value_hash else None
         return row.status, row.attempts, row.usage, row.lm, value, row.error, total_spend(rows.values())
     finally:
@@ -155,3 +160,41 @@ def test_a_node_resumed_while_re_asking_asks_again_whatever_its_attempts(tmp_pat
     run_id = killed(store, ReAsked(1, hang_at=2))
     again = ReAsked(1)
     assert plait.resume(run_id, store=store, lm=again, **options).status == "done" and again.calls == 1
+
+
+def drafts(task) -> dict:
+    return {"draft": f"draft {len(task.inputs['trajectory'])}"}
+
+
+def test_a_kill_while_a_loop_iteration_re_asks_repeats_only_the_call_in_flight(tmp_path):
+    """Each iteration's draft is re-asked once; the kill lands in the second iteration's re-ask."""
+    store, item = str(tmp_path / "runs.db"), {"topic": "rain"}
+    start = plait.compile(lp.Writer()).arun
+    run_id = killed(store, ReAsked(1, hang_at=4, answer=drafts), start, item)
+    again = ReAsked(1, answer=drafts)
+    resumed = plait.resume(run_id, store=store, lm=again, **RUN_OPTIONS)
+    assert resumed.status == "done" and again.calls == 3  # the re-ask in flight, then the third iteration's two
+    reference = plait.compile(lp.Writer()).run([item], store=str(tmp_path / "reference.db"), lm=ReAsked(1, answer=drafts),
+                                               **RUN_OPTIONS)
+    for i in (1, 2, 3):
+        assert recorded(store, run_id, ("writer.critic", i)) == recorded(str(tmp_path / "reference.db"), reference.id,
+                                                                     ("writer.critic", i))
+
+
+class AskDSPy(dspy.Module):
+    def __init__(self):
+        self.ask = dspy.Predict("question -> answer")
+
+    def forward(self, question: str):
+        return self.ask(question=question)
+
+
+def test_a_kill_while_a_journaled_dspy_call_re_asks_repeats_only_the_call_in_flight(tmp_path):
+    store = str(tmp_path / "runs.db")
+    run_id = killed(store, ReAsked(2, hang_at=2), plait.durable(AskDSPy()).arun)
+    again = ReAsked(2)
+    resumed = plait.durable(AskDSPy()).resume(run_id, store=store, lm=again, **RUN_OPTIONS)
+    assert resumed.status == "done" and again.calls == 2  # the re-ask in flight, and the one after it
+    reference = plait.durable(AskDSPy()).run([ITEM], store=str(tmp_path / "reference.db"), lm=ReAsked(2), **RUN_OPTIONS)
+    (step,) = [k[1:] for k, row in SQLiteStore(store).journal(run_id).items() if row.source == "lm"]
+    assert recorded(store, run_id, step) == recorded(str(tmp_path / "reference.db"), reference.id, step)
