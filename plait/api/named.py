@@ -26,31 +26,23 @@ def same_work(store: Store, name: str, plan: Plan, items: list[tuple[str, bytes]
     """The id of the latest run named ``name`` if it ran ``plan`` over exactly ``items`` (ids and
     inputs, in order), else None."""
     record = latest_named(store, name)
-    return record.run_id if record is not None and _ran(store, record, _plan_hash(plan), items) else None
+    return record.run_id if record is not None and _ran(store, record, plan, items) else None
 
 
 def unfinished_work(store: Store, plan: Plan, items: list[tuple[str, bytes]], lms: dict) -> str | None:
     """The id of the latest run of ``plan`` over exactly ``items`` with the LMs ``lms`` (as the run's
-    config records them) that a kill cut short (unfinished, no live process holds it), else None:
-    an optimizer's evaluation goes on with it, so that a killed search repeats only the LM calls
-    in flight (its nodes' re-asks included)."""
-    plan_hash = _plan_hash(plan)
+    config records them) that a kill cut short (left running or interrupted, and no live process
+    holds it), else None: an optimizer's evaluation goes on with it, so that a killed search
+    repeats only the LM calls in flight (its nodes' re-asks included)."""
     for record in reversed(store.list_runs()):
-        if (record.status in UNFINISHED and record.config.get("lms") == lms
-                and not is_active(store.lease(record.run_id)) and _ran(store, record, plan_hash, items)):
+        if (record.status in ("running", "interrupted") and record.config.get("lms") == lms
+                and not is_active(store.lease(record.run_id)) and _ran(store, record, plan, items)):
             return record.run_id
     return None
 
 
-UNFINISHED = ("running", "interrupted")  # what a run killed or cancelled while it ran is left as
-
-
-def _plan_hash(plan: Plan) -> str:
-    return sha256_hex(json.dumps(plan_to_json(plan), sort_keys=True))
-
-
-def _ran(store: Store, record: RunRecord, plan_hash: str, items: list[tuple[str, bytes]]) -> bool:
-    if record.plan_hash != plan_hash:
+def _ran(store: Store, record: RunRecord, plan: Plan, items: list[tuple[str, bytes]]) -> bool:
+    if record.plan_hash != sha256_hex(json.dumps(plan_to_json(plan), sort_keys=True)):
         return False
     stored = [(i.item_id, i.input_hash) for i in sorted(store.run_items(record.run_id), key=lambda i: i.position)]
     return stored == [(item_id, sha256_hex(data)) for item_id, data in items]

@@ -41,18 +41,9 @@ class Reply:
     finish_reason: str | None = None
 
     @classmethod
-    def answered(cls, guard: Guard, route: Route, response: LMResponse) -> Reply:
-        fallback = None if route is guard.primary else route.lm_hash
-        return cls(response.text, route.lm.name, fallback, response.usage, response.finish_reason)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"text": self.text, "lm": self.lm, "fallback_hash": self.fallback_hash,
-                "usage": self.usage.to_json(), "finish_reason": self.finish_reason}
-
-    @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
-        return cls(data["text"], data["lm"], data.get("fallback_hash"), Usage(**(data.get("usage") or {})),
-                   data.get("finish_reason"))
+        """A reply as the journal keeps it (``dataclasses.asdict``)."""
+        return cls(**{**data, "usage": Usage(**data["usage"])})
 
 
 @dataclass

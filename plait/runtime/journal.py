@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
 
 from plait.checkpoints.group import GroupWriter, Record
@@ -186,7 +186,7 @@ class StepJournal:
     def record_attempt(self, call: NodeCall, exc: BaseException) -> None:
         """A failed attempt (an LM error, or a reply that did not parse), journaled before the backoff
         or the re-ask: a crash now does not forget it. Its value: the replies re-asked for so far."""
-        data = json.dumps({"replies": [r.to_json() for r in call.replies]}).encode() if call.replies else None
+        data = json.dumps({"replies": [asdict(r) for r in call.replies]}).encode() if call.replies else None
         row = JournalRow(run_id=self.run_id, item_id=call.item_id, node_id=call.journal_node or call.node.id,
                          iteration=call.iteration, content_key=call.key, value_hash=sha256_hex(data) if data else None,
                          status=Status.RETRYING, source=Source.LM,

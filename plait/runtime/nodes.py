@@ -116,7 +116,8 @@ class NodeRunner:
 
     async def _ask(self, guard: Guard, request: LMRequest, call: NodeCall) -> Reply:
         route, response = await self.caller.call(guard, request, call)
-        return Reply.answered(guard, route, response)
+        fallback = None if route is guard.primary else route.lm_hash
+        return Reply(response.text, route.lm.name, fallback, response.usage, response.finish_reason)
 
     def _validated(self, node: Node, values: Any, raw: str) -> tuple[dict[str, Any], bytes]:
         """(the value as the store gives it back, its JSON): checked before anything is recorded."""
