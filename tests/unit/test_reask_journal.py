@@ -15,7 +15,7 @@ import pytest
 
 import plait
 from plait.checkpoints.spend import total_spend
-from plait.checkpoints.sqlite import SQLiteStore
+from plait.checkpoints.location import open_location
 from plait.lm.adapters import adapter_named
 from plait.lm.protocol import LMError, LMRequest, LMResponse, Usage
 from tests import loop_programs as lp
@@ -73,7 +73,7 @@ def killed(store: str, lm: ReAsked, start=None, item: dict = ITEM) -> str:
             await task
 
     asyncio.run(main())
-    opened = SQLiteStore(store)
+    opened = open_location(store)
     try:
         (run,) = opened.list_runs()
     finally:
@@ -84,7 +84,7 @@ def killed(store: str, lm: ReAsked, start=None, item: dict = ITEM) -> str:
 def recorded(store: str, run_id: str, step: tuple[str, int] = ("ask.ask", 0)) -> tuple:
     """What the run's journal says of its LM step (node, iteration): status, attempts, usage, LM,
     value (or failure), error and the run's spend."""
-    opened = SQLiteStore(store)
+    opened = open_location(store)
     try:
         rows = opened.journal(run_id)
         row = rows[("0", *step)]
@@ -101,8 +101,9 @@ def uninterrupted(tmp_path, bad: int, fail_at: int = 0) -> tuple:
 
 
 @pytest.mark.parametrize("bad, hang_at", [(1, 2), (2, 2), (2, 3)])
-def test_a_kill_while_re_asking_repeats_only_the_call_in_flight(tmp_path, bad, hang_at):
-    store = str(tmp_path / "runs.db")
+def test_a_kill_while_re_asking_repeats_only_the_call_in_flight(tmp_path, bad, hang_at, store_url):
+    """On every kind of store (tests/stores.py: SQLite and PostgreSQL)."""
+    store = store_url
     run_id = killed(store, ReAsked(bad, hang_at=hang_at))
     again = ReAsked(bad)
     resumed = plait.resume(run_id, store=store, lm=again, **RUN_OPTIONS)
@@ -196,5 +197,7 @@ def test_a_kill_while_a_journaled_dspy_call_re_asks_repeats_only_the_call_in_fli
     resumed = plait.durable(AskDSPy()).resume(run_id, store=store, lm=again, **RUN_OPTIONS)
     assert resumed.status == "done" and again.calls == 2  # the re-ask in flight, and the one after it
     reference = plait.durable(AskDSPy()).run([ITEM], store=str(tmp_path / "reference.db"), lm=ReAsked(2), **RUN_OPTIONS)
-    (step,) = [k[1:] for k, row in SQLiteStore(store).journal(run_id).items() if row.source == "lm"]
+    opened = open_location(store)
+    (step,) = [k[1:] for k, row in opened.journal(run_id).items() if row.source == "lm"]
+    opened.close()
     assert recorded(store, run_id, step) == recorded(str(tmp_path / "reference.db"), reference.id, step)
