@@ -19,6 +19,7 @@ from plait.checkpoints.location import open_location
 from plait.lm.adapters import adapter_named
 from plait.lm.protocol import LMError, LMRequest, LMResponse, Usage
 from tests import loop_programs as lp
+from tests.stores import execute
 
 ITEM = {"question": "stone"}
 CORRECTION = "Your reply could not be used"
@@ -94,6 +95,15 @@ def recorded(store: str, run_id: str, step: tuple[str, int] = ("ask.ask", 0)) ->
         opened.close()
 
 
+def values_held(store: str) -> int:
+    """How many values the store holds: a node's replies, kept while it re-asks, go when it is recorded."""
+    opened = open_location(store)
+    try:
+        return execute(opened, "SELECT COUNT(*) FROM blobs")[0][0]
+    finally:
+        opened.close()
+
+
 def uninterrupted(tmp_path, bad: int, fail_at: int = 0) -> tuple:
     store = str(tmp_path / "uninterrupted.db")
     run = plait.compile(Ask()).run([ITEM], store=store, lm=ReAsked(bad, fail_at=fail_at), **RUN_OPTIONS)
@@ -110,6 +120,7 @@ def test_a_kill_while_re_asking_repeats_only_the_call_in_flight(tmp_path, bad, h
     assert again.calls == bad + 2 - hang_at  # from the re-ask in flight at the kill on, nothing before it
     assert resumed.status == "done" and resumed.outputs[0].answer == "enots"
     assert recorded(store, run_id) == uninterrupted(tmp_path, bad)  # attempts, usage, LM, spend
+    assert values_held(store) == values_held(str(tmp_path / "uninterrupted.db")) == 2  # the input, the answer
 
 
 def test_a_kill_while_re_asking_a_reply_that_never_parses_records_the_same_failure(tmp_path):
@@ -121,6 +132,7 @@ def test_a_kill_while_re_asking_a_reply_that_never_parses_records_the_same_failu
     status, attempts, _, _, value, error, spent = recorded(store, run_id)
     assert value["raw"] == ["garbage 0", "garbage 1", "garbage 2"] and (status, attempts, spent.requests) == ("failed", 3, 3)
     assert recorded(store, run_id) == uninterrupted(tmp_path, 9)  # the raw replies, the error, the remembered failure
+    assert values_held(store) == values_held(str(tmp_path / "uninterrupted.db")) == 2  # the input, the failure
 
 
 def test_a_transient_failure_after_a_re_ask_keeps_its_replies(tmp_path):
@@ -140,6 +152,7 @@ def test_a_resume_with_reset_attempts_forgets_the_replies(tmp_path):
     assert again.calls == 2  # asked from the start: the garbage, then the answer
     status, attempts, *_, spent = recorded(store, run_id)
     assert (status, attempts, spent.requests) == ("ok", 3, 3)  # the first process's reply still counts
+    assert values_held(store) == 2  # the forgotten replies too
 
 
 def test_a_recorded_reply_that_parses_now_is_the_answer(tmp_path, monkeypatch):
@@ -180,6 +193,7 @@ def test_a_kill_while_a_loop_iteration_re_asks_repeats_only_the_call_in_flight(t
     for i in (1, 2, 3):
         assert recorded(store, run_id, ("writer.critic", i)) == recorded(str(tmp_path / "reference.db"), reference.id,
                                                                      ("writer.critic", i))
+    assert values_held(store) == values_held(str(tmp_path / "reference.db"))
 
 
 class AskDSPy(dspy.Module):
@@ -201,3 +215,4 @@ def test_a_kill_while_a_journaled_dspy_call_re_asks_repeats_only_the_call_in_fli
     (step,) = [k[1:] for k, row in opened.journal(run_id).items() if row.source == "lm"]
     opened.close()
     assert recorded(store, run_id, step) == recorded(str(tmp_path / "reference.db"), reference.id, step)
+    assert values_held(store) == values_held(str(tmp_path / "reference.db"))
