@@ -130,7 +130,8 @@ def test_a_kill_while_re_asking_a_reply_that_never_parses_records_the_same_failu
     resumed = plait.resume(run_id, store=store, lm=again, **RUN_OPTIONS)
     assert again.calls == 1 and resumed.status == "failed"
     status, attempts, _, _, value, error, spent = recorded(store, run_id)
-    assert value["raw"] == ["garbage 0", "garbage 1", "garbage 2"] and (status, attempts, spent.requests) == ("failed", 3, 3)
+    assert value["raw"] == ["garbage 0", "garbage 1", "garbage 2"]
+    assert (status, attempts, spent.requests) == ("failed", 3, 3)
     assert recorded(store, run_id) == uninterrupted(tmp_path, 9)  # the raw replies, the error, the remembered failure
     assert values_held(store) == values_held(str(tmp_path / "uninterrupted.db")) == 2  # the input, the failure
 
@@ -188,8 +189,8 @@ def test_a_kill_while_a_loop_iteration_re_asks_repeats_only_the_call_in_flight(t
     again = ReAsked(1, answer=drafts)
     resumed = plait.resume(run_id, store=store, lm=again, **RUN_OPTIONS)
     assert resumed.status == "done" and again.calls == 3  # the re-ask in flight, then the third iteration's two
-    reference = plait.compile(lp.Writer()).run([item], store=str(tmp_path / "reference.db"), lm=ReAsked(1, answer=drafts),
-                                               **RUN_OPTIONS)
+    reference = plait.compile(lp.Writer()).run([item], store=str(tmp_path / "reference.db"),
+                                               lm=ReAsked(1, answer=drafts), **RUN_OPTIONS)
     for i in (1, 2, 3):
         assert recorded(store, run_id, ("writer.critic", i)) == recorded(str(tmp_path / "reference.db"), reference.id,
                                                                      ("writer.critic", i))
