@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from plait.api.admit import check_resumable, store_items
 from plait.api.item_view import StoredItems
-from plait.api.named import same_work
+from plait.api.named import same_work, unfinished_work
 from plait.api.preflight import check_keys
 from plait.api.results import ItemResult, Run, RunStats
 from plait.checkpoints.codec import codec_for
@@ -54,12 +54,14 @@ async def _start(plan: Plan, data: Any, store: Store, ids: list[str] | None, own
     if ids is not None:  # checked against the items before the run exists
         source = source if isinstance(source, Sized) else list(source)
         check_ids(ids, len(source))
-    streamed = _streamed(store, options)
+    streamed, lms = _streamed(store, options), recorded_lms(plan, options, own_lms or {})
     if not streamed:  # every item is held in memory: no store file to read them back from
         source = list(encoded_items(input_node, source, ids, strict))
-        if options.name and (same := same_work(store, options.name, plan, [(s.item_id, b) for s, b in source])):
-            return await _resume(same, store, None, own_lms, options)  # the job's run of that name: go on with it
-    lms = recorded_lms(plan, options, own_lms or {})
+        encoded = [(s.item_id, b) for s, b in source]
+        same = (same_work(store, options.name, plan, encoded) if options.name  # the job's run of that name
+                else unfinished_work(store, plan, encoded, lms) if options.resume_unfinished else None)
+        if same:
+            return await _resume(same, store, None, own_lms, options)  # go on with it
     check_keys(plan, options, own_lms)  # once, before the run exists, not once per item
     run_id = new_run_id()
     with LeaseKeeper(store, run_id, ttl=options.lease_ttl) as lease:
@@ -83,9 +85,9 @@ async def _start(plan: Plan, data: Any, store: Store, ids: list[str] | None, own
 def _streamed(store: Store, options: RunOptions) -> bool:
     """Are the run's items streamed through the store and its results read back from it? With a
     SQLite file and this process's executor; not for a named run, which compares its items with
-    the last run of its name first."""
+    the last run of its name first, nor for one that may go on with an unfinished run."""
     return (isinstance(store, SQLiteStore) and store.path != ":memory:" and options.executor is None
-            and not options.name)
+            and not options.name and not options.resume_unfinished)
 
 
 async def aresume(run_id: str, *, store: Any = None, plan: Plan | None = None,

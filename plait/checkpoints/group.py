@@ -32,6 +32,7 @@ class Record:
     cache: bool
     item_status: str | None
     owner: str | None = None
+    drop: str | None = None  # a value only this row held until now (a node's replies so far): deleted with it
 
 
 Pending = tuple[Record, asyncio.Future]

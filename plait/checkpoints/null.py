@@ -64,7 +64,7 @@ class NullStore:
         return {}
 
     def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None,
-               owner: str | None = None) -> None:
+               owner: str | None = None, drop: str | None = None) -> None:
         pass
 
     def copy_journal(self, source_run: str, target_run: str, node_ids: set[str]) -> int:

@@ -189,10 +189,11 @@ class SQLStore(StoredAsks, StoredLeases, RunTransfer, ReplayReads, ABC):
             yield from self._query(sql.format(marks=",".join("?" * len(chunk))), chunk)
 
     def record(self, row: JournalRow, value: bytes | None, *, cache: bool, item_status: str | None,
-               owner: str | None = None) -> None:
+               owner: str | None = None, drop: str | None = None) -> None:
         """The node's value, journal row, cache entry and item status, in one transaction.
-        With ``owner``, only while that owner holds the run's lease (else LeaseHeld, nothing written)."""
-        self.record_batch([Record(row, value, cache, item_status, owner)])
+        With ``owner``, only while that owner holds the run's lease (else LeaseHeld, nothing written).
+        ``drop``: the hash of a value only the row held until now, deleted with it (Record.drop)."""
+        self.record_batch([Record(row, value, cache, item_status, owner, drop)])
 
     def record_batch(self, records: Sequence[Record]) -> None:
         """Several ``record`` calls in one transaction: all of them are written, or none."""
@@ -213,6 +214,8 @@ class SQLStore(StoredAsks, StoredLeases, RunTransfer, ReplayReads, ABC):
             for insert, rows in zip((CACHE, REMEMBER_FAILURE), cache_rows(records)):
                 self._insert(tx, insert, rows)
             set_item_statuses(tx, records, numbers)
+            if dropped := [(key_bytes(r.drop),) for r in records if r.drop is not None]:  # rare: after re-asks
+                tx.executemany("DELETE FROM blobs WHERE hash=?", dropped)
 
         self._transact(work)
 

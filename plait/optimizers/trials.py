@@ -88,7 +88,9 @@ class Search:
         self._user_event = run_options.get("on_event")
         self._bar = self._progress_bar(run_options.get("progress"), planned or max_trials)
         # the optimizer's bar stands for its evaluations': they show none of their own
-        self.run_options = {**run_options, "on_event": self._observe, "progress": False}
+        # an evaluation a kill cut short is finished, not started over: its journal (a node's re-asks
+        # included) replays, so a killed search repeats only the LM calls in flight
+        self.run_options = {**run_options, "on_event": self._observe, "progress": False, "resume_unfinished": True}
         # executor="ray": one pool of workers for all the evaluations (and the models they loaded)
         self._own_executor = isinstance(run_options.get("executor"), str)
         if "executor" in run_options:

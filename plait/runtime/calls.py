@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from plait.checkpoints.spend import NO_REPLY, Spend
@@ -29,12 +29,32 @@ from plait.runtime.retry import RetryPolicy, is_transient
 LM_FAILURES = (LMError, TimeoutError, asyncio.TimeoutError, ConnectionError)
 
 
+@dataclass(frozen=True)
+class Reply:
+    """An LM's reply as the node runner reads it: its text, the LM that answered (``fallback_hash``:
+    the identity hash of a fallback LM; None: the primary), its tokens and cost, and why it stopped."""
+
+    text: str
+    lm: str
+    fallback_hash: str | None = None
+    usage: Usage = Usage()
+    finish_reason: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Reply:
+        """A reply as the journal keeps it (``dataclasses.asdict``)."""
+        return cls(**{**data, "usage": Usage(**data["usage"])})
+
+
 @dataclass
 class NodeCall:
     """One execution of one node. ``prior``: attempts an earlier process of this run made (from
     the journal); ``made``: attempts made here; ``journaled``: of those, already in the journal.
     ``spent``: the requests sent here, answered or not, with every reply's tokens and cost (what
-    the journal's rows add up, checkpoints/spend.py); ``spent_journaled``: of that, already journaled."""
+    the journal's rows add up, checkpoints/spend.py); ``spent_journaled``: of that, already journaled.
+    ``replies``: the replies that did not parse and were asked again, in order, an earlier
+    process's (from the journal, re-read instead of asked again) then this one's; ``on_reask``
+    journals them, before each re-ask is sent (DESIGN.md contract 4: a kill repeats only that call)."""
 
     node: Node
     item_id: str
@@ -44,9 +64,12 @@ class NodeCall:
     journaled: int = 0
     last_error: str | None = None
     on_retry: Callable[[NodeCall, BaseException, float], None] | None = None
-    iteration: int = 0  # inside a loop's body: the loop iteration (from 1) this call belongs to
+    iteration: int = 0  # the journal row's: a loop's (from 1) for a call in its body, a DSPy call's ordinal
+    journal_node: str = ""  # the journal row's node: a LOOP's for a call in its body; "": this node's
     spent: Spend = Spend()
     spent_journaled: Spend = Spend()
+    replies: list[Reply] = field(default_factory=list)
+    on_reask: Callable[[NodeCall, BaseException], None] | None = None
 
     @property
     def attempts(self) -> int:
@@ -64,6 +87,12 @@ class NodeCall:
         """Everything made and spent so far is in the journal now."""
         self.journaled, self.spent_journaled = self.made, self.spent
 
+    def reasked(self, reply: Reply, exc: BaseException) -> None:
+        """``reply`` did not parse (``exc``) and the node asks again: journal it first."""
+        self.replies.append(reply)
+        if self.on_reask is not None:
+            self.on_reask(self, exc)
+
 
 class LMCaller:
     """Makes the LM calls of one run. ``gate``: where its budget and rate limits are kept (limits.py)."""
@@ -77,7 +106,9 @@ class LMCaller:
 
     async def call(self, guard: Guard, request: LMRequest, nc: NodeCall) -> tuple[Route, LMResponse]:
         """The answering route and its response; raises NodeError when the policy gives up."""
-        if nc.made == 0 and nc.attempts >= guard.retry.max_attempts:
+        # a node resumed while re-asking asks again, as it would have without the kill: re-asks are
+        # bounded by parse_retries, and a transient failure journaled after one passed this check
+        if nc.made == 0 and nc.attempts >= guard.retry.max_attempts and not nc.replies:
             raise no_attempts_left(nc, guard.retry)
         while True:
             route = guard.primary

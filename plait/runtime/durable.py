@@ -178,7 +178,7 @@ class DurableJob:
 
     async def _call(self, item_id: str, node: Node, ordinal: int, keys: Keys, inputs: dict[str, Any],
                     adapter: str | None) -> dict[str, Any]:
-        call = NodeCall(node, item_id, key=keys.content, on_retry=self._retrying)
+        call = self.steps.call(item_id, node, keys.content, self._retrying, iteration=ordinal)  # its row: the ordinal's
         started = time.perf_counter()
         self.emit(ev.NodeStarted(self.run_id, item_id, node.id))
         try:

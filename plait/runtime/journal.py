@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Sequence
 
 from plait.checkpoints.group import GroupWriter, Record
@@ -34,7 +34,7 @@ from plait.errors import NodeError, OutputParseError, PlaitError
 from plait.hashing import sha256_hex
 from plait.ir.nodes import Node, Op
 from plait.lm.protocol import Usage
-from plait.runtime.calls import NodeCall
+from plait.runtime.calls import NodeCall, Reply
 from plait.runtime.lookups import Lookups
 
 Rows = dict[tuple[str, str, int], JournalRow]
@@ -81,6 +81,7 @@ class StepJournal:
         self._lookups = Lookups(store.lookup, store.lookup_many) if writer is not None and threads else None
         self._probed: dict[str, str | None] = {}  # content key -> its cached value's hash, looked up ahead
         self._failed: dict[str, str | None] = {}  # content key -> its remembered failure's hash, looked up ahead
+        self._replies: dict[tuple[str, str, int], str] = {}  # step -> the replies its row holds, written here
 
     # --- check ------------------------------------------------------------------------------------
     def recorded(self, item_id: str, node: Node, iteration: int, keys: Keys, status: Status = Status.OK,
@@ -166,22 +167,37 @@ class StepJournal:
             self._takers.update(h for h in hashes if h in self._values)
 
     # --- run --------------------------------------------------------------------------------------
-    def call(self, item_id: str, node: Node, key: str,
-             on_retry: Callable[[NodeCall, BaseException, float], None]) -> NodeCall:
+    def call(self, item_id: str, node: Node, key: str, on_retry: Callable[[NodeCall, BaseException, float], None],
+             iteration: int = 0, loop: Node | None = None) -> NodeCall:
         """A PREDICT node's call, going on counting the attempts an earlier process of this run made
-        (after a crash, or a resume without reset_attempts)."""
-        call = NodeCall(node, item_id, key=key, on_retry=on_retry)
-        row = self.rows.get((item_id, node.id, 0))
+        (after a crash, or a resume without reset_attempts), and re-reading the replies it had
+        re-asked for: a kill while a node re-asks repeats only the call in flight. Its row: the
+        node's, or ``loop``'s (a call in its body), at ``iteration`` (a loop's, a DSPy call's ordinal)."""
+        row_node = (loop or node).id
+        call = NodeCall(node, item_id, key=key, on_retry=on_retry, on_reask=self.record_attempt, iteration=iteration,
+                        journal_node=row_node)
+        row = self.rows.get((item_id, row_node, iteration))
         if row is not None and row.status != Status.OK and row.content_key == key and not self.reset_attempts:
             call.prior, call.last_error = row.attempts, row.error
+            if row.status == Status.RETRYING and row.value_hash is not None:  # None: no re-ask, or an older plait's row
+                replies = json.loads(self.store.read_value(row.value_hash))["replies"]
+                call.replies = [Reply.from_json(reply) for reply in replies]
         return call
 
     def record_attempt(self, call: NodeCall, exc: BaseException) -> None:
-        """A failed attempt, journaled before the backoff: a crash now does not forget it."""
-        row = JournalRow(run_id=self.run_id, item_id=call.item_id, node_id=call.node.id, content_key=call.key,
-                         status=Status.RETRYING, source=Source.LM, error=str(exc), attempts=call.unrecorded,
-                         spent=call.unrecorded_spend)
-        self.store.record(row, None, cache=False, item_status=None, owner=self.owner)
+        """A failed attempt (an LM error, or a reply that did not parse), journaled before the backoff
+        or the re-ask: a crash now does not forget it. Its value: the replies re-asked for so far, and
+        the step, which makes it this row's own (deleted when the row moves on: _dropping)."""
+        step = (call.item_id, call.journal_node or call.node.id, call.iteration)
+        replies = {"step": [self.run_id, *step], "replies": [asdict(r) for r in call.replies]}
+        data = json.dumps(replies).encode() if call.replies else None
+        row = JournalRow(run_id=self.run_id, item_id=step[0], node_id=step[1], iteration=step[2], content_key=call.key,
+                         value_hash=sha256_hex(data) if data else None, status=Status.RETRYING, source=Source.LM,
+                         error=str(exc), attempts=call.unrecorded, spent=call.unrecorded_spend)
+        record = self._dropping(Record(row, data, False, None, self.owner))
+        self.store.record(row, data, cache=False, item_status=None, owner=self.owner, drop=record.drop)
+        if row.value_hash is not None:
+            self._replies[step] = row.value_hash
         call.journaled_all()
 
     # --- record -----------------------------------------------------------------------------------
@@ -254,11 +270,21 @@ class StepJournal:
             await asyncio.gather(*queued)
 
     def _write(self, record: Record) -> None:
+        record = self._dropping(record)
         if self.writer is None:
             self.store.record(record.row, record.value, cache=record.cache, item_status=record.item_status,
-                              owner=record.owner)
+                              owner=record.owner, drop=record.drop)
         else:
             self._queued.append(self.writer.submit(record))
+
+    def _dropping(self, record: Record) -> Record:
+        """A row that held a node's replies (record_attempt) drops them as it moves on: no other row
+        holds that value (it names its step), so the store deletes it with this record."""
+        step = (record.row.item_id, record.row.node_id, record.row.iteration)
+        held = self._replies.pop(step, None)
+        if held is None and (row := self.rows.get(step)) is not None and row.status == Status.RETRYING:
+            held = row.value_hash  # an earlier process's
+        return replace(record, drop=held) if held is not None and held != record.row.value_hash else record
 
     def _rememberable(self, node: Node, exc: PlaitError) -> bool:
         return (node.op is Op.PREDICT and isinstance(exc, OutputParseError) and exc.fallback_hash is None

@@ -18,7 +18,9 @@ Per iteration:
 
 A crash loses at most the call in flight: resume replays the recorded iterations, and an iteration
 killed inside its tool call resumes from its recorded decision (the LM is not asked again; the
-tool is called again with the same idempotency key).
+tool is called again with the same idempotency key). An LM node's failed attempts and re-asks in
+the body are journaled in the iteration's row as they happen ('retrying'), as a node's are; the
+body's other finished nodes are not: a kill repeats them, with the iteration.
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ if TYPE_CHECKING:
 @dataclass
 class Iteration:
     """What one iteration's body cost: its LM attempts, tokens, and the LM that answered;
-    ``spent``: every request its body sent, answered or not, and every reply's tokens and cost."""
+    ``spent``: every request its body sent, answered or not, and every reply's tokens and cost;
+    ``journaled``, ``spent_journaled``: of those, already in its row (a node's failed attempts and
+    re-asks, journaled as they happen); ``key``: its content key."""
 
     usage: Usage = field(default_factory=Usage)
     attempts: int = 0
@@ -62,6 +66,12 @@ class Iteration:
     asked: int = 0  # questions to people: an iteration shaped by an answer is this run's own
     fell_back: bool = False  # a fallback LM answered: the cache must not take it for the primary's
     spent: Spend = Spend()
+    journaled: int = 0
+    spent_journaled: Spend = Spend()
+    key: str = ""
+
+    def unjournaled(self) -> tuple[int, Spend]:
+        return self.attempts - self.journaled, self.spent - self.spent_journaled
 
 
 def idempotency_key(run_id: str, item_id: str, node_id: str, iteration: int) -> str:
@@ -119,6 +129,7 @@ class LoopRunner:
     async def _iterate(self, item: ItemState, node: Node, i: int, link: Keys, inputs: dict[str, Any],
                        entries: list[dict], total: Iteration) -> tuple[dict, str]:
         entry, cost, counted = self._proposed(item, node, i, link)
+        cost.key = link.content
         if entry is None:
             with self.ex.asks.scope(item.item_id, node.id, inputs, iteration=i) as asking:  # keyed by iteration
                 entry = await self._decide(item, node, i, inputs, entries, cost)
@@ -152,8 +163,9 @@ class LoopRunner:
             raise
 
     def _record_failure(self, item: ItemState, node: Node, i: int, cost: Iteration, exc: NodeError) -> None:
+        attempts, spent = cost.unjournaled()
         self.steps.record_failed_iteration(item.item_id, node, i, exc, source=_source(cost), lm=cost.lm,
-                                           attempts=cost.attempts, spent=cost.spent)
+                                           attempts=attempts, spent=spent)
 
     def _proposed(self, item: ItemState, node: Node, i: int, link: Keys) -> tuple[dict | None, Iteration, bool]:
         """A decision the agent made before a crash, whose tool call did not finish: it is not asked again."""
@@ -170,7 +182,7 @@ class LoopRunner:
         An iteration a person or a fallback LM shaped is not cached."""
         # a lone surrogate (scraped text, a tool's reply) is stored as its escape, as every value is
         data = json_utf8(to_jsonable_python(entry), sort_keys=True, separators=(", ", ": "))
-        attempts, spent = (0, Spend()) if counted else (cost.attempts, cost.spent)
+        attempts, spent = (0, Spend()) if counted else cost.unjournaled()
         if status is Status.PROPOSED:
             value_hash = self.steps.record_proposed(item.item_id, node, i, link, data, source=_source(cost),
                                                     lm=cost.lm, usage=cost.usage, attempts=attempts, spent=spent)
@@ -188,17 +200,19 @@ class LoopRunner:
             values = {p.name: env[p.ref.node][p.ref.field] if p.ref else p.const for p in inner.inputs}
             if inner.op is Op.OUTPUT:
                 return _entry(node, values)
-            env[inner.id] = await self._run_inner(item, inner, i, values, cost)
+            env[inner.id] = await self._run_inner(item, node, inner, i, values, cost)
         raise AssertionError(f"the body of loop '{node.id}' has no OUTPUT node")  # the verifier forbids it
 
-    async def _run_inner(self, item: ItemState, inner: Node, i: int, values: dict[str, Any], cost: Iteration) -> dict:
-        # the call carries the iteration: a node that keys its own state (a human question) by it
-        call = None if inner.op is Op.STEP else NodeCall(inner, item.item_id, on_retry=self._retrying, iteration=i)
+    async def _run_inner(self, item: ItemState, node: Node, inner: Node, i: int, values: dict[str, Any],
+                         cost: Iteration) -> dict:
+        call = self._call(item, node, inner, i, values, cost)
         try:
             outcome = await self.ex.runner.run(inner, values, call)
         finally:
             if call is not None:  # failed attempts count too (budgets), and replies that did not parse
-                cost.attempts, cost.spent = cost.attempts + call.made, cost.spent + call.spent
+                cost.attempts, cost.spent = cost.attempts + call.attempts, cost.spent + call.spent
+                cost.journaled, cost.spent_journaled = (cost.journaled + call.prior + call.journaled,
+                                                        cost.spent_journaled + call.spent_journaled)
         if call is not None:
             cost.usage, cost.lm = cost.usage + (outcome.usage or Usage()), outcome.lm
             cost.fell_back = cost.fell_back or outcome.fallback_hash is not None
@@ -206,7 +220,20 @@ class LoopRunner:
         self.ex.emit(ev.NodeFinished(self.ex.run_id, item.item_id, inner.id, outcome.source, usage=usage))
         return outcome.value
 
+    def _call(self, item: ItemState, node: Node, inner: Node, i: int, values: dict[str, Any],
+              cost: Iteration) -> NodeCall | None:
+        """The call carries the iteration: a node that keys its own state (a human question) by it.
+        An LM node's attempts and re-asks are journaled in the iteration's row as they happen, under
+        a key of the iteration, the node and its inputs: a kill repeats only its call in flight."""
+        if inner.op is not Op.PREDICT:
+            return None if inner.op is Op.STEP else NodeCall(inner, item.item_id, on_retry=self._retrying, iteration=i)
+        shown = {k: v for k, v in values.items() if k != TRAJECTORY}  # the trajectory: in the iteration's key
+        key = sha256_hex(f"{cost.key}|{inner.id}|{stable_hash(to_jsonable_python(shown, fallback=repr))}")
+        return self.steps.call(item.item_id, inner, key, self._retrying, iteration=i, loop=node)
+
     def _retrying(self, call: NodeCall, exc: BaseException, delay: float) -> None:
+        if call.key:  # an LM node's: journaled before the backoff
+            self.steps.record_attempt(call, exc)
         self.ex.emit(ev.NodeRetried(self.ex.run_id, call.item_id, call.node.id, call.attempts, reason(exc), delay))
 
     async def _call_tool(self, item: ItemState, node: Node, i: int, entry: dict[str, Any]) -> Any:

@@ -19,8 +19,8 @@ from plait.errors import NodeError, OutputParseError, PlaitError
 from plait.ir.nodes import Node, Op
 from plait.ir.types import type_name
 from plait.lm.adapters import adapter_named, reply_fix, task_for
-from plait.lm.protocol import LMRequest, LMResponse, Usage
-from plait.runtime.calls import LMCaller, NodeCall
+from plait.lm.protocol import LMRequest, Usage
+from plait.runtime.calls import LMCaller, NodeCall, Reply
 from plait.runtime.policies import Guard
 from plait.runtime.values import check_prompt, unstorable_error
 
@@ -94,23 +94,30 @@ class NodeRunner:
                           task=task_for(node.id, params.signature, params.demos, inputs))
         check_prompt(node, request, inputs)
         outcome = Outcome({}, Source.LM, usage=Usage(), attempts=0)
-        replies = 0
         while True:
-            route, response = await self.caller.call(guard, request, call)
-            replies += 1
-            outcome.attempts, outcome.lm = call.made, route.lm.name
-            outcome.fallback_hash = None if route is guard.primary else route.lm_hash
-            outcome.usage = outcome.usage + response.usage
-            outcome.raw.append(response.text)
+            n = len(outcome.raw)  # replies so far; an earlier process's (call.replies) are re-read, not asked
+            reply = call.replies[n] if n < len(call.replies) else await self._ask(guard, request, call)
+            outcome.attempts, outcome.lm, outcome.fallback_hash = call.attempts, reply.lm, reply.fallback_hash
+            outcome.usage = outcome.usage + reply.usage
+            outcome.raw.append(reply.text)
             try:
-                parsed = _parse(adapter, node, response)
-                outcome.value, outcome.data = self._validated(node, parsed, response.text)
+                # a re-read reply fails again as it did, unless the adapter or the types changed since:
+                # then it is the answer, as it would have been had it come now (it was paid for)
+                parsed = _parse(adapter, node, reply)
+                outcome.value, outcome.data = self._validated(node, parsed, reply.text)
                 return outcome
             except OutputParseError as exc:
-                if replies > self.parse_retries:
+                if n >= self.parse_retries:
                     exc.after_replies(outcome.raw, outcome.fallback_hash)  # a fallback's is not the primary's
                     raise
-                request = _reask(request, response.text, exc)
+                if n == len(call.replies):  # this process's reply: journaled before the re-ask is sent
+                    call.reasked(reply, exc)
+                request = _reask(request, reply.text, exc)
+
+    async def _ask(self, guard: Guard, request: LMRequest, call: NodeCall) -> Reply:
+        route, response = await self.caller.call(guard, request, call)
+        fallback = None if route is guard.primary else route.lm_hash
+        return Reply(response.text, route.lm.name, fallback, response.usage, response.finish_reason)
 
     def _validated(self, node: Node, values: Any, raw: str) -> tuple[dict[str, Any], bytes]:
         """(the value as the store gives it back, its JSON): checked before anything is recorded."""
@@ -135,8 +142,8 @@ async def _called(node: Node, func: Any, inputs: dict[str, Any], fix: str) -> An
                         source=node.source, fix=fix) from exc
 
 
-def _parse(adapter: Any, node: Node, response: LMResponse) -> dict[str, Any]:
-    text = response.text
+def _parse(adapter: Any, node: Node, reply: Reply) -> dict[str, Any]:
+    text = reply.text
     try:
         return adapter.parse(node.params.signature, text)
     except Exception as exc:  # adapters raise their own types (DSPy's AdapterParseError, ValueError)
@@ -148,7 +155,7 @@ def _parse(adapter: Any, node: Node, response: LMResponse) -> dict[str, Any]:
             node=node.id, field=field, field_kind="output field", source=node.source,
             expected=type_name(declared.type) if declared else "the declared output fields",
             found=f"{text[:300]!r}", raw=text,
-            fix=reply_fix(adapter.name, response.finish_reason),
+            fix=reply_fix(adapter.name, reply.finish_reason),
         ) from None
 
 

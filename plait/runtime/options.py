@@ -37,6 +37,9 @@ class RunOptions:
     ``name``        the job's name for the run: a run with the name of an earlier run of the same plan
                     over the same items goes on with that run (resumes it, or replays it if finished)
                     instead of starting another (plait/api/named.py)
+    ``resume_unfinished`` go on with the latest run of the same plan over the same items that a kill
+                    cut short (no live process holds it) instead of starting another; optimizers
+                    pass it for their evaluations, so a killed search repeats only the calls in flight
     ``strict``      validate input items in pydantic's strict mode (no "7" for an int, no True for an int;
                     see Codec.check_strict); None: ``plait.configure(strict=...)``, default lax
 
@@ -66,6 +69,7 @@ class RunOptions:
     executor: Any = None
     strict: bool | None = None
     name: str | None = None
+    resume_unfinished: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,10 @@ import sys
 import plait
 
 CONCURRENCY = 4  # items in flight; each runs one LM node at a time
+# What a kill can repeat: the calls in flight, one per item at most; a node re-asking for a well-formed
+# reply ("storm") journals each reply before its re-ask goes out, so only the re-ask in flight repeats.
 MAX_IN_FLIGHT = CONCURRENCY
 PARSE_RETRIES = 2  # plait's default, pinned: the re-asks of the one word whose replies never parse
-# What a kill can repeat: the calls in flight, and the earlier attempts of a node that was re-asking
-# for a well-formed reply (its attempts are recorded only with its answer): here only "storm" re-asks.
-MAX_REPEATED_PER_KILL = MAX_IN_FLIGHT + PARSE_RETRIES
 LATENCY = 0.005
 WORDS = ["cat", "door", "tree", "plait", "lamp", "river", "stone", "cloud", "apple", "moon", "grass", "chair",
          "bird", "sand", "light", "wolf", "rain", "snow", "fire", "leaf", "ocean", "pine", "storm", "brick"]

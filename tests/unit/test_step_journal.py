@@ -115,7 +115,7 @@ def test_attempts_count_across_processes_unless_reset(store):
     StepJournal(store, "r1").record_attempt(call, TimeoutError("slow"))
     assert call.journaled == 2
     later = reopened(store).call("0", PREDICT, KEYS.content, on_retry=lambda *a: None)
-    assert (later.prior, later.last_error) == (2, "slow")
+    assert (later.prior, later.last_error, later.replies) == (2, "slow", [])  # no value: no re-ask (or an older plait)
     later.made = 3
     StepJournal(store, "r1").record_attempt(later, TimeoutError("slower"))
     assert store.journal("r1")[("0", PREDICT.id, 0)].attempts == 5  # the store adds them up

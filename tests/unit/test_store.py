@@ -9,13 +9,17 @@ import subprocess
 import sys
 import time
 
+from dataclasses import replace
+
 import pytest
 
 import plait
 from plait.checkpoints.layout import key_bytes
 from plait.checkpoints.location import open_location
 from plait.checkpoints.protocol import JournalRow, RunRecord, Source, Status
+from plait.checkpoints.spend import Spend
 from plait.checkpoints.sqlite import SQLiteStore
+from plait.hashing import sha256_hex
 from tests.stores import execute
 
 
@@ -60,6 +64,28 @@ def test_a_failed_row_is_replaced_by_a_later_success(store):
     row = store.journal("r1")[("0", "n", 0)]
     assert row.status == "ok" and row.attempts == 2
     assert store.run_items("r1")[0].status == "done"
+
+
+def test_a_retrying_rows_value_is_replaced_as_its_attempts_and_spend_add_up(store):
+    """A node's re-asks (runtime/journal.py): each 'retrying' row holds the replies so far as its
+    value; the store keeps the latest, adds the attempts and spend, and the final row replaces it.
+    Each record drops (deletes) the value the row held before it, in the same transaction."""
+    _run(store)
+    held = None
+    for n, value in enumerate((b'{"replies": [1]}', b'{"replies": [1, 2]}'), start=1):
+        retrying = replace(_row("retrying", value_hash=sha256_hex(value), key="k"), spent=Spend.reply(10, n, 0.5))
+        store.record(retrying, value, cache=False, item_status=None, drop=held)
+        row = store.journal("r1")[("0", "n", 0)]
+        assert (row.status, row.value_hash, row.attempts, row.spent.requests) == ("retrying", sha256_hex(value), n, n)
+        assert store.read_value(row.value_hash) == value
+        assert execute(store, "SELECT COUNT(*) FROM blobs") == [(2,)]  # the input, and the replies
+        held = row.value_hash
+    store.record(replace(_row(key="k"), spent=Spend.reply(10, 3, 0.5)), b'{"a": 1}', cache=True, item_status=None,
+                 drop=held)
+    row = store.journal("r1")[("0", "n", 0)]
+    assert (row.status, row.value_hash, row.attempts) == ("ok", "h1", 3) and store.lookup("k") == "h1"
+    assert row.spent == Spend(3, 3, 30, 6, 1.5)
+    assert execute(store, "SELECT COUNT(*) FROM blobs") == [(2,)]  # the input, and the value
 
 
 def test_the_replay_key_is_kept_and_copied_to_a_fork(store):
