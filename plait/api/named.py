@@ -29,13 +29,14 @@ def same_work(store: Store, name: str, plan: Plan, items: list[tuple[str, bytes]
     return record.run_id if record is not None and _ran(store, record, plan, items) else None
 
 
-def unfinished_work(store: Store, plan: Plan, items: list[tuple[str, bytes]], lms: dict) -> str | None:
-    """The id of the latest run of ``plan`` over exactly ``items`` with the LMs ``lms`` (as the run's
-    config records them) that a kill cut short (left running or interrupted, and no live process
-    holds it), else None: an optimizer's evaluation goes on with it, so that a killed search
-    repeats only the LM calls in flight (its nodes' re-asks included)."""
+def unfinished_work(store: Store, plan: Plan, items: list[tuple[str, bytes]], lms: dict[str, str]) -> str | None:
+    """The id of the latest run of ``plan`` over exactly ``items`` whose config records the LMs
+    ``lms`` (each LM node's identity hash, ``lm_identities``: a run's recorded answers replay whichever LM gave them,
+    so only the same LMs may go on with one) that a kill cut short (left running or interrupted, and
+    no live process holds it), else None: an optimizer's evaluation goes on with it, so that a
+    killed search repeats only the LM calls in flight (its nodes' re-asks included)."""
     for record in reversed(store.list_runs()):
-        if (record.status in ("running", "interrupted") and record.config.get("lms") == lms
+        if (record.status in ("running", "interrupted") and record.config.get("lm_identities") == lms
                 and not is_active(store.lease(record.run_id)) and _ran(store, record, plan, items)):
             return record.run_id
     return None

@@ -33,7 +33,7 @@ from plait.runtime.executor import ItemState
 from plait.runtime.feed import Computed, ItemFeed, stored_states
 from plait.runtime.items import check_ids, encoded_items, item_source
 from plait.runtime.progress import ProgressBar, show_progress
-from plait.runtime.assemble import local_executor, recorded_lms
+from plait.runtime.assemble import local_executor, recorded_lms, resolve_lms
 from plait.runtime.options import RunJob, RunOptions
 from plait.runtime.tally import NodeTally
 
@@ -55,11 +55,13 @@ async def _start(plan: Plan, data: Any, store: Store, ids: list[str] | None, own
         source = source if isinstance(source, Sized) else list(source)
         check_ids(ids, len(source))
     streamed, lms = _streamed(store, options), recorded_lms(plan, options, own_lms or {})
+    # an optimizer's evaluation records its LMs' identity hashes: only the same LMs go on with its work
+    identities = {"lm_identities": resolve_lms(plan, options, own_lms or {})[2]} if options.resume_unfinished else {}
     if not streamed:  # every item is held in memory: no store file to read them back from
         source = list(encoded_items(input_node, source, ids, strict))
         encoded = [(s.item_id, b) for s, b in source]
         same = (same_work(store, options.name, plan, encoded) if options.name  # the job's run of that name
-                else unfinished_work(store, plan, encoded, lms) if options.resume_unfinished else None)
+                else unfinished_work(store, plan, encoded, identities["lm_identities"]) if identities else None)
         if same:
             return await _resume(same, store, None, own_lms, options)  # go on with it
     check_keys(plan, options, own_lms)  # once, before the run exists, not once per item
@@ -69,7 +71,7 @@ async def _start(plan: Plan, data: Any, store: Store, ids: list[str] | None, own
         named = {"name": options.name} if options.name else {}
         record = RunRecord(run_id, plan_hash, "running", time.time(), time.time(), config={
             "concurrency": options.concurrency, "items": len(source) if isinstance(source, Sized) else None,
-            "lms": lms, **named})
+            "lms": lms, **named, **identities})
         items = source if not streamed else encoded_items(input_node, source, ids, strict)
         admitted = store_items(store, record, items, input_node.id)
         if streamed:  # read back from the store as the executor takes them; done ones forgotten
