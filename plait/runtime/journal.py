@@ -280,6 +280,8 @@ class StepJournal:
     def _dropping(self, record: Record) -> Record:
         """A row that held a node's replies (record_attempt) drops them as it moves on: no other row
         holds that value (it names its step), so the store deletes it with this record."""
+        if not self._replies and not self.rows:  # a new run that has re-asked nothing: most records
+            return record
         step = (record.row.item_id, record.row.node_id, record.row.iteration)
         held = self._replies.pop(step, None)
         if held is None and (row := self.rows.get(step)) is not None and row.status == Status.RETRYING:
