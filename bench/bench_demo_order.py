@@ -9,6 +9,7 @@ held-out items: four sets of scores, each with the order its optimizer wrote mar
 
     .venv/bin/python bench/bench_demo_order.py                      # antonyms, 4 x 24 orders (~25 min)
     .venv/bin/python bench/bench_demo_order.py --orders 6           # the first 6 orders of each
+    .venv/bin/python bench/bench_demo_order.py --quick              # the first 2 (about 4 minutes)
     .venv/bin/python bench/bench_demo_order.py --smoke              # fake LMs, tiny sizes: checks the script
 """
 
@@ -79,9 +80,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--task", choices=["antonyms", "sentiment"], default="antonyms")
     parser.add_argument("--orders", type=int, help="score only the first N orders of each demo set")
     parser.add_argument("--lm-threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="the first 2 orders of each set (run_all.py -- --quick)")
     parser.add_argument("--smoke", action="store_true", help="fake LMs, tiny sizes, 2 orders: checks the script runs")
     args = parser.parse_args(argv)
-    args.orders = 2 if args.smoke else args.orders
+    args.orders = 2 if args.smoke or args.quick else args.orders
     return args
 
 
