@@ -54,16 +54,17 @@ async def _start(plan: Plan, data: Any, store: Store, ids: list[str] | None, own
     if ids is not None:  # checked against the items before the run exists
         source = source if isinstance(source, Sized) else list(source)
         check_ids(ids, len(source))
-    streamed, lms = _streamed(store, options), recorded_lms(plan, options, own_lms or {})
+    streamed = _streamed(store, options)
     # an optimizer's evaluation records its LMs' identity hashes: only the same LMs go on with its work
-    identities = {"lm_identities": resolve_lms(plan, options, own_lms or {})[2]} if options.resume_unfinished else {}
+    identities = resolve_lms(plan, options, own_lms or {})[2] if options.resume_unfinished else None
     if not streamed:  # every item is held in memory: no store file to read them back from
         source = list(encoded_items(input_node, source, ids, strict))
         encoded = [(s.item_id, b) for s, b in source]
         same = (same_work(store, options.name, plan, encoded) if options.name  # the job's run of that name
-                else unfinished_work(store, plan, encoded, identities["lm_identities"]) if identities else None)
+                else unfinished_work(store, plan, encoded, identities) if identities is not None else None)
         if same:
             return await _resume(same, store, None, own_lms, options)  # go on with it
+    lms = recorded_lms(plan, options, own_lms or {})
     check_keys(plan, options, own_lms)  # once, before the run exists, not once per item
     run_id = new_run_id()
     with LeaseKeeper(store, run_id, ttl=options.lease_ttl) as lease:
@@ -71,7 +72,7 @@ async def _start(plan: Plan, data: Any, store: Store, ids: list[str] | None, own
         named = {"name": options.name} if options.name else {}
         record = RunRecord(run_id, plan_hash, "running", time.time(), time.time(), config={
             "concurrency": options.concurrency, "items": len(source) if isinstance(source, Sized) else None,
-            "lms": lms, **named, **identities})
+            "lms": lms, **named, **({"lm_identities": identities} if identities is not None else {})})
         items = source if not streamed else encoded_items(input_node, source, ids, strict)
         admitted = store_items(store, record, items, input_node.id)
         if streamed:  # read back from the store as the executor takes them; done ones forgotten

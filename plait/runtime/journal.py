@@ -187,15 +187,14 @@ class StepJournal:
     def record_attempt(self, call: NodeCall, exc: BaseException) -> None:
         """A failed attempt (an LM error, or a reply that did not parse), journaled before the backoff
         or the re-ask: a crash now does not forget it. Its value: the replies re-asked for so far, and
-        the step, which makes it this row's own (deleted when the row moves on: _dropping)."""
+        the step, which makes it this row's own (deleted when the row moves on: _dropped)."""
         step = (call.item_id, call.journal_node or call.node.id, call.iteration)
         replies = {"step": [self.run_id, *step], "replies": [asdict(r) for r in call.replies]}
         data = json.dumps(replies).encode() if call.replies else None
         row = JournalRow(run_id=self.run_id, item_id=step[0], node_id=step[1], iteration=step[2], content_key=call.key,
                          value_hash=sha256_hex(data) if data else None, status=Status.RETRYING, source=Source.LM,
                          error=str(exc), attempts=call.unrecorded, spent=call.unrecorded_spend)
-        record = self._dropping(Record(row, data, False, None, self.owner))
-        self.store.record(row, data, cache=False, item_status=None, owner=self.owner, drop=record.drop)
+        self.store.record(row, data, cache=False, item_status=None, owner=self.owner, drop=self._dropped(row))
         if row.value_hash is not None:
             self._replies[step] = row.value_hash
         call.journaled_all()
@@ -270,23 +269,24 @@ class StepJournal:
             await asyncio.gather(*queued)
 
     def _write(self, record: Record) -> None:
-        record = self._dropping(record)
+        if (drop := self._dropped(record.row)) is not None:
+            record = replace(record, drop=drop)
         if self.writer is None:
             self.store.record(record.row, record.value, cache=record.cache, item_status=record.item_status,
                               owner=record.owner, drop=record.drop)
         else:
             self._queued.append(self.writer.submit(record))
 
-    def _dropping(self, record: Record) -> Record:
-        """A row that held a node's replies (record_attempt) drops them as it moves on: no other row
-        holds that value (it names its step), so the store deletes it with this record."""
+    def _dropped(self, row: JournalRow) -> str | None:
+        """The value of a node's replies (record_attempt) that ``row`` replaces, to delete with it: no
+        other row holds that value (it names its step)."""
         if not self._replies and not self.rows:  # a new run that has re-asked nothing: most records
-            return record
-        step = (record.row.item_id, record.row.node_id, record.row.iteration)
+            return None
+        step = (row.item_id, row.node_id, row.iteration)
         held = self._replies.pop(step, None)
-        if held is None and (row := self.rows.get(step)) is not None and row.status == Status.RETRYING:
-            held = row.value_hash  # an earlier process's
-        return replace(record, drop=held) if held is not None and held != record.row.value_hash else record
+        if held is None and (earlier := self.rows.get(step)) is not None and earlier.status == Status.RETRYING:
+            held = earlier.value_hash  # an earlier process's
+        return held if held != row.value_hash else None
 
     def _rememberable(self, node: Node, exc: PlaitError) -> bool:
         return (node.op is Op.PREDICT and isinstance(exc, OutputParseError) and exc.fallback_hash is None
